@@ -1,0 +1,132 @@
+//! `delego`: run and operate Delego from the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use delego_core::clock::SystemClock;
+use delego_store::Backend;
+
+mod catalog;
+mod demo;
+mod serve;
+mod users;
+
+#[derive(Parser)]
+#[command(
+    name = "delego",
+    version,
+    about = "Delego: the operations platform for BPO and KPO providers",
+    long_about = "Delego runs outsourced work — tickets, claims, forms, research requests — \
+                  through versioned processes, routes human steps to qualified workers and \
+                  keeps every change in an audit log.\n\n\
+                  Start with `delego demo` to see a living system on embedded SQLite."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the JSON API under /api/v1 and its OpenAPI document.
+    Serve(serve::ServeArgs),
+    /// Create demo clients, workers, users and a flow of work items, then serve.
+    ///
+    /// Uses its own database (./delego-data/demo.db unless --database-url is given) and
+    /// prints the users you can sign in as.
+    Demo(demo::DemoArgs),
+    /// Manage users who sign in.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Manage API tokens for machines.
+    #[command(subcommand)]
+    Token(users::TokenCommand),
+    /// Work with service definitions (the catalog).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Check service definition files and list every problem with its line and column.
+    ///
+    /// Exits with status 1 if any file has a problem, so it fits a CI step.
+    Check {
+        /// The TOML files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per file instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct DatabaseArgs {
+    /// Where the data lives: a SQLite file path (or sqlite://PATH), or postgres://… for
+    /// several nodes sharing one database.
+    #[arg(
+        long,
+        env = "DELEGO_DATABASE_URL",
+        default_value = "sqlite://delego-data/delego.db"
+    )]
+    pub database_url: String,
+}
+
+impl DatabaseArgs {
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Backend>> {
+        delego_store::open(&self.database_url, Arc::new(SystemClock))
+            .await
+            .with_context(|| format!("cannot open {}", self.database_url))
+    }
+}
+
+/// The address to listen on.
+pub fn parse_bind(bind: &str) -> anyhow::Result<SocketAddr> {
+    bind.parse()
+        .with_context(|| format!("`{bind}` is not an address like 127.0.0.1:8080"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Catalog(CatalogCommand::Check { files, json }) => {
+                return Ok(catalog::check_files(&files, json));
+            }
+            Command::Serve(args) => serve::run(args).await?,
+            Command::Demo(args) => demo::run(args).await?,
+            Command::User(command) => users::run_user(command).await?,
+            Command::Token(command) => users::run_token(command).await?,
+            Command::Migrate(args) => {
+                let store = args.open().await?;
+                println!("{} database is up to date", store.backend());
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,77 @@
+//! `delego serve`.
+
+use std::sync::Arc;
+
+use delego_core::clock::SystemClock;
+use delego_server::{AppState, Config};
+use delego_store::Backend;
+
+use crate::{DatabaseArgs, catalog, parse_bind};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The address and port to listen on.
+    #[arg(long, env = "DELEGO_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Mark session cookies `Secure`: turn on when Delego is served over HTTPS.
+    #[arg(long, env = "DELEGO_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let store = args.database.open().await?;
+    catalog::publish_built_in(store.as_ref()).await?;
+    if store.users(None).await?.is_empty() {
+        println!(
+            "No users yet. Create the first admin, then sign in with its e-mail and password:\n  \
+             delego user create --database-url {} --role admin --email you@example.com --name \"Your Name\"",
+            args.database.database_url
+        );
+    }
+    serve_until_stopped(store, &args.bind, args.secure_cookies).await
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+pub async fn serve_until_stopped(
+    store: Arc<dyn Backend>,
+    bind: &str,
+    secure_cookies: bool,
+) -> anyhow::Result<()> {
+    let address = parse_bind(bind)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+    let config = Config {
+        secure_cookies,
+        ..Config::default()
+    };
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+    println!(
+        "Delego is serving on http://{}/ ({} database); API at /api/v1, OpenAPI at /api/v1/openapi.json",
+        listener.local_addr()?,
+        store.backend()
+    );
+    delego_server::serve(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    println!("Shutting down");
+}

@@ -1,0 +1,2735 @@
+//! The TOML loader: reads a service definition and reports every problem it finds, each
+//! with its line, column and path, rather than stopping at the first.
+//!
+//! The tables are walked by hand over `toml`'s spanned document so that every key and
+//! value keeps its place in the file; the format is documented in
+//! `docs/service-definitions.md`.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::ops::Range;
+use std::str::FromStr;
+
+use jiff::{SignedDuration, SpanRelativeTo};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::expr::Expression;
+use super::form::parse_decimal;
+use super::model::{
+    Action, Branch, Field, FieldType, Form, Rules, ServiceDefinition, ServiceKind, SlaDefaults,
+    Step, StepKind, TIMEOUT, Transition, Work,
+};
+use crate::values::{Currency, Key, Name, Priority, SkillLevel};
+
+/// One problem in a definition file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// 1-based line and column of the offending key or value; 0 when it concerns the file.
+    pub line: usize,
+    pub column: usize,
+    /// Where in the definition, e.g. `steps[2] (answer).on.replied`.
+    pub path: String,
+    pub message: String,
+}
+
+/// Reads a service definition from TOML; on failure, every problem found, in file order.
+pub fn load_definition(source: &str) -> Result<ServiceDefinition, Vec<Problem>> {
+    let (document, syntax_errors) = DeTable::parse_recoverable(source);
+    let mut loader = Loader::new(source);
+    for error in &syntax_errors {
+        loader.syntax_error(error.span(), error.message());
+    }
+    let definition = loader.document(document.get_ref());
+    let mut problems = loader.problems;
+    match definition {
+        Some(definition) if problems.is_empty() => Ok(definition),
+        _ => {
+            if problems.is_empty() {
+                // Every failed part reports a problem; this only guards against a gap.
+                problems.push(Problem {
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                    message: "the definition could not be loaded".into(),
+                });
+            }
+            problems.sort_by_key(|problem| (problem.line, problem.column));
+            Err(problems)
+        }
+    }
+}
+
+/// Compiles a field's `pattern` so that it must match the whole text.
+pub(super) fn anchored_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    // Checked alone first: `a)|(b` is invalid, but would turn valid once wrapped.
+    regex::Regex::new(pattern)?;
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// Reads a duration such as `30m`, `4h`, `1h 30m` or `2d`; a day is 24 hours.
+fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `30m`, `4h`, `1h 30m` or `2d`"))?;
+    let duration = span
+        .to_duration(SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| format!("`{text}` uses months or years; use weeks, days, hours or minutes"))?;
+    if duration <= SignedDuration::ZERO {
+        return Err(format!("`{text}` must be a positive duration"));
+    }
+    Ok(duration)
+}
+
+const TOP_KEYS: &[&str] = &["service", "sla", "intake", "steps"];
+const SERVICE_KEYS: &[&str] = &[
+    "key",
+    "version",
+    "name",
+    "kind",
+    "description",
+    "skills",
+    "start",
+    "language_field",
+];
+const SLA_KEYS: &[&str] = &["first_response", "resolution", "step"];
+const FIELD_KEYS: &[&str] = &[
+    "name",
+    "label",
+    "type",
+    "item",
+    "required",
+    "help",
+    "min",
+    "max",
+    "min_length",
+    "max_length",
+    "pattern",
+    "values",
+    "min_items",
+    "max_items",
+    "currencies",
+];
+const FIELD_TYPES: &[&str] = &[
+    "text",
+    "long_text",
+    "integer",
+    "decimal",
+    "money",
+    "date",
+    "date_time",
+    "enum",
+    "boolean",
+    "email",
+    "phone",
+    "list",
+    "attachment",
+];
+const BRANCH_KEYS: &[&str] = &["when", "to"];
+
+/// Decision expressions beyond these bounds are refused before CEL sees them: its parser
+/// recurses deeply and overflows a thread's stack on about 15 nested brackets.
+const EXPRESSION_MAX_CHARS: usize = 500;
+const EXPRESSION_MAX_NESTING: usize = 8;
+const EXPRESSION_MAX_CONDITIONALS: usize = 16;
+
+/// CEL type names, which read as identifiers but are no variables.
+const CEL_TYPE_NAMES: &[&str] = &[
+    "bool",
+    "bytes",
+    "double",
+    "int",
+    "list",
+    "map",
+    "null_type",
+    "string",
+    "type",
+    "uint",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KindName {
+    Human,
+    Review,
+    Automatic,
+    Wait,
+    Decision,
+    End,
+}
+
+impl KindName {
+    const ALL: [KindName; 6] = [
+        KindName::Human,
+        KindName::Review,
+        KindName::Automatic,
+        KindName::Wait,
+        KindName::Decision,
+        KindName::End,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            KindName::Human => "human",
+            KindName::Review => "review",
+            KindName::Automatic => "automatic",
+            KindName::Wait => "wait",
+            KindName::Decision => "decision",
+            KindName::End => "end",
+        }
+    }
+
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            KindName::Human => &[
+                "id",
+                "kind",
+                "title",
+                "skill",
+                "min_level",
+                "handle_time",
+                "due",
+                "form",
+                "outcomes",
+                "on",
+            ],
+            KindName::Review => &[
+                "id",
+                "kind",
+                "title",
+                "skill",
+                "min_level",
+                "handle_time",
+                "due",
+                "form",
+                "reviews",
+                "sample_percent",
+                "on_approve",
+                "reject_to",
+            ],
+            KindName::Automatic => &[
+                "id", "kind", "title", "action", "priority", "template", "next",
+            ],
+            KindName::Wait => &["id", "kind", "title", "timer", "events", "on"],
+            KindName::Decision => &["id", "kind", "title", "branches", "otherwise"],
+            KindName::End => &["id", "kind", "title", "resolution"],
+        }
+    }
+
+    /// Mirrors [`Step::halts`] for a step that could not be built.
+    fn halts(self) -> bool {
+        !matches!(self, KindName::Automatic | KindName::Decision)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    Optional,
+}
+
+/// A value with where it was written.
+#[derive(Clone, Debug)]
+struct At<T> {
+    value: T,
+    span: Range<usize>,
+    path: String,
+}
+
+/// The result of looking up a key: `None` once a problem has been reported, `Some(None)`
+/// for an optional key that is absent.
+type Lookup<T> = Option<Option<At<T>>>;
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// A table being read, with where to report a key it lacks.
+#[derive(Clone)]
+struct Section<'a, 'i> {
+    table: &'a DeTable<'i>,
+    /// The table's header or inline braces; `None` for the document itself.
+    span: Option<Range<usize>>,
+    path: String,
+}
+
+impl<'a, 'i> Section<'a, 'i> {
+    fn get(&self, key: &str) -> Option<&'a Value<'i>> {
+        self.entry(key).map(|(_, value)| value)
+    }
+
+    fn entry(&self, key: &str) -> Option<(Range<usize>, &'a Value<'i>)> {
+        self.table
+            .iter()
+            .find(|(name, _)| name.get_ref() == key)
+            .map(|(name, value)| (name.span(), value))
+    }
+
+    fn path_of(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+}
+
+/// What the service header says, each part `None` when it had a problem.
+struct Header<'a> {
+    key: Option<Key>,
+    version: Option<u32>,
+    name: Option<Name>,
+    kind: Option<ServiceKind>,
+    description: Option<String>,
+    skills: Option<Vec<At<Key>>>,
+    start: Option<At<&'a str>>,
+    language_field: Lookup<&'a str>,
+}
+
+/// One `[[steps]]` entry as read, with what the graph checks need even when the step
+/// itself could not be built.
+struct Draft<'a> {
+    path: String,
+    span: Option<Range<usize>>,
+    id: Option<At<&'a str>>,
+    kind: Option<KindName>,
+    /// Every step this one may lead to.
+    targets: Vec<At<&'a str>>,
+    reviews: Option<At<&'a str>>,
+    skill: Option<At<Key>>,
+    conditions: Vec<At<Expression>>,
+    step: Option<Step>,
+}
+
+impl Draft<'_> {
+    fn halts(&self) -> bool {
+        match (&self.step, self.kind) {
+            (Some(step), _) => step.halts(),
+            (None, Some(kind)) => kind.halts(),
+            // Of an unknown kind nothing can be said; assuming it halts avoids noise.
+            (None, None) => true,
+        }
+    }
+}
+
+/// Every field declared by any form of the service, so that one name keeps one type.
+#[derive(Default)]
+struct Fields {
+    declared: HashMap<String, (FieldType, String)>,
+    intake: Vec<(String, FieldType)>,
+}
+
+struct Loader<'s> {
+    source: &'s str,
+    line_starts: Vec<usize>,
+    /// Where the TOML parser already complained: the placeholder values it recovered with
+    /// would only add noise.
+    syntax_offsets: HashSet<usize>,
+    problems: Vec<Problem>,
+}
+
+impl<'s> Loader<'s> {
+    fn new(source: &'s str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(index, _)| index + 1))
+            .collect();
+        Self {
+            source,
+            line_starts,
+            syntax_offsets: HashSet::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let line = self
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .source
+            .get(start..offset)
+            .map_or(offset.saturating_sub(start), |text| text.chars().count());
+        (line, column + 1)
+    }
+
+    fn syntax_error(&mut self, span: Option<Range<usize>>, message: &str) {
+        let (line, column) = span.as_ref().map_or((0, 0), |s| self.position(s.start));
+        if let Some(span) = span {
+            self.syntax_offsets.insert(span.start);
+        }
+        self.problems.push(Problem {
+            line,
+            column,
+            path: String::new(),
+            message: format!("TOML syntax: {message}"),
+        });
+    }
+
+    fn report(&mut self, span: Option<Range<usize>>, path: &str, message: impl Into<String>) {
+        let (line, column) = match &span {
+            Some(span) if self.syntax_offsets.contains(&span.start) => return,
+            Some(span) => self.position(span.start),
+            None => (0, 0),
+        };
+        self.problems.push(Problem {
+            line,
+            column,
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn wrong_type(&mut self, value: &Value<'_>, path: &str, expected: &str) {
+        let found = match value.get_ref() {
+            DeValue::String(_) => "a string",
+            DeValue::Integer(_) => "an integer",
+            DeValue::Float(_) => "a float",
+            DeValue::Boolean(_) => "a boolean",
+            DeValue::Datetime(_) => "a date-time",
+            DeValue::Array(_) => "an array",
+            DeValue::Table(_) => "a table",
+        };
+        self.report(
+            Some(value.span()),
+            path,
+            format!("expected {expected}, found {found}"),
+        );
+    }
+
+    /// Reports each key of `section` that is not in `allowed`; `misplaced` may explain a
+    /// key that belongs elsewhere.
+    fn unknown_keys(
+        &mut self,
+        section: &Section<'_, '_>,
+        allowed: &[&str],
+        misplaced: &dyn Fn(&str) -> Option<String>,
+    ) {
+        for (name, _) in section.table.iter() {
+            let key: &str = name.get_ref();
+            if allowed.contains(&key) {
+                continue;
+            }
+            let message =
+                misplaced(key).unwrap_or_else(|| match suggest(key, allowed.iter().copied()) {
+                    Some(close) => format!("unknown key `{key}`; did you mean `{close}`?"),
+                    None => format!(
+                        "unknown key `{key}`; expected one of: {}",
+                        allowed.join(", ")
+                    ),
+                });
+            self.report(Some(name.span()), &section.path_of(key), message);
+        }
+    }
+
+    fn lookup<'a, 'i>(
+        &mut self,
+        section: &Section<'a, 'i>,
+        key: &str,
+        need: Need,
+    ) -> Option<Option<&'a Value<'i>>> {
+        match section.get(key) {
+            Some(value) => Some(Some(value)),
+            None if need == Need::Required => {
+                self.report(
+                    section.span.clone(),
+                    &section.path_of(key),
+                    format!("missing required key `{key}`"),
+                );
+                None
+            }
+            None => Some(None),
+        }
+    }
+
+    fn string<'a>(&mut self, section: &Section<'a, '_>, key: &str, need: Need) -> Lookup<&'a str> {
+        let Some(value) = self.lookup(section, key, need)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        match value.get_ref() {
+            DeValue::String(text) => Some(Some(At {
+                value: text.as_ref(),
+                span: value.span(),
+                path,
+            })),
+            _ => {
+                self.wrong_type(value, &path, "a string");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, section: &Section<'_, '_>, key: &str, need: Need) -> Lookup<i64> {
+        let Some(value) = self.lookup(section, key, need)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        match value.get_ref() {
+            DeValue::Integer(integer) => {
+                match i64::from_str_radix(integer.as_str(), integer.radix()) {
+                    Ok(number) => Some(Some(At {
+                        value: number,
+                        span: value.span(),
+                        path,
+                    })),
+                    Err(_) => {
+                        self.report(Some(value.span()), &path, "the number is too large");
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.wrong_type(value, &path, "an integer");
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer such as a length or a count.
+    fn count(&mut self, section: &Section<'_, '_>, key: &str) -> Lookup<u32> {
+        let Some(number) = self.integer(section, key, Need::Optional)? else {
+            return Some(None);
+        };
+        match u32::try_from(number.value) {
+            Ok(count) => Some(Some(At {
+                value: count,
+                span: number.span,
+                path: number.path,
+            })),
+            Err(_) => {
+                self.report(
+                    Some(number.span),
+                    &number.path,
+                    "must be 0 or a positive whole number",
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, section: &Section<'_, '_>, key: &str) -> Option<bool> {
+        let value = self.lookup(section, key, Need::Optional)?;
+        match value.map(Spanned::get_ref) {
+            None => Some(false),
+            Some(DeValue::Boolean(flag)) => Some(*flag),
+            Some(_) => {
+                if let Some(value) = value {
+                    self.wrong_type(value, &section.path_of(key), "true or false");
+                }
+                None
+            }
+        }
+    }
+
+    fn key(&mut self, section: &Section<'_, '_>, key: &str, need: Need) -> Lookup<Key> {
+        let Some(text) = self.string(section, key, need)? else {
+            return Some(None);
+        };
+        match Key::parse(text.value) {
+            Ok(parsed) => Some(Some(At {
+                value: parsed,
+                span: text.span,
+                path: text.path,
+            })),
+            Err(error) => {
+                self.report(Some(text.span), &text.path, error.0);
+                None
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        section: &Section<'_, '_>,
+        key: &str,
+        need: Need,
+    ) -> Lookup<SignedDuration> {
+        let Some(text) = self.string(section, key, need)? else {
+            return Some(None);
+        };
+        match parse_duration(text.value) {
+            Ok(duration) => Some(Some(At {
+                value: duration,
+                span: text.span,
+                path: text.path,
+            })),
+            Err(message) => {
+                self.report(Some(text.span), &text.path, message);
+                None
+            }
+        }
+    }
+
+    /// A decimal bound: a TOML integer, float or string, read exactly from its text.
+    fn decimal(&mut self, section: &Section<'_, '_>, key: &str) -> Lookup<Decimal> {
+        let Some(value) = self.lookup(section, key, Need::Optional)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        let parsed = match value.get_ref() {
+            DeValue::Integer(integer) => i64::from_str_radix(integer.as_str(), integer.radix())
+                .ok()
+                .map(Decimal::from),
+            DeValue::Float(float) => parse_decimal(float.as_str()),
+            DeValue::String(text) => parse_decimal(text.trim()),
+            _ => {
+                self.wrong_type(value, &path, "a number or a decimal string");
+                return None;
+            }
+        };
+        match parsed {
+            Some(amount) => Some(Some(At {
+                value: amount,
+                span: value.span(),
+                path,
+            })),
+            None => {
+                self.report(
+                    Some(value.span()),
+                    &path,
+                    "not a decimal number that can be held exactly",
+                );
+                None
+            }
+        }
+    }
+
+    /// An array of strings.
+    fn strings<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        key: &str,
+        need: Need,
+    ) -> Lookup<Vec<At<&'a str>>> {
+        let Some(value) = self.lookup(section, key, need)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        let DeValue::Array(elements) = value.get_ref() else {
+            self.wrong_type(value, &path, "an array of strings");
+            return None;
+        };
+        // The good elements are kept, so that checks relying on them still run; the
+        // problems reported make sure nothing half-read is ever returned.
+        let mut texts = Vec::new();
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            match element.get_ref() {
+                DeValue::String(text) => texts.push(At {
+                    value: text.as_ref(),
+                    span: element.span(),
+                    path: element_path,
+                }),
+                _ => self.wrong_type(element, &element_path, "a string"),
+            }
+        }
+        Some(Some(At {
+            value: texts,
+            span: value.span(),
+            path,
+        }))
+    }
+
+    /// An array of keys, each valid and listed once; as with [`Self::strings`], the
+    /// invalid ones are reported and left out.
+    fn keys(&mut self, section: &Section<'_, '_>, key: &str, need: Need) -> Lookup<Vec<At<Key>>> {
+        let Some(texts) = self.strings(section, key, need)? else {
+            return Some(None);
+        };
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for text in texts.value {
+            match Key::parse(text.value) {
+                Ok(parsed) if seen.insert(text.value) => keys.push(At {
+                    value: parsed,
+                    span: text.span,
+                    path: text.path,
+                }),
+                Ok(_) => self.report(
+                    Some(text.span),
+                    &text.path,
+                    format!("`{}` is listed twice", text.value),
+                ),
+                Err(error) => self.report(Some(text.span), &text.path, error.0),
+            }
+        }
+        Some(Some(At {
+            value: keys,
+            span: texts.span,
+            path: texts.path,
+        }))
+    }
+
+    fn table<'a, 'i>(
+        &mut self,
+        section: &Section<'a, 'i>,
+        key: &str,
+        need: Need,
+    ) -> Option<Option<Section<'a, 'i>>> {
+        let Some(value) = self.lookup(section, key, need)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        match value.get_ref() {
+            DeValue::Table(table) => Some(Some(Section {
+                table,
+                span: Some(value.span()),
+                path,
+            })),
+            _ => {
+                self.wrong_type(value, &path, "a table");
+                None
+            }
+        }
+    }
+
+    /// An array of tables: `[[key]]` headers or an inline `key = [ { … } ]`.
+    fn tables<'a, 'i>(
+        &mut self,
+        section: &Section<'a, 'i>,
+        key: &str,
+        need: Need,
+    ) -> Option<Option<Vec<Section<'a, 'i>>>> {
+        let Some(value) = self.lookup(section, key, need)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        let DeValue::Array(elements) = value.get_ref() else {
+            self.wrong_type(value, &path, "an array of tables");
+            return None;
+        };
+        let mut sections = Vec::new();
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            match element.get_ref() {
+                DeValue::Table(table) => sections.push(Section {
+                    table,
+                    span: Some(element.span()),
+                    path: element_path,
+                }),
+                _ => self.wrong_type(element, &element_path, "a table"),
+            }
+        }
+        Some(Some(sections))
+    }
+
+    /// A string naming a step; recorded for the graph checks, which report an unknown one.
+    fn target<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        key: &str,
+        draft: &mut Draft<'a>,
+    ) -> Option<Key> {
+        let target = self.string(section, key, Need::Required).flatten()?;
+        let parsed = Key::parse(target.value).ok();
+        draft.targets.push(target);
+        parsed
+    }
+
+    fn document(&mut self, root: &DeTable<'_>) -> Option<ServiceDefinition> {
+        let root = Section {
+            table: root,
+            span: None,
+            path: String::new(),
+        };
+        self.unknown_keys(&root, TOP_KEYS, &|_| None);
+        let header = self
+            .table(&root, "service", Need::Required)
+            .flatten()
+            .map(|section| self.header(&section));
+        let sla = match self.table(&root, "sla", Need::Optional) {
+            Some(Some(section)) => self.sla(&section),
+            Some(None) => Some(SlaDefaults::default()),
+            None => None,
+        };
+        let mut fields = Fields::default();
+        let intake = self.form(&root, "intake", &mut fields, true);
+        let drafts = self.steps(&root, &mut fields);
+
+        let start = header.as_ref().and_then(|header| header.start.clone());
+        self.check_graph(start.as_ref(), &drafts);
+        if let Some(header) = &header {
+            self.check_skills(header, &drafts);
+        }
+        self.check_conditions(&drafts, &fields);
+        let language_field = match header.as_ref().map(|header| &header.language_field) {
+            Some(Some(Some(field))) => self.language_field(field, &fields),
+            Some(Some(None)) => Some(None),
+            _ => None,
+        };
+
+        let header = header?;
+        let steps = drafts
+            .into_iter()
+            .map(|draft| draft.step)
+            .collect::<Option<Vec<_>>>()?;
+        Some(ServiceDefinition {
+            key: header.key?,
+            version: header.version?,
+            name: header.name?,
+            kind: header.kind?,
+            description: header.description?,
+            skills: header
+                .skills?
+                .into_iter()
+                .map(|skill| skill.value)
+                .collect(),
+            sla: sla?,
+            language_field: language_field?,
+            intake: intake?,
+            start: Key::parse(header.start?.value).ok()?,
+            steps,
+        })
+    }
+
+    fn header<'a>(&mut self, section: &Section<'a, '_>) -> Header<'a> {
+        self.unknown_keys(section, SERVICE_KEYS, &|_| None);
+        let key = self
+            .key(section, "key", Need::Required)
+            .flatten()
+            .map(|key| key.value);
+        let version = self
+            .integer(section, "version", Need::Required)
+            .flatten()
+            .and_then(|version| match u32::try_from(version.value) {
+                Ok(number) if number >= 1 => Some(number),
+                _ => {
+                    self.report(
+                        Some(version.span),
+                        &version.path,
+                        "`version` must be 1 or more",
+                    );
+                    None
+                }
+            });
+        let name = self
+            .string(section, "name", Need::Required)
+            .flatten()
+            .and_then(|name| {
+                Name::parse(name.value)
+                    .map_err(|error| self.report(Some(name.span), &name.path, error.0))
+                    .ok()
+            });
+        let kind = self
+            .string(section, "kind", Need::Required)
+            .flatten()
+            .and_then(|kind| match kind.value {
+                "bpo" => Some(ServiceKind::Bpo),
+                "kpo" => Some(ServiceKind::Kpo),
+                other => {
+                    self.report(
+                        Some(kind.span),
+                        &kind.path,
+                        format!("`{other}` is not a service kind; use `bpo` or `kpo`"),
+                    );
+                    None
+                }
+            });
+        let description = self
+            .string(section, "description", Need::Optional)
+            .map(|text| text.map_or_else(String::new, |text| text.value.trim().to_owned()));
+        let skills = self
+            .keys(section, "skills", Need::Optional)
+            .map(|skills| skills.map_or_else(Vec::new, |skills| skills.value));
+        let start = self.string(section, "start", Need::Required).flatten();
+        let language_field = self.string(section, "language_field", Need::Optional);
+        Header {
+            key,
+            version,
+            name,
+            kind,
+            description,
+            skills,
+            start,
+            language_field,
+        }
+    }
+
+    fn sla(&mut self, section: &Section<'_, '_>) -> Option<SlaDefaults> {
+        self.unknown_keys(section, SLA_KEYS, &|_| None);
+        let mut read = |key| {
+            self.duration(section, key, Need::Optional)
+                .map(|d| d.map(|d| d.value))
+        };
+        let first_response = read("first_response");
+        let resolution = read("resolution");
+        let step = read("step");
+        Some(SlaDefaults {
+            first_response: first_response?,
+            resolution: resolution?,
+            step: step?,
+        })
+    }
+
+    fn form(
+        &mut self,
+        section: &Section<'_, '_>,
+        key: &str,
+        fields: &mut Fields,
+        intake: bool,
+    ) -> Option<Form> {
+        let elements = self
+            .tables(section, key, Need::Optional)?
+            .unwrap_or_default();
+        let mut in_this_form = HashMap::new();
+        let mut form = Some(Vec::new());
+        for element in elements {
+            let field = self.field(element, fields, &mut in_this_form, intake);
+            match (&mut form, field) {
+                (Some(form), Some(field)) => form.push(field),
+                _ => form = None,
+            }
+        }
+        Some(Form { fields: form? })
+    }
+
+    fn field(
+        &mut self,
+        mut section: Section<'_, '_>,
+        fields: &mut Fields,
+        in_this_form: &mut HashMap<String, String>,
+        intake: bool,
+    ) -> Option<Field> {
+        self.unknown_keys(&section, FIELD_KEYS, &|_| None);
+        let mut name = self.key(&section, "name", Need::Required).flatten();
+        if let Some(name) = &mut name {
+            section.path = format!("{} ({})", section.path, name.value);
+            name.path = section.path_of("name");
+        }
+        let label = self
+            .string(&section, "label", Need::Optional)
+            .and_then(|label| match label {
+                None => Some(None),
+                Some(label) => match Name::parse(label.value) {
+                    Ok(text) => Some(Some(String::from(text))),
+                    Err(error) => {
+                        self.report(Some(label.span), &label.path, error.0);
+                        None
+                    }
+                },
+            });
+        let help = self.string(&section, "help", Need::Optional).map(|help| {
+            help.map(|help| help.value.trim().to_owned())
+                .filter(|help| !help.is_empty())
+        });
+        let kind = self.field_type(&section);
+        let required = self.boolean(&section, "required");
+        let rules = kind.as_ref().and_then(|kind| self.rules(&section, kind));
+
+        if let (Some(name), Some(kind)) = (&name, &kind) {
+            let text = name.value.as_str();
+            if text == "priority" {
+                self.report(
+                    Some(name.span.clone()),
+                    &name.path,
+                    "`priority` is reserved for the item's priority; choose another name",
+                );
+                return None;
+            }
+            if let Some(first) = in_this_form.get(text) {
+                self.report(
+                    Some(name.span.clone()),
+                    &name.path,
+                    format!("field `{text}` is already declared by {first}"),
+                );
+                return None;
+            }
+            in_this_form.insert(text.to_owned(), section.path.clone());
+            match fields.declared.get(text) {
+                Some((other, first)) if other != kind => {
+                    let message = format!(
+                        "field `{text}` is already declared as {} by {first}; a field has one type throughout the service",
+                        other.name()
+                    );
+                    self.report(Some(name.span.clone()), &name.path, message);
+                    return None;
+                }
+                Some(_) => {}
+                None => {
+                    fields
+                        .declared
+                        .insert(text.to_owned(), (kind.clone(), section.path.clone()));
+                }
+            }
+            if intake {
+                fields.intake.push((text.to_owned(), kind.clone()));
+            }
+        }
+
+        let name = name?.value;
+        Some(Field {
+            label: label?.unwrap_or_else(|| name.to_string()),
+            name,
+            help: help?,
+            kind: kind?,
+            required: required?,
+            rules: rules?,
+        })
+    }
+
+    fn field_type(&mut self, section: &Section<'_, '_>) -> Option<FieldType> {
+        let kind = self.string(section, "type", Need::Required).flatten()?;
+        if kind.value == "list" {
+            let item = self.string(section, "item", Need::Required).flatten()?;
+            if item.value == "list" {
+                self.report(
+                    Some(item.span),
+                    &item.path,
+                    "a list's items cannot be lists",
+                );
+                return None;
+            }
+            let item = self.scalar_type(&item)?;
+            return Some(FieldType::List(Box::new(item)));
+        }
+        if let Some((span, _)) = section.entry("item") {
+            self.report(
+                Some(span),
+                &section.path_of("item"),
+                "`item` only applies to a field of type `list`",
+            );
+        }
+        self.scalar_type(&kind)
+    }
+
+    fn scalar_type(&mut self, kind: &At<&str>) -> Option<FieldType> {
+        let parsed = match kind.value {
+            "text" => FieldType::Text,
+            "long_text" => FieldType::LongText,
+            "integer" => FieldType::Integer,
+            "decimal" => FieldType::Decimal,
+            "money" => FieldType::Money,
+            "date" => FieldType::Date,
+            "date_time" => FieldType::DateTime,
+            "enum" => FieldType::Enum,
+            "boolean" => FieldType::Boolean,
+            "email" => FieldType::Email,
+            "phone" => FieldType::Phone,
+            "attachment" => FieldType::Attachment,
+            other => {
+                let message = format!(
+                    "`{other}` is not a field type{}",
+                    hint(other, FIELD_TYPES.iter().copied())
+                        .unwrap_or_else(|| format!("; use one of: {}", FIELD_TYPES.join(", ")))
+                );
+                self.report(Some(kind.span.clone()), &kind.path, message);
+                return None;
+            }
+        };
+        Some(parsed)
+    }
+
+    fn rules(&mut self, section: &Section<'_, '_>, kind: &FieldType) -> Option<Rules> {
+        let before = self.problems.len();
+        let (element, is_list) = match kind {
+            FieldType::List(item) => (item.as_ref(), true),
+            other => (other, false),
+        };
+        let numeric = matches!(
+            element,
+            FieldType::Integer | FieldType::Decimal | FieldType::Money
+        );
+        let textual = matches!(element, FieldType::Text | FieldType::LongText);
+        let is_enum = *element == FieldType::Enum;
+        let is_money = *element == FieldType::Money;
+        for (rule, applies) in [
+            ("min", numeric),
+            ("max", numeric),
+            ("min_length", textual),
+            ("max_length", textual),
+            ("pattern", textual),
+            ("values", is_enum),
+            ("min_items", is_list),
+            ("max_items", is_list),
+            ("currencies", is_money),
+        ] {
+            if let (false, Some((span, _))) = (applies, section.entry(rule)) {
+                self.report(
+                    Some(span),
+                    &section.path_of(rule),
+                    format!("`{rule}` does not apply to {} field", article(&kind.name())),
+                );
+            }
+        }
+
+        let mut rules = Rules::default();
+        if numeric {
+            let min = self.decimal(section, "min").flatten();
+            let max = self.decimal(section, "max").flatten();
+            if let (Some(min), Some(max)) = (&min, &max)
+                && min.value > max.value
+            {
+                self.report(Some(max.span.clone()), &max.path, "`max` is below `min`");
+            }
+            rules.min = min.map(|min| min.value);
+            rules.max = max.map(|max| max.value);
+        }
+        if textual {
+            let min = self.count(section, "min_length").flatten();
+            let max = self.count(section, "max_length").flatten();
+            self.check_order(&min, &max, "max_length", "min_length");
+            rules.min_length = min.map(|min| min.value);
+            rules.max_length = max.map(|max| max.value);
+            if let Some(pattern) = self.string(section, "pattern", Need::Optional).flatten() {
+                match anchored_pattern(pattern.value) {
+                    Ok(regex) => rules.pattern = Some(regex),
+                    Err(error) => self.report(
+                        Some(pattern.span),
+                        &pattern.path,
+                        format!("not a valid regular expression: {error}"),
+                    ),
+                }
+            }
+        }
+        if is_enum && let Some(values) = self.strings(section, "values", Need::Required).flatten() {
+            if values.value.is_empty() {
+                self.report(
+                    Some(values.span),
+                    &values.path,
+                    "an enum needs at least one value",
+                );
+            }
+            let mut seen = HashSet::new();
+            for value in &values.value {
+                if value.value.trim().is_empty() || value.value.trim() != value.value {
+                    self.report(
+                        Some(value.span.clone()),
+                        &value.path,
+                        "a value must not be empty or start or end with spaces",
+                    );
+                } else if !seen.insert(value.value) {
+                    self.report(
+                        Some(value.span.clone()),
+                        &value.path,
+                        format!("`{}` is listed twice", value.value),
+                    );
+                }
+            }
+            rules.values = values
+                .value
+                .iter()
+                .map(|value| value.value.to_owned())
+                .collect();
+        }
+        if is_list {
+            let min = self.count(section, "min_items").flatten();
+            let max = self.count(section, "max_items").flatten();
+            self.check_order(&min, &max, "max_items", "min_items");
+            rules.min_items = min.map(|min| min.value);
+            rules.max_items = max.map(|max| max.value);
+        }
+        if is_money
+            && let Some(codes) = self
+                .strings(section, "currencies", Need::Optional)
+                .flatten()
+        {
+            for code in codes.value {
+                match Currency::parse(code.value) {
+                    Ok(currency) if !rules.currencies.contains(&String::from(currency.clone())) => {
+                        rules.currencies.push(currency.into());
+                    }
+                    Ok(_) => self.report(
+                        Some(code.span),
+                        &code.path,
+                        format!("`{}` is listed twice", code.value),
+                    ),
+                    Err(error) => self.report(Some(code.span), &code.path, error.0),
+                }
+            }
+        }
+        (self.problems.len() == before).then_some(rules)
+    }
+
+    fn check_order(
+        &mut self,
+        min: &Option<At<u32>>,
+        max: &Option<At<u32>>,
+        max_key: &str,
+        min_key: &str,
+    ) {
+        if let (Some(min), Some(max)) = (min, max)
+            && min.value > max.value
+        {
+            self.report(
+                Some(max.span.clone()),
+                &max.path,
+                format!("`{max_key}` is below `{min_key}`"),
+            );
+        }
+    }
+
+    fn steps<'a>(&mut self, root: &Section<'a, '_>, fields: &mut Fields) -> Vec<Draft<'a>> {
+        let Some(Some(sections)) = self.tables(root, "steps", Need::Required) else {
+            return Vec::new();
+        };
+        if sections.is_empty() {
+            self.report(
+                root.get("steps").map(Spanned::span),
+                "steps",
+                "a service needs at least one step",
+            );
+        }
+        sections
+            .into_iter()
+            .map(|section| self.step(section, fields))
+            .collect()
+    }
+
+    fn step<'a>(&mut self, mut section: Section<'a, '_>, fields: &mut Fields) -> Draft<'a> {
+        let id = self.string(&section, "id", Need::Required).flatten();
+        let id_key = id.as_ref().and_then(|id| {
+            Key::parse(id.value)
+                .map_err(|error| self.report(Some(id.span.clone()), &id.path, error.0))
+                .ok()
+        });
+        let mut id = id;
+        if let Some(id) = &mut id {
+            section.path = format!("{} ({})", section.path, id.value);
+            id.path = section.path_of("id");
+        }
+        let kind = self
+            .string(&section, "kind", Need::Required)
+            .flatten()
+            .and_then(|kind| {
+                let found = KindName::ALL.into_iter().find(|k| k.name() == kind.value);
+                if found.is_none() {
+                    let names = KindName::ALL.map(KindName::name);
+                    let message = format!(
+                        "`{}` is not a step kind{}",
+                        kind.value,
+                        hint(kind.value, names)
+                            .unwrap_or_else(|| format!("; use one of: {}", names.join(", ")))
+                    );
+                    self.report(Some(kind.span), &kind.path, message);
+                }
+                found
+            });
+        match kind {
+            Some(kind) => {
+                let misplaced = |key: &str| {
+                    KindName::ALL
+                        .iter()
+                        .any(|other| other.keys().contains(&key))
+                        .then(|| format!("`{key}` does not apply to {} step", article(kind.name())))
+                };
+                self.unknown_keys(&section, kind.keys(), &misplaced);
+            }
+            None => {
+                let every: BTreeSet<&str> = KindName::ALL
+                    .iter()
+                    .flat_map(|k| k.keys().iter().copied())
+                    .collect();
+                self.unknown_keys(&section, &every.into_iter().collect::<Vec<_>>(), &|_| None);
+            }
+        }
+        let title = self
+            .string(&section, "title", Need::Optional)
+            .and_then(|title| match title {
+                None => id_key.as_ref().map(|id| id.to_string()),
+                Some(title) => Name::parse(title.value)
+                    .map(String::from)
+                    .map_err(|error| self.report(Some(title.span), &title.path, error.0))
+                    .ok(),
+            });
+
+        let mut draft = Draft {
+            path: section.path.clone(),
+            span: section.span.clone(),
+            id,
+            kind,
+            targets: Vec::new(),
+            reviews: None,
+            skill: None,
+            conditions: Vec::new(),
+            step: None,
+        };
+        let step_kind = match kind {
+            Some(KindName::Human) => self.human(&section, &mut draft, fields),
+            Some(KindName::Review) => self.review(&section, &mut draft, fields),
+            Some(KindName::Automatic) => self.automatic(&section, &mut draft),
+            Some(KindName::Wait) => self.wait(&section, &mut draft),
+            Some(KindName::Decision) => self.decision(&section, &mut draft),
+            Some(KindName::End) => self.end(&section, id_key.as_ref()),
+            None => None,
+        };
+        if let (Some(id), Some(title), Some(kind)) = (id_key, title, step_kind) {
+            draft.step = Some(Step { id, title, kind });
+        }
+        draft
+    }
+
+    fn work(
+        &mut self,
+        section: &Section<'_, '_>,
+        draft: &mut Draft<'_>,
+        fields: &mut Fields,
+    ) -> Option<Work> {
+        let skill = self.key(section, "skill", Need::Required).flatten();
+        draft.skill = skill.clone();
+        let min_level = self
+            .integer(section, "min_level", Need::Optional)
+            .and_then(|level| match level {
+                None => Some(SkillLevel::MIN),
+                Some(level) => u8::try_from(level.value)
+                    .ok()
+                    .and_then(|value| SkillLevel::new(value).ok())
+                    .or_else(|| {
+                        self.report(Some(level.span), &level.path, "`min_level` must be 1 to 5");
+                        None
+                    }),
+            });
+        let handle_time = self
+            .duration(section, "handle_time", Need::Required)
+            .flatten();
+        let due = self.duration(section, "due", Need::Optional);
+        let form = self.form(section, "form", fields, false);
+        Some(Work {
+            skill: skill?.value,
+            min_level: min_level?,
+            handle_time: handle_time?.value,
+            due: due?.map(|due| due.value),
+            form: form?,
+        })
+    }
+
+    fn human<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+        fields: &mut Fields,
+    ) -> Option<StepKind> {
+        let work = self.work(section, draft, fields);
+        let outcomes = self.keys(section, "outcomes", Need::Required).flatten();
+        if let Some(outcomes) = &outcomes
+            && outcomes.value.is_empty()
+        {
+            self.report(
+                Some(outcomes.span.clone()),
+                &outcomes.path,
+                "a human step needs at least one outcome",
+            );
+        }
+        let on = self.transitions(section, draft, outcomes.map(|outcomes| outcomes.value));
+        Some(StepKind::Human {
+            work: work?,
+            on: on?,
+        })
+    }
+
+    /// Reads `on`, which must give a step for each expected outcome and for nothing else.
+    /// With `expected` unknown (it had problems) only the targets are read.
+    fn transitions<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+        expected: Option<Vec<At<Key>>>,
+    ) -> Option<Vec<Transition>> {
+        let on = self.table(section, "on", Need::Required).flatten();
+        let mut targets: HashMap<&str, Option<Key>> = HashMap::new();
+        if let Some(on) = &on {
+            for (outcome, _) in on.table.iter() {
+                let name: &str = outcome.get_ref();
+                let target = self.string(on, name, Need::Required).flatten();
+                if let Some(expected) = &expected
+                    && !expected.iter().any(|known| known.value.as_str() == name)
+                {
+                    let known = expected.iter().map(|known| known.value.as_str());
+                    let message = format!(
+                        "`{name}` is not an outcome of this step{}",
+                        hint(name, known.clone()).unwrap_or_else(|| {
+                            format!(
+                                "; its outcomes are: {}",
+                                known.collect::<Vec<_>>().join(", ")
+                            )
+                        })
+                    );
+                    self.report(Some(outcome.span()), &on.path_of(name), message);
+                }
+                if let Some(target) = target {
+                    targets.insert(name, Key::parse(target.value).ok());
+                    draft.targets.push(target);
+                }
+            }
+        }
+        on?;
+        let expected = expected?;
+        let mut transitions = Some(Vec::new());
+        for outcome in expected {
+            match targets.get(outcome.value.as_str()) {
+                Some(target) => {
+                    let transition = target.clone().map(|to| Transition {
+                        outcome: outcome.value,
+                        to,
+                    });
+                    match (&mut transitions, transition) {
+                        (Some(list), Some(transition)) => list.push(transition),
+                        _ => transitions = None,
+                    }
+                }
+                None => {
+                    self.report(
+                        Some(outcome.span),
+                        &outcome.path,
+                        format!("outcome `{}` has no step in `on`", outcome.value),
+                    );
+                    transitions = None;
+                }
+            }
+        }
+        transitions
+    }
+
+    fn review<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+        fields: &mut Fields,
+    ) -> Option<StepKind> {
+        let work = self.work(section, draft, fields);
+        let reviews = self.string(section, "reviews", Need::Required).flatten();
+        let reviews_key = reviews
+            .as_ref()
+            .and_then(|reviews| Key::parse(reviews.value).ok());
+        draft.reviews = reviews;
+        let sample_percent = self
+            .integer(section, "sample_percent", Need::Optional)
+            .and_then(|percent| match percent {
+                None => Some(100),
+                Some(percent) => u8::try_from(percent.value)
+                    .ok()
+                    .filter(|p| *p <= 100)
+                    .or_else(|| {
+                        self.report(
+                            Some(percent.span),
+                            &percent.path,
+                            "`sample_percent` must be 0 to 100",
+                        );
+                        None
+                    }),
+            });
+        let on_approve = self.target(section, "on_approve", draft);
+        let reject_to = self.target(section, "reject_to", draft);
+        Some(StepKind::Review {
+            work: work?,
+            reviews: reviews_key?,
+            sample_percent: sample_percent?,
+            on_approve: on_approve?,
+            reject_to: reject_to?,
+        })
+    }
+
+    fn automatic<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+    ) -> Option<StepKind> {
+        let name = self.string(section, "action", Need::Required).flatten();
+        let action_name = name.as_ref().map(|name| name.value);
+        for (key, owner) in [
+            ("priority", "set_priority"),
+            ("template", "notify_requester"),
+        ] {
+            if let (Some(name), Some((span, _))) = (action_name, section.entry(key))
+                && name != owner
+            {
+                self.report(
+                    Some(span),
+                    &section.path_of(key),
+                    format!("`{key}` only applies to the action `{owner}`"),
+                );
+            }
+        }
+        let action = name.and_then(|name| match name.value {
+            "set_priority" => {
+                let priority = self.string(section, "priority", Need::Required).flatten()?;
+                Priority::from_str(priority.value)
+                    .map(|priority| Action::SetPriority { priority })
+                    .map_err(|error| self.report(Some(priority.span), &priority.path, error.0))
+                    .ok()
+            }
+            "notify_requester" => {
+                let template = self.key(section, "template", Need::Required).flatten()?;
+                Some(Action::NotifyRequester {
+                    template: template.value,
+                })
+            }
+            "request_csat" => Some(Action::RequestCsat),
+            other => {
+                let message = format!(
+                    "`{other}` is not an action{}",
+                    hint(other, Action::NAMES)
+                        .unwrap_or_else(|| format!("; use one of: {}", Action::NAMES.join(", ")))
+                );
+                self.report(Some(name.span), &name.path, message);
+                None
+            }
+        });
+        let next = self.target(section, "next", draft);
+        Some(StepKind::Automatic {
+            action: action?,
+            next: next?,
+        })
+    }
+
+    fn wait<'a>(&mut self, section: &Section<'a, '_>, draft: &mut Draft<'a>) -> Option<StepKind> {
+        let timer = self.duration(section, "timer", Need::Optional);
+        let events = self.keys(section, "events", Need::Optional);
+        let mut outcomes = events.clone().map(|events| {
+            events
+                .map_or_else(Vec::new, |events| events.value)
+                .into_iter()
+                .filter(|event| event.value.as_str() != TIMEOUT)
+                .collect::<Vec<_>>()
+        });
+        if let Some(Some(events)) = &events {
+            for event in &events.value {
+                if event.value.as_str() == TIMEOUT {
+                    self.report(
+                        Some(event.span.clone()),
+                        &event.path,
+                        "`timeout` is the outcome of the timer; name the event otherwise",
+                    );
+                }
+            }
+        }
+        let no_event = matches!(&events, Some(None))
+            || matches!(&events, Some(Some(events)) if events.value.is_empty());
+        if matches!(timer, Some(None)) && no_event {
+            self.report(
+                section.span.clone(),
+                &draft.path,
+                "a wait step needs a `timer`, `events`, or both",
+            );
+            outcomes = None;
+        }
+        if let (Some(outcomes), Some(Some(timer))) = (&mut outcomes, &timer) {
+            outcomes.push(At {
+                value: Key::parse(TIMEOUT).ok()?,
+                span: timer.span.clone(),
+                path: timer.path.clone(),
+            });
+        }
+        let on = self.transitions(section, draft, outcomes);
+        Some(StepKind::Wait {
+            timer: timer?.map(|timer| timer.value),
+            on: on?,
+        })
+    }
+
+    fn decision<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+    ) -> Option<StepKind> {
+        let branches = self.tables(section, "branches", Need::Required).flatten();
+        if let Some(branches) = &branches
+            && branches.is_empty()
+        {
+            self.report(
+                section.get("branches").map(Spanned::span),
+                &section.path_of("branches"),
+                "a decision needs at least one branch",
+            );
+        }
+        let mut built = branches.as_ref().map(|_| Vec::new());
+        for branch in branches.unwrap_or_default() {
+            self.unknown_keys(&branch, BRANCH_KEYS, &|_| None);
+            let when = self
+                .string(&branch, "when", Need::Required)
+                .flatten()
+                .and_then(|when| {
+                    let compiled = match too_complex(when.value) {
+                        Some(message) => Err(message),
+                        None => Expression::compile(when.value).map_err(|error| error.to_string()),
+                    };
+                    match compiled {
+                        Ok(expression) => Some(At {
+                            value: expression,
+                            span: when.span,
+                            path: when.path,
+                        }),
+                        Err(message) => {
+                            self.report(
+                                Some(when.span),
+                                &when.path,
+                                format!("the expression {message}"),
+                            );
+                            None
+                        }
+                    }
+                });
+            let to = self.target(&branch, "to", draft);
+            if let Some(when) = &when {
+                draft.conditions.push(when.clone());
+            }
+            match (&mut built, when, to) {
+                (Some(list), Some(when), Some(to)) => list.push(Branch {
+                    when: when.value,
+                    to,
+                }),
+                _ => built = None,
+            }
+        }
+        let otherwise = self.target(section, "otherwise", draft);
+        Some(StepKind::Decision {
+            branches: built?,
+            otherwise: otherwise?,
+        })
+    }
+
+    fn end(&mut self, section: &Section<'_, '_>, id: Option<&Key>) -> Option<StepKind> {
+        let resolution = self.key(section, "resolution", Need::Optional)?;
+        Some(StepKind::End {
+            resolution: match resolution {
+                Some(resolution) => resolution.value,
+                None => id?.clone(),
+            },
+        })
+    }
+
+    /// Step ids are unique, every named step exists, every step is reachable from the
+    /// start, an end is reachable, and no loop runs without a step that waits.
+    fn check_graph(&mut self, start: Option<&At<&str>>, drafts: &[Draft<'_>]) {
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        for (index, draft) in drafts.iter().enumerate() {
+            let Some(id) = &draft.id else { continue };
+            match ids.get(id.value) {
+                Some(&first) => self.report(
+                    Some(id.span.clone()),
+                    &id.path,
+                    format!(
+                        "step id `{}` is already used by {}",
+                        id.value, drafts[first].path
+                    ),
+                ),
+                None => {
+                    ids.insert(id.value, index);
+                }
+            }
+        }
+        let names: Vec<&str> = drafts
+            .iter()
+            .filter_map(|draft| draft.id.as_ref().map(|id| id.value))
+            .collect();
+        let resolve = |loader: &mut Self, target: &At<&str>| match ids.get(target.value) {
+            Some(&index) => Some(index),
+            None => {
+                let message = format!(
+                    "there is no step `{}`{}",
+                    target.value,
+                    hint(target.value, names.iter().copied()).unwrap_or_default()
+                );
+                loader.report(Some(target.span.clone()), &target.path, message);
+                None
+            }
+        };
+        let edges: Vec<Vec<usize>> = drafts
+            .iter()
+            .map(|draft| {
+                draft
+                    .targets
+                    .iter()
+                    .filter_map(|target| resolve(self, target))
+                    .collect()
+            })
+            .collect();
+        for draft in drafts {
+            let Some(reviews) = &draft.reviews else {
+                continue;
+            };
+            let Some(reviewed) = resolve(self, reviews) else {
+                continue;
+            };
+            if let Some(kind) = drafts[reviewed].kind
+                && kind != KindName::Human
+            {
+                self.report(
+                    Some(reviews.span.clone()),
+                    &reviews.path,
+                    format!(
+                        "`reviews` must name a human step; `{}` is {} step",
+                        reviews.value,
+                        article(kind.name())
+                    ),
+                );
+            }
+        }
+
+        let has_end = drafts.iter().any(|draft| draft.kind == Some(KindName::End));
+        if !has_end && !drafts.is_empty() {
+            self.report(None, "steps", "the service has no `end` step");
+        }
+        if let Some(start) = start
+            && let Some(first) = resolve(self, start)
+        {
+            let mut reached = vec![false; drafts.len()];
+            let mut queue = VecDeque::from([first]);
+            reached[first] = true;
+            while let Some(index) = queue.pop_front() {
+                for &next in &edges[index] {
+                    if !reached[next] {
+                        reached[next] = true;
+                        queue.push_back(next);
+                    }
+                }
+            }
+            for (index, draft) in drafts.iter().enumerate() {
+                let Some(id) = &draft.id else { continue };
+                if !reached[index] && ids.get(id.value) == Some(&index) {
+                    self.report(
+                        Some(id.span.clone()),
+                        &id.path,
+                        format!(
+                            "step `{}` cannot be reached from the start step `{}`",
+                            id.value, start.value
+                        ),
+                    );
+                }
+            }
+            let end_reached = drafts
+                .iter()
+                .zip(&reached)
+                .any(|(draft, reached)| *reached && draft.kind == Some(KindName::End));
+            if has_end && !end_reached {
+                self.report(
+                    Some(start.span.clone()),
+                    &start.path,
+                    format!(
+                        "no `end` step can be reached from the start step `{}`",
+                        start.value
+                    ),
+                );
+            }
+        }
+
+        let halts: Vec<bool> = drafts.iter().map(Draft::halts).collect();
+        for cycle in endless_loops(&edges, &halts) {
+            let ids: Vec<String> = cycle
+                .iter()
+                .map(|&index| drafts[index].id.as_ref().map_or("?", |id| id.value))
+                .map(|id| format!("`{id}`"))
+                .collect();
+            let first = &drafts[cycle[0]];
+            let message = if ids.len() == 1 {
+                format!(
+                    "step {} leads back to itself without a human, review or wait step in between, so an item would loop forever",
+                    ids[0]
+                )
+            } else {
+                format!(
+                    "steps {} form a loop of automatic and decision steps only, so an item could loop forever; route the loop through a human, review or wait step",
+                    ids.join(", ")
+                )
+            };
+            match &first.id {
+                Some(id) => self.report(Some(id.span.clone()), &id.path, message),
+                None => self.report(first.span.clone(), &first.path, message),
+            }
+        }
+    }
+
+    fn check_skills(&mut self, header: &Header<'_>, drafts: &[Draft<'_>]) {
+        let Some(skills) = &header.skills else { return };
+        for draft in drafts {
+            let Some(skill) = &draft.skill else { continue };
+            if !skills.iter().any(|listed| listed.value == skill.value) {
+                self.report(
+                    Some(skill.span.clone()),
+                    &skill.path,
+                    format!("skill `{}` is not listed in `service.skills`", skill.value),
+                );
+            }
+        }
+    }
+
+    /// Every variable a decision reads is a field of the service or `priority`.
+    fn check_conditions(&mut self, drafts: &[Draft<'_>], fields: &Fields) {
+        for condition in drafts.iter().flat_map(|draft| &draft.conditions) {
+            for variable in free_variables(condition.value.source()) {
+                if variable == "priority" || fields.declared.contains_key(&variable) {
+                    continue;
+                }
+                let message = format!(
+                    "the expression reads `{variable}`, which is neither a field of this service nor `priority`{}",
+                    hint(
+                        &variable,
+                        fields
+                            .declared
+                            .keys()
+                            .map(String::as_str)
+                            .chain(["priority"])
+                    )
+                    .unwrap_or_default()
+                );
+                self.report(Some(condition.span.clone()), &condition.path, message);
+            }
+        }
+    }
+
+    fn language_field(&mut self, field: &At<&str>, fields: &Fields) -> Option<Option<Key>> {
+        match fields.intake.iter().find(|(name, _)| name == field.value) {
+            Some((_, FieldType::Text | FieldType::Enum)) => Key::parse(field.value).ok().map(Some),
+            Some((_, other)) => {
+                let message = format!(
+                    "the language field must be of type text or enum, not {}",
+                    other.name()
+                );
+                self.report(Some(field.span.clone()), &field.path, message);
+                None
+            }
+            None => {
+                let message = format!(
+                    "`{}` is not an intake field{}",
+                    field.value,
+                    hint(
+                        field.value,
+                        fields.intake.iter().map(|(name, _)| name.as_str())
+                    )
+                    .unwrap_or_default()
+                );
+                self.report(Some(field.span.clone()), &field.path, message);
+                None
+            }
+        }
+    }
+}
+
+/// Why an expression is refused before compiling, if it is: the CEL parser's recursion
+/// is bounded here. Brackets and `?` inside string literals count too, to stay safe.
+fn too_complex(source: &str) -> Option<String> {
+    if source.chars().count() > EXPRESSION_MAX_CHARS {
+        return Some(format!("is longer than {EXPRESSION_MAX_CHARS} characters"));
+    }
+    let (mut depth, mut deepest, mut conditionals) = (0usize, 0usize, 0usize);
+    for c in source.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '?' => conditionals += 1,
+            _ => {}
+        }
+    }
+    if deepest > EXPRESSION_MAX_NESTING {
+        return Some(format!(
+            "nests brackets more than {EXPRESSION_MAX_NESTING} deep"
+        ));
+    }
+    if conditionals > EXPRESSION_MAX_CONDITIONALS {
+        return Some(format!(
+            "has more than {EXPRESSION_MAX_CONDITIONALS} conditionals (`?`)"
+        ));
+    }
+    None
+}
+
+/// The variables an expression reads from outside: unlike the program's references, the
+/// names bound by macros such as `tags.exists(t, t == 'vip')` are left out.
+fn free_variables(source: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    if let Ok(program) = cel::Program::compile(source) {
+        collect_free(program.expression(), &mut Vec::new(), &mut found);
+    }
+    found
+}
+
+fn collect_free<'e>(
+    expr: &'e cel::IdedExpr,
+    bound: &mut Vec<&'e str>,
+    found: &mut BTreeSet<String>,
+) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let entries = |entries: &'e [cel::common::ast::IdedEntryExpr]| {
+        entries.iter().flat_map(|entry| match &entry.expr {
+            EntryExpr::StructField(field) => vec![&field.value],
+            EntryExpr::MapEntry(map_entry) => vec![&map_entry.key, &map_entry.value],
+        })
+    };
+    match &expr.expr {
+        Expr::Unspecified | Expr::Literal(_) => {}
+        Expr::Ident(name) => {
+            if !name.starts_with('@')
+                && !bound.contains(&name.as_str())
+                && !CEL_TYPE_NAMES.contains(&name.as_str())
+            {
+                found.insert(name.clone());
+            }
+        }
+        Expr::Call(call) => {
+            for inner in call.target.iter().map(AsRef::as_ref).chain(&call.args) {
+                collect_free(inner, bound, found);
+            }
+        }
+        Expr::Select(select) => collect_free(&select.operand, bound, found),
+        Expr::List(list) => {
+            for element in &list.elements {
+                collect_free(element, bound, found);
+            }
+        }
+        Expr::Map(map) => {
+            for inner in entries(&map.entries) {
+                collect_free(inner, bound, found);
+            }
+        }
+        Expr::Struct(structure) => {
+            for inner in entries(&structure.entries) {
+                collect_free(inner, bound, found);
+            }
+        }
+        Expr::Comprehension(comprehension) => {
+            collect_free(&comprehension.iter_range, bound, found);
+            collect_free(&comprehension.accu_init, bound, found);
+            let outer = bound.len();
+            bound.push(&comprehension.iter_var);
+            bound.extend(comprehension.iter_var2.as_deref());
+            bound.push(&comprehension.accu_var);
+            for inner in [
+                &comprehension.loop_cond,
+                &comprehension.loop_step,
+                &comprehension.result,
+            ] {
+                collect_free(inner, bound, found);
+            }
+            bound.truncate(outer);
+        }
+    }
+}
+
+/// The loops made only of steps that do not halt (automatic and decision steps): the
+/// strongly connected components of that subgraph with more than one step or a self-loop,
+/// each sorted by file order.
+fn endless_loops(edges: &[Vec<usize>], halts: &[bool]) -> Vec<Vec<usize>> {
+    let moving = |node: usize| !halts.get(node).copied().unwrap_or(true);
+    // Kosaraju, iteratively: a definition may be long, the stack is not.
+    let mut order = Vec::new();
+    let mut visited = vec![false; edges.len()];
+    for root in (0..edges.len()).filter(|&node| moving(node)) {
+        if visited[root] {
+            continue;
+        }
+        visited[root] = true;
+        let mut stack = vec![(root, 0usize)];
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            if let Some(&child) = edges[node].get(*next) {
+                *next += 1;
+                if moving(child) && !visited[child] {
+                    visited[child] = true;
+                    stack.push((child, 0));
+                }
+            } else {
+                order.push(node);
+                stack.pop();
+            }
+        }
+    }
+    let mut reverse = vec![Vec::new(); edges.len()];
+    for (from, targets) in edges.iter().enumerate() {
+        for &to in targets {
+            if moving(from) && moving(to) {
+                reverse[to].push(from);
+            }
+        }
+    }
+    let mut assigned = vec![false; edges.len()];
+    let mut loops = Vec::new();
+    for &root in order.iter().rev() {
+        if assigned[root] {
+            continue;
+        }
+        assigned[root] = true;
+        let mut component = vec![root];
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            for &previous in &reverse[node] {
+                if !assigned[previous] {
+                    assigned[previous] = true;
+                    component.push(previous);
+                    stack.push(previous);
+                }
+            }
+        }
+        component.sort_unstable();
+        if component.len() > 1 || edges[root].contains(&root) {
+            loops.push(component);
+        }
+    }
+    loops.sort();
+    loops
+}
+
+/// `word` with its indefinite article: "an integer", "a text".
+fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if an { "an" } else { "a" })
+}
+
+/// `; did you mean `x`?` when a candidate is a small edit away from `word`.
+fn hint<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
+    suggest(word, candidates).map(|close| format!("; did you mean `{close}`?"))
+}
+
+fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let limit = word.chars().count().div_ceil(3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(word, candidate), candidate))
+        .filter(|(distance, _)| (1..=limit).contains(distance))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CATALOG: &str = include_str!("../../../../catalog/customer-support.toml");
+
+    const HEADER: &str = r#"
+[service]
+key = "test"
+version = 1
+name = "Test"
+kind = "kpo"
+skills = ["research"]
+start = "first"
+"#;
+
+    fn problems(source: &str) -> Vec<Problem> {
+        match load_definition(source) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        }
+    }
+
+    /// `line path: message` for each problem, for readable assertions.
+    fn listed(source: &str) -> Vec<String> {
+        problems(source)
+            .into_iter()
+            .map(|p| format!("{} {}: {}", p.line, p.path, p.message))
+            .collect()
+    }
+
+    fn with_header(rest: &str) -> String {
+        format!("{HEADER}{rest}")
+    }
+
+    /// Top-level keys must come before the first table.
+    fn with_intake(intake: &str, rest: &str) -> String {
+        format!("intake = [\n{intake}]\n{HEADER}{rest}")
+    }
+
+    fn first_syntax_problem(source: &str) -> Problem {
+        problems(source)
+            .into_iter()
+            .find(|p| p.message.starts_with("TOML syntax"))
+            .unwrap()
+    }
+
+    fn assert_reported(listed: &[String], expected: &str) {
+        assert!(
+            listed.iter().any(|line| line.contains(expected)),
+            "`{expected}` not among:\n{}",
+            listed.join("\n")
+        );
+    }
+
+    #[test]
+    fn loads_the_customer_support_catalog_service_without_problems() {
+        let definition = load_definition(CATALOG).unwrap_or_else(|problems| {
+            panic!("{problems:#?}");
+        });
+        assert_eq!(definition.key.as_str(), "customer-support");
+        assert_eq!(definition.version, 1);
+        assert_eq!(definition.kind, ServiceKind::Bpo);
+        assert_eq!(definition.start.as_str(), "acknowledge");
+        assert_eq!(
+            definition.language_field.as_ref().map(Key::as_str),
+            Some("language")
+        );
+        assert_eq!(
+            definition.sla.resolution,
+            Some(SignedDuration::from_hours(72))
+        );
+        assert!(definition.intake.field("priority").is_none());
+        assert!(
+            definition
+                .intake
+                .field("requester_email")
+                .is_some_and(|f| f.required)
+        );
+
+        let answer = definition.step(&Key::parse("answer").unwrap()).unwrap();
+        let work = answer.work().unwrap();
+        assert_eq!(work.skill.as_str(), "customer_support");
+        assert_eq!(work.handle_time, SignedDuration::from_mins(6));
+        let mut successors: Vec<_> = answer
+            .successors()
+            .into_iter()
+            .map(|(outcome, to)| format!("{outcome}->{to}"))
+            .collect();
+        successors.sort();
+        assert_eq!(
+            successors,
+            [
+                "noted->answer",
+                "replied->await_reply",
+                "resolved->request_csat"
+            ]
+        );
+        let wait = definition
+            .step(&Key::parse("await_reply").unwrap())
+            .unwrap();
+        let outcomes: Vec<_> = wait.successors().into_iter().map(|(o, _)| o).collect();
+        assert_eq!(outcomes, ["requester_reply", TIMEOUT]);
+    }
+
+    #[test]
+    fn the_example_in_the_format_reference_loads_without_problems() {
+        let reference = include_str!("../../../../docs/service-definitions.md");
+        let start = reference.rfind("```toml\n").unwrap() + "```toml\n".len();
+        let example = &reference[start..];
+        let example = &example[..example.find("```").unwrap()];
+        let definition =
+            load_definition(example).unwrap_or_else(|problems| panic!("{problems:#?}"));
+        assert_eq!(definition.steps.len(), 6);
+    }
+
+    #[test]
+    fn reports_every_problem_of_a_broken_definition_with_its_line() {
+        let source = r#"[service]
+key = "Customer Support"
+version = 0
+name = "Support"
+kind = "bpo"
+skills = ["customer_support"]
+start = "answer"
+language_field = "lang"
+
+[sla]
+first_response = "4 parsecs"
+
+[[intake]]
+name = "subject"
+type = "text"
+pattern = "([a-z"
+min = 3
+
+[[steps]]
+id = "answer"
+kind = "human"
+skil = "customer_support"
+handle_time = "6m"
+outcomes = ["replied", "resolved"]
+[steps.on]
+replied = "route"
+resolved = "finish"
+
+[[steps]]
+id = "route"
+kind = "decision"
+branches = [ { when = "amount > 10", to = "answer" } ]
+otherwise = "answer"
+
+[[steps]]
+id = "orphan"
+kind = "end"
+
+[[steps]]
+id = "finished"
+kind = "end"
+"#;
+        let found: Vec<(usize, &str, String)> = problems(source)
+            .iter()
+            .map(|p| (p.line, p.path.as_str(), p.message.clone()))
+            .map(|(line, path, message)| (line, path.to_owned(), message))
+            .map(|(line, path, message)| (line, path.leak() as &str, message))
+            .collect();
+        let expected: &[(usize, &str, &str)] = &[
+            (2, "service.key", "`Customer Support` is not a valid key"),
+            (3, "service.version", "must be 1 or more"),
+            (7, "service.start", "no `end` step can be reached"),
+            (8, "service.language_field", "`lang` is not an intake field"),
+            (11, "sla.first_response", "`4 parsecs` is not a duration"),
+            (
+                16,
+                "intake[0] (subject).pattern",
+                "not a valid regular expression",
+            ),
+            (
+                17,
+                "intake[0] (subject).min",
+                "`min` does not apply to a text field",
+            ),
+            (
+                19,
+                "steps[0] (answer).skill",
+                "missing required key `skill`",
+            ),
+            (22, "steps[0] (answer).skil", "did you mean `skill`?"),
+            (
+                27,
+                "steps[0] (answer).on.resolved",
+                "no step `finish`; did you mean `finished`?",
+            ),
+            (32, "steps[1] (route).branches[0].when", "reads `amount`"),
+            (36, "steps[2] (orphan).id", "`orphan` cannot be reached"),
+            (40, "steps[3] (finished).id", "`finished` cannot be reached"),
+        ];
+        for (line, path, message) in expected {
+            assert!(
+                found
+                    .iter()
+                    .any(|(l, p, m)| l == line && p == path && m.contains(message)),
+                "missing {line} {path}: {message} in {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+        let lines: Vec<usize> = found.iter().map(|(line, _, _)| *line).collect();
+        assert!(lines.is_sorted(), "problems come in file order");
+    }
+
+    #[test]
+    fn columns_are_one_based_and_count_characters_not_bytes() {
+        let source = with_header(
+            "[[intake]]\nlabel = \"Čšťž\"; name = \"x\"\n[[steps]]\nid = \"first\"\nkind = \"end\"\n",
+        );
+        // Not TOML (`;`): the syntax error sits after four two-byte characters.
+        let problem = first_syntax_problem(&source);
+        assert_eq!(problem.line, HEADER.lines().count() + 2);
+        assert_eq!(problem.column, "label = \"Čšťž\"".chars().count() + 1);
+
+        let source = with_header(
+            "[[intake]]\nname = \"x\"; label = \"Čšťž\"\n[[steps]]\nid = \"first\"\nkind = \"end\"\n",
+        );
+        let problem = first_syntax_problem(&source);
+        assert_eq!(problem.column, 11);
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_and_the_rest_is_still_checked() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+id = "again"
+kind = "end"
+resolution = 
+
+[[steps]]
+id = "lost"
+kind = "end"
+"#,
+        ));
+        assert_reported(&listed, "12 : TOML syntax: duplicate key");
+        assert_reported(&listed, "14 : TOML syntax: string values must be quoted");
+        assert_reported(
+            &listed,
+            "17 steps[1] (lost).id: step `lost` cannot be reached",
+        );
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+    }
+
+    #[test]
+    fn a_file_without_service_or_steps_is_reported_at_file_level() {
+        let found = problems("# nothing here\n");
+        let paths: Vec<_> = found.iter().map(|p| (p.line, p.path.as_str())).collect();
+        assert_eq!(paths, [(0, "service"), (0, "steps")]);
+    }
+
+    #[test]
+    fn unknown_keys_get_a_did_you_mean_hint_or_the_list_of_keys() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "end"
+resolutoin = "done"
+colour = "red"
+reviews = "first"
+"#,
+        ));
+        assert_reported(&listed, "`resolutoin`; did you mean `resolution`?");
+        assert_reported(
+            &listed,
+            "`colour`; expected one of: id, kind, title, resolution",
+        );
+        assert_reported(&listed, "`reviews` does not apply to an end step");
+    }
+
+    #[test]
+    fn durations_accept_days_and_combined_units_but_only_positive_ones() {
+        let hours = |h| Ok(SignedDuration::from_hours(h));
+        assert_eq!(parse_duration("4h"), hours(4));
+        assert_eq!(parse_duration("2d"), hours(48));
+        assert_eq!(parse_duration("1w"), hours(168));
+        assert_eq!(parse_duration("1d 12h"), hours(36));
+        assert_eq!(parse_duration("1h 30m"), Ok(SignedDuration::from_mins(90)));
+        assert_eq!(parse_duration("30m"), Ok(SignedDuration::from_mins(30)));
+        assert_eq!(parse_duration("PT4H"), hours(4));
+        for bad in ["0s", "-4h", "4h ago", "1mo", "1y", "4", "four hours", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn rules_that_do_not_fit_the_field_type_are_refused() {
+        let listed = listed(&with_intake(
+            r#"  { name = "count", type = "integer", max_length = 3, min = 10, max = 5 },
+  { name = "kind", type = "enum" },
+  { name = "fee", type = "decimal", currencies = ["EUR"] },
+  { name = "note", type = "text", min_items = 1, item = "text", min_length = 9, max_length = 2 },
+  { name = "nested", type = "list", item = "list" },
+  { name = "prices", type = "list", item = "money", currencies = ["EUR", "euro"], min = "0.5" },
+  { name = "when", type = "daet" },
+"#,
+            r#"
+[[steps]]
+id = "first"
+kind = "end"
+"#,
+        ));
+        for expected in [
+            "intake[0] (count).max_length: `max_length` does not apply to an integer field",
+            "intake[0] (count).max: `max` is below `min`",
+            "intake[1] (kind).values: missing required key `values`",
+            "intake[2] (fee).currencies: `currencies` does not apply to a decimal field",
+            "intake[3] (note).min_items: `min_items` does not apply to a text field",
+            "intake[3] (note).item: `item` only applies to a field of type `list`",
+            "intake[3] (note).max_length: `max_length` is below `min_length`",
+            "intake[4] (nested).item: a list's items cannot be lists",
+            "intake[5] (prices).currencies[1]: `euro` is not an ISO 4217 currency code",
+            "intake[6] (when).type: `daet` is not a field type; did you mean `date`?",
+        ] {
+            assert_reported(&listed, expected);
+        }
+        assert_eq!(listed.len(), 10, "{listed:#?}");
+    }
+
+    #[test]
+    fn patterns_are_anchored_to_the_whole_text() {
+        let pattern = anchored_pattern("[a-z]+|[0-9]+").unwrap();
+        assert!(pattern.is_match("abc") && pattern.is_match("123"));
+        assert!(!pattern.is_match("abc123"));
+        assert!(anchored_pattern("a)|(b").is_err());
+    }
+
+    #[test]
+    fn a_field_name_has_one_type_throughout_the_service_and_priority_is_reserved() {
+        let listed = listed(&with_intake(
+            r#"  { name = "amount", type = "money" },
+  { name = "priority", type = "text" },
+  { name = "note", type = "text" },
+"#,
+            r#"
+
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["done"]
+on = { done = "end" }
+form = [
+  { name = "amount", type = "decimal" },
+  { name = "note", type = "text" },
+  { name = "note", type = "text" },
+]
+
+[[steps]]
+id = "end"
+kind = "end"
+"#,
+        ));
+        assert_reported(&listed, "intake[1] (priority).name: `priority` is reserved");
+        assert_reported(
+            &listed,
+            "steps[0] (first).form[0] (amount).name: field `amount` is already declared as money by intake[0] (amount)",
+        );
+        assert_reported(
+            &listed,
+            "steps[0] (first).form[2] (note).name: field `note` is already declared by steps[0] (first).form[1] (note)",
+        );
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+    }
+
+    #[test]
+    fn outcomes_and_transitions_must_match_one_to_one() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["answered", "escalated", "Bad"]
+on = { answered = "wait", escalatd = "wait" }
+
+[[steps]]
+id = "wait"
+kind = "wait"
+timer = "1d"
+events = ["reply", "timeout"]
+on = { reply = "done" }
+
+[[steps]]
+id = "idle"
+kind = "wait"
+on = {}
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        for expected in [
+            "15 steps[0] (first).outcomes[2]: `Bad` is not a valid key",
+            "16 steps[0] (first).on.escalatd: `escalatd` is not an outcome of this step; did you mean `escalated`?",
+            "15 steps[0] (first).outcomes[1]: outcome `escalated` has no step in `on`",
+            "21 steps[1] (wait).timer: outcome `timeout` has no step in `on`",
+            "22 steps[1] (wait).events[1]: `timeout` is the outcome of the timer",
+            "25 steps[2] (idle): a wait step needs a `timer`, `events`, or both",
+            "26 steps[2] (idle).id: step `idle` cannot be reached",
+        ] {
+            assert_reported(&listed, expected);
+        }
+        assert_eq!(listed.len(), 7, "{listed:#?}");
+    }
+
+    #[test]
+    fn a_loop_of_only_automatic_and_decision_steps_is_reported_once_with_its_steps() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "automatic"
+action = "set_priority"
+priority = "high"
+next = "route"
+
+[[steps]]
+id = "route"
+kind = "decision"
+branches = [ { when = "priority == 'urgent'", to = "first" } ]
+otherwise = "spin"
+
+[[steps]]
+id = "spin"
+kind = "decision"
+branches = [ { when = "priority == 'low'", to = "done" } ]
+otherwise = "spin"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        assert_eq!(
+            listed,
+            [
+                "11 steps[0] (first).id: steps `first`, `route` form a loop of automatic and decision steps only, so an item could loop forever; route the loop through a human, review or wait step",
+                "24 steps[2] (spin).id: step `spin` leads back to itself without a human, review or wait step in between, so an item would loop forever",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_loop_through_a_human_or_wait_step_is_allowed() {
+        let source = with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "automatic"
+action = "request_csat"
+next = "work"
+
+[[steps]]
+id = "work"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["again", "done"]
+on = { again = "first", done = "done" }
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        );
+        assert_eq!(listed(&source), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_service_without_an_end_step_is_reported_at_file_level() {
+        let listed_without_end = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["again"]
+on = { again = "first" }
+"#,
+        ));
+        assert_eq!(
+            listed_without_end,
+            ["0 steps: the service has no `end` step"]
+        );
+    }
+
+    #[test]
+    fn reviews_name_a_human_step_with_listed_skills_and_a_sampling_rate() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "automatic"
+action = "notify_requester"
+priority = "high"
+next = "check"
+
+[[steps]]
+id = "check"
+kind = "review"
+skill = "qa"
+min_level = 6
+handle_time = "10m"
+reviews = "first"
+sample_percent = 120
+on_approve = "done"
+reject_to = "frist"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        for expected in [
+            "10 steps[0] (first).template: missing required key `template`",
+            "14 steps[0] (first).priority: `priority` only applies to the action `set_priority`",
+            "20 steps[1] (check).skill: skill `qa` is not listed in `service.skills`",
+            "21 steps[1] (check).min_level: `min_level` must be 1 to 5",
+            "23 steps[1] (check).reviews: `reviews` must name a human step; `first` is an automatic step",
+            "24 steps[1] (check).sample_percent: `sample_percent` must be 0 to 100",
+            "26 steps[1] (check).reject_to: there is no step `frist`; did you mean `first`?",
+        ] {
+            assert_reported(&listed, expected);
+        }
+        assert_eq!(listed.len(), 7, "{listed:#?}");
+    }
+
+    #[test]
+    fn decision_expressions_compile_and_read_only_fields_or_priority() {
+        let listed = listed(&with_intake(
+            r#"  { name = "tags", type = "list", item = "text" },
+"#,
+            r#"
+
+[[steps]]
+id = "first"
+kind = "decision"
+branches = [
+  { when = "tags.exists(t, t == 'vip') && priority != 'low'", to = "done" },
+  { when = "size(tag) > 2", to = "done" },
+  { when = "tags >", to = "done" },
+  { when = "((((((((((true))))))))))", to = "done" },
+]
+otherwise = "done"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+        assert_reported(
+            &listed,
+            "steps[0] (first).branches[1].when: the expression reads `tag`, which is neither a field of this service nor `priority`; did you mean `tags`?",
+        );
+        assert_reported(
+            &listed,
+            "steps[0] (first).branches[2].when: the expression does not parse",
+        );
+        assert_reported(
+            &listed,
+            "branches[3].when: the expression nests brackets more than 8 deep",
+        );
+    }
+
+    #[test]
+    fn the_most_complex_expression_allowed_compiles_on_a_test_thread_stack() {
+        let conditionals = vec!["a ? f([{'k': b}])"; EXPRESSION_MAX_CONDITIONALS].join(" : ");
+        let source = format!("((((({conditionals} : c)))))");
+        assert_eq!(too_complex(&source), None, "{source}");
+        assert!(Expression::compile(&source).is_ok());
+    }
+
+    #[test]
+    fn builds_the_model_with_its_defaults() {
+        let definition = load_definition(&with_header(
+            r#"
+[[intake]]
+name = "amount"
+type = "money"
+min = "0.01"
+currencies = ["EUR"]
+
+[[steps]]
+id = "first"
+kind = "decision"
+branches = [
+  { when = "amount.amount > 1000.0", to = "senior" },
+  { when = "tags.all(t, t != 'vip')", to = "work" },
+]
+otherwise = "senior"
+
+[[steps]]
+id = "senior"
+kind = "human"
+title = "Senior analysis"
+skill = "research"
+min_level = 4
+handle_time = "1h 30m"
+outcomes = ["done"]
+form = [ { name = "tags", type = "list", item = "text", max_items = 5 } ]
+[steps.on]
+done = "check"
+
+[[steps]]
+id = "work"
+kind = "human"
+skill = "research"
+handle_time = "2d"
+due = "3d"
+outcomes = ["done"]
+on = { done = "check" }
+
+[[steps]]
+id = "check"
+kind = "review"
+skill = "research"
+handle_time = "15m"
+reviews = "work"
+on_approve = "finish"
+reject_to = "work"
+
+[[steps]]
+id = "finish"
+kind = "end"
+"#,
+        ))
+        .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let amount = definition.intake.field("amount").unwrap();
+        assert_eq!(amount.label, "amount");
+        assert!(!amount.required);
+        assert_eq!(amount.rules.min, Some(Decimal::new(1, 2)));
+        assert_eq!(amount.rules.currencies, ["EUR"]);
+        let kinds: Vec<_> = definition
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.title.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("first", "first"),
+                ("senior", "Senior analysis"),
+                ("work", "work"),
+                ("check", "check"),
+                ("finish", "finish"),
+            ]
+        );
+        let StepKind::Decision {
+            branches,
+            otherwise,
+        } = &definition.steps[0].kind
+        else {
+            panic!("not a decision");
+        };
+        assert_eq!(branches.len(), 2);
+        assert_eq!(branches[0].when.source(), "amount.amount > 1000.0");
+        assert_eq!(otherwise.as_str(), "senior");
+        let senior = definition.steps[1].work().unwrap();
+        assert_eq!(senior.min_level.get(), 4);
+        assert_eq!(senior.handle_time, SignedDuration::from_mins(90));
+        assert_eq!(
+            senior.form.fields[0].kind,
+            FieldType::List(Box::new(FieldType::Text))
+        );
+        let work = definition.steps[2].work().unwrap();
+        assert_eq!(work.min_level, SkillLevel::MIN);
+        assert_eq!(work.due, Some(SignedDuration::from_hours(72)));
+        let StepKind::Review {
+            sample_percent,
+            reviews,
+            ..
+        } = &definition.steps[3].kind
+        else {
+            panic!("not a review");
+        };
+        assert_eq!((*sample_percent, reviews.as_str()), (100, "work"));
+        let StepKind::End { resolution } = &definition.steps[4].kind else {
+            panic!("not an end");
+        };
+        assert_eq!(resolution.as_str(), "finish");
+    }
+
+    #[test]
+    fn endless_loops_finds_each_strongly_connected_group_of_moving_steps() {
+        // 0 → 1 → 2 → 0 all moving; 3 ↔ 4 through a halting 4; 5 → 5.
+        let edges = vec![vec![1], vec![2], vec![0, 3], vec![4], vec![3], vec![5]];
+        let halts = [false, false, false, false, true, false];
+        assert_eq!(endless_loops(&edges, &halts), [vec![0, 1, 2], vec![5]]);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_a_mangled_catalog_file(line in 0usize..140, text in ".{0,40}") {
+            let mangled: Vec<&str> = CATALOG
+                .lines()
+                .enumerate()
+                .map(|(index, original)| if index == line { text.as_str() } else { original })
+                .collect();
+            let source = mangled.join("\n");
+            let lines = source.lines().count();
+            if let Err(problems) = load_definition(&source) {
+                prop_assert!(!problems.is_empty());
+                prop_assert!(problems.iter().all(|p| p.line <= lines + 1));
+            }
+        }
+
+        #[test]
+        fn expressions_within_the_limits_compile_without_overflowing_the_stack(
+            source in "[-()\\[\\]{}?:!&|abc0-9.,' =<>+]{0,160}"
+        ) {
+            if too_complex(&source).is_none() {
+                let _ = Expression::compile(&source);
+            }
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_text(source in "\\PC{0,200}") {
+            let _ = load_definition(&source);
+        }
+    }
+}

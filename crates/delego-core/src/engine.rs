@@ -1,0 +1,573 @@
+//! The process engine: a pure state machine `(item, event, now) → (item', effects)`.
+//!
+//! The engine never performs anything. It returns [`Effect`]s — open a task, schedule a
+//! timer, send a message, write an audit record — that the store applies in the same
+//! transaction as the new state. Automatic and decision steps are passed through within
+//! one call; an item rests only at a human or review step (a task is open), a wait step,
+//! an end step, or cancelled.
+//!
+//! Every change of an item's [`Snapshot`] (its position and priority) yields exactly one
+//! [`Effect::Audit`], whose `before` is the previous record's `after`.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use crate::definition::{
+    Action, Completeness, FieldError, ServiceDefinition, Step, StepKind, TIMEOUT, Work,
+    validate_form,
+};
+use crate::id::{WorkItemId, WorkerId};
+use crate::values::{Key, Language, Priority, SkillLevel};
+
+/// What the engine knows of an item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemState {
+    pub id: WorkItemId,
+    pub priority: Priority,
+    pub data: Map<String, Json>,
+    pub position: Position,
+    /// How many step entries the item has made: each entry gets the next number, so a
+    /// task or timer of an earlier entry is recognised as stale.
+    pub visits: u32,
+    /// Who last did each human or review step: a review excludes that worker.
+    pub performers: BTreeMap<Key, WorkerId>,
+}
+
+/// Where an item is. Exactly one of these at any time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Position {
+    /// In a step. At rest this is a human or review step with an open task; automatic and
+    /// decision steps are only passed through.
+    InStep {
+        step: Key,
+        visit: u32,
+    },
+    /// At a wait step, until an event arrives or the timer (if any) fires.
+    Waiting {
+        step: Key,
+        visit: u32,
+        until: Option<Timestamp>,
+    },
+    Completed {
+        step: Key,
+        resolution: Key,
+        at: Timestamp,
+    },
+    Cancelled {
+        reason: String,
+        at: Timestamp,
+    },
+}
+
+impl Position {
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Position::Completed { .. } | Position::Cancelled { .. }
+        )
+    }
+
+    pub fn step(&self) -> Option<&Key> {
+        match self {
+            Position::InStep { step, .. }
+            | Position::Waiting { step, .. }
+            | Position::Completed { step, .. } => Some(step),
+            Position::Cancelled { .. } => None,
+        }
+    }
+
+    /// A short name for lists and filters: `active`, `waiting`, `completed`, `cancelled`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Position::InStep { .. } => "active",
+            Position::Waiting { .. } => "waiting",
+            Position::Completed { .. } => "completed",
+            Position::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
+/// The part of an item whose every change is audited as a state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub position: Position,
+    pub priority: Priority,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A worker finished a human or review task with an outcome and its form's values.
+    TaskSubmitted {
+        step: Key,
+        visit: u32,
+        worker: WorkerId,
+        outcome: Key,
+        data: Map<String, Json>,
+    },
+    /// Something the item may be waiting for happened, e.g. `requester_reply`.
+    External {
+        name: Key,
+    },
+    TimerFired {
+        step: Key,
+        visit: u32,
+    },
+    Cancel {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Queue a task for this entry into a human or review step.
+    OpenTask(TaskSpec),
+    /// Withdraw any open or held task of the item.
+    CancelTasks,
+    ScheduleTimer {
+        step: Key,
+        visit: u32,
+        at: Timestamp,
+    },
+    /// Hand a message to the outbox.
+    Send(Outbound),
+    Audit(AuditRecord),
+}
+
+/// The engine's view of a task to open; the store gives it an id and the item's tenancy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskSpec {
+    pub step: Key,
+    pub visit: u32,
+    pub skill: Key,
+    pub min_level: SkillLevel,
+    pub language: Option<Language>,
+    pub excluded_worker: Option<WorkerId>,
+    pub priority: Priority,
+    pub due_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outbound {
+    NotifyRequester { template: Key },
+    CsatRequest,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// `item.created`, `task.submitted`, `event.received`, `timer.fired`, `step.entered`,
+    /// `review.skipped`, `item.completed`, `item.cancelled`.
+    pub action: &'static str,
+    pub before: Option<Snapshot>,
+    pub after: Snapshot,
+    pub detail: Map<String, Json>,
+}
+
+/// The new state and what must be done to make it true.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub state: ItemState,
+    pub effects: Vec<Effect>,
+}
+
+/// Why an event does not apply. The item is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the item is finished and cannot change")]
+    Finished,
+    #[error("the item is no longer at that step (it moved on or the task was superseded)")]
+    Stale,
+    #[error("`{outcome}` is not an outcome of this step; allowed: {}", allowed.join(", "))]
+    UnknownOutcome {
+        outcome: String,
+        allowed: Vec<String>,
+    },
+    #[error("the data has {} problem(s)", .0.len())]
+    InvalidData(Vec<FieldError>),
+    #[error("four eyes: a review cannot be done by the worker whose work it reviews")]
+    FourEyes,
+    #[error("the item is not waiting for `{0}`")]
+    NotWaitingFor(String),
+    #[error("the definition has no step `{0}`")]
+    UnknownStep(String),
+    #[error("automatic steps ran in a loop; the definition should have been refused")]
+    Runaway,
+}
+
+/// Creates an item: validates its intake data and runs it to its first resting position.
+pub fn start(
+    definition: &ServiceDefinition,
+    id: WorkItemId,
+    data: &Map<String, Json>,
+    priority: Priority,
+    now: Timestamp,
+) -> Result<Outcome, Rejection> {
+    let data = validate_form(&definition.intake, data, Completeness::Whole)
+        .map_err(Rejection::InvalidData)?;
+    let state = ItemState {
+        id,
+        priority,
+        data,
+        position: Position::InStep {
+            step: definition.start.clone(),
+            visit: 0,
+        },
+        visits: 0,
+        performers: BTreeMap::new(),
+    };
+    let mut run = Run::new(definition, state, now);
+    run.before = None;
+    run.enter(&definition.start, "item.created", Map::new())?;
+    Ok(run.finish())
+}
+
+/// Applies one event to an item.
+pub fn apply(
+    definition: &ServiceDefinition,
+    state: &ItemState,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Outcome, Rejection> {
+    if state.position.is_terminal() {
+        return Err(Rejection::Finished);
+    }
+    let mut run = Run::new(definition, state.clone(), now);
+    match event {
+        Event::TaskSubmitted {
+            step,
+            visit,
+            worker,
+            outcome,
+            data,
+        } => {
+            let current = run.current_step(step, *visit)?;
+            let (work, target) = match &current.kind {
+                StepKind::Human { work, on } => {
+                    let target = on.iter().find(|t| &t.outcome == outcome).ok_or_else(|| {
+                        Rejection::UnknownOutcome {
+                            outcome: outcome.to_string(),
+                            allowed: on.iter().map(|t| t.outcome.to_string()).collect(),
+                        }
+                    })?;
+                    (work, &target.to)
+                }
+                StepKind::Review {
+                    work,
+                    reviews,
+                    on_approve,
+                    reject_to,
+                    ..
+                } => {
+                    if run.state.performers.get(reviews) == Some(worker) {
+                        return Err(Rejection::FourEyes);
+                    }
+                    let target = match outcome.as_str() {
+                        crate::definition::APPROVE => on_approve,
+                        crate::definition::REJECT => reject_to,
+                        _ => {
+                            return Err(Rejection::UnknownOutcome {
+                                outcome: outcome.to_string(),
+                                allowed: vec!["approve".into(), "reject".into()],
+                            });
+                        }
+                    };
+                    (work, target)
+                }
+                _ => return Err(Rejection::Stale),
+            };
+            let values = validate_form(&work.form, data, Completeness::Whole)
+                .map_err(Rejection::InvalidData)?;
+            run.state.data.extend(values);
+            run.state.performers.insert(step.clone(), *worker);
+            let detail = detail([
+                ("step", json!(step)),
+                ("outcome", json!(outcome)),
+                ("worker", json!(worker)),
+            ]);
+            run.enter(target, "task.submitted", detail)?;
+        }
+        Event::External { name } => {
+            let target = match &run.state.position {
+                Position::Waiting { step, .. } => run
+                    .step(step)?
+                    .successors()
+                    .into_iter()
+                    .find(|(outcome, _)| *outcome == name.as_str() && *outcome != TIMEOUT)
+                    .map(|(_, to)| to.clone()),
+                _ => None,
+            }
+            .ok_or_else(|| Rejection::NotWaitingFor(name.to_string()))?;
+            run.enter(&target, "event.received", detail([("event", json!(name))]))?;
+        }
+        Event::TimerFired { step, visit } => {
+            let is_current = matches!(&run.state.position,
+                Position::Waiting { step: s, visit: v, .. } if s == step && v == visit);
+            let target = run
+                .step(step)?
+                .successors()
+                .into_iter()
+                .find(|(outcome, _)| *outcome == TIMEOUT)
+                .map(|(_, to)| to.clone())
+                .filter(|_| is_current)
+                .ok_or(Rejection::Stale)?;
+            run.enter(&target, "timer.fired", detail([("step", json!(step))]))?;
+        }
+        Event::Cancel { reason } => {
+            run.effects.push(Effect::CancelTasks);
+            run.state.position = Position::Cancelled {
+                reason: reason.clone(),
+                at: now,
+            };
+            run.audit("item.cancelled", detail([("reason", json!(reason))]));
+        }
+    }
+    Ok(run.finish())
+}
+
+fn detail<const N: usize>(pairs: [(&str, Json); N]) -> Map<String, Json> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// One engine call in progress: the state so far and the effects it has produced.
+struct Run<'d> {
+    definition: &'d ServiceDefinition,
+    state: ItemState,
+    now: Timestamp,
+    before: Option<Snapshot>,
+    effects: Vec<Effect>,
+}
+
+impl<'d> Run<'d> {
+    fn new(definition: &'d ServiceDefinition, state: ItemState, now: Timestamp) -> Self {
+        let before = Some(snapshot(&state));
+        Self {
+            definition,
+            state,
+            now,
+            before,
+            effects: Vec::new(),
+        }
+    }
+
+    fn step(&self, id: &Key) -> Result<&'d Step, Rejection> {
+        self.definition
+            .step(id)
+            .ok_or_else(|| Rejection::UnknownStep(id.to_string()))
+    }
+
+    /// The step a task submission names, if the item is resting there on that visit.
+    fn current_step(&self, step: &Key, visit: u32) -> Result<&'d Step, Rejection> {
+        match &self.state.position {
+            Position::InStep { step: s, visit: v } if s == step && *v == visit => self.step(step),
+            _ => Err(Rejection::Stale),
+        }
+    }
+
+    fn audit(&mut self, action: &'static str, detail: Map<String, Json>) {
+        let after = snapshot(&self.state);
+        let before = self.before.replace(after.clone());
+        self.effects.push(Effect::Audit(AuditRecord {
+            action,
+            before,
+            after,
+            detail,
+        }));
+    }
+
+    /// Enters `first` and keeps going through automatic, decision and unsampled review
+    /// steps until the item comes to rest. Each entry is one audited state change.
+    fn enter(
+        &mut self,
+        first: &Key,
+        first_action: &'static str,
+        mut first_detail: Map<String, Json>,
+    ) -> Result<(), Rejection> {
+        let mut next = first.clone();
+        let mut action = first_action;
+        // A loaded definition has no cycle of pass-through steps, so a chain of them is
+        // at most as long as the list of steps.
+        for _ in 0..=self.definition.steps.len() {
+            let step = self.step(&next)?;
+            self.state.visits += 1;
+            let visit = self.state.visits;
+            let mut detail = std::mem::take(&mut first_detail);
+            detail.insert("to".into(), json!(step.id));
+            self.state.position = Position::InStep {
+                step: step.id.clone(),
+                visit,
+            };
+            let follow = match &step.kind {
+                StepKind::Human { work, .. } => {
+                    let task = self.task_spec(step, visit, work, None);
+                    self.effects.push(Effect::OpenTask(task));
+                    None
+                }
+                StepKind::Review {
+                    work,
+                    reviews,
+                    sample_percent,
+                    on_approve,
+                    ..
+                } => {
+                    if is_sampled(self.state.id, &step.id, visit, *sample_percent) {
+                        let author = self.state.performers.get(reviews).copied();
+                        let task = self.task_spec(step, visit, work, author);
+                        self.effects.push(Effect::OpenTask(task));
+                        None
+                    } else {
+                        detail.insert("sampled".into(), json!(false));
+                        if action == "step.entered" {
+                            action = "review.skipped";
+                        }
+                        Some(on_approve.clone())
+                    }
+                }
+                StepKind::Automatic { action: job, next } => {
+                    match job {
+                        Action::SetPriority { priority } => self.state.priority = *priority,
+                        Action::NotifyRequester { template } => {
+                            self.effects.push(Effect::Send(Outbound::NotifyRequester {
+                                template: template.clone(),
+                            }));
+                        }
+                        Action::RequestCsat => {
+                            self.effects.push(Effect::Send(Outbound::CsatRequest))
+                        }
+                    }
+                    Some(next.clone())
+                }
+                StepKind::Wait { timer, .. } => {
+                    let until = timer.and_then(|t| self.now.checked_add(t).ok());
+                    if let Some(at) = until {
+                        self.effects.push(Effect::ScheduleTimer {
+                            step: step.id.clone(),
+                            visit,
+                            at,
+                        });
+                    }
+                    self.state.position = Position::Waiting {
+                        step: step.id.clone(),
+                        visit,
+                        until,
+                    };
+                    None
+                }
+                StepKind::Decision {
+                    branches,
+                    otherwise,
+                } => {
+                    let fields = self.definition.all_fields();
+                    let priority = self.state.priority.as_str();
+                    let mut failures = Vec::new();
+                    let chosen = branches.iter().find(|branch| {
+                        match branch.when.evaluate(
+                            fields.iter().copied(),
+                            &self.state.data,
+                            priority,
+                        ) {
+                            Ok(answer) => answer,
+                            Err(error) => {
+                                failures.push(json!({
+                                    "when": branch.when.source(),
+                                    "error": error.to_string(),
+                                }));
+                                false
+                            }
+                        }
+                    });
+                    if !failures.is_empty() {
+                        detail.insert("failed_branches".into(), Json::Array(failures));
+                    }
+                    Some(chosen.map_or(otherwise, |branch| &branch.to).clone())
+                }
+                StepKind::End { resolution } => {
+                    self.state.position = Position::Completed {
+                        step: step.id.clone(),
+                        resolution: resolution.clone(),
+                        at: self.now,
+                    };
+                    if action == "step.entered" {
+                        action = "item.completed";
+                    }
+                    None
+                }
+            };
+            self.audit(action, detail);
+            match follow {
+                Some(step) => {
+                    next = step;
+                    action = "step.entered";
+                }
+                None => return Ok(()),
+            }
+        }
+        Err(Rejection::Runaway)
+    }
+
+    fn task_spec(
+        &self,
+        step: &Step,
+        visit: u32,
+        work: &Work,
+        excluded_worker: Option<WorkerId>,
+    ) -> TaskSpec {
+        let language = self
+            .definition
+            .language_field
+            .as_ref()
+            .and_then(|field| self.state.data.get(field.as_str()))
+            .and_then(Json::as_str)
+            .and_then(|tag| Language::parse(tag).ok());
+        let due = work.due.or(self.definition.sla.step);
+        TaskSpec {
+            step: step.id.clone(),
+            visit,
+            skill: work.skill.clone(),
+            min_level: work.min_level,
+            language,
+            excluded_worker,
+            priority: self.state.priority,
+            due_at: due.and_then(|d| self.now.checked_add(d).ok()),
+        }
+    }
+
+    fn finish(self) -> Outcome {
+        Outcome {
+            state: self.state,
+            effects: self.effects,
+        }
+    }
+}
+
+fn snapshot(state: &ItemState) -> Snapshot {
+    Snapshot {
+        position: state.position.clone(),
+        priority: state.priority,
+    }
+}
+
+/// Whether this entry into a review step is sampled: a stable hash of the item, step and
+/// visit, so that the same item always gets the same answer and a rate of n % reviews
+/// about n % of items.
+pub fn is_sampled(item: WorkItemId, step: &Key, visit: u32, percent: u8) -> bool {
+    if percent >= 100 {
+        return true;
+    }
+    let bytes = item
+        .as_uuid()
+        .into_bytes()
+        .into_iter()
+        .chain(step.as_str().bytes())
+        .chain(visit.to_le_bytes());
+    crate::hashing::fnv1a(bytes) % 100 < u64::from(percent)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

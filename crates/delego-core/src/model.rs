@@ -1,0 +1,240 @@
+//! The nouns of an outsourcing floor: clients and their users, requesters, workers,
+//! engagements, work items, tasks and audit events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use crate::engine::ItemState;
+use crate::id::{
+    ApiTokenId, AttachmentId, AuditEventId, ClientId, EngagementId, MessageId, RequesterId, TaskId,
+    UserId, WorkItemId, WorkerId,
+};
+use crate::values::{EmailAddress, Key, Language, Name, PhoneNumber, Priority, SkillLevel};
+
+/// A customer company of the provider: the tenant boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: Name,
+    pub created_at: Timestamp,
+}
+
+/// A customer of a client (a caller, a claimant, a contact on a list). Requesters have no
+/// account: they are reached by e-mail, a web form or a signed link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    pub id: RequesterId,
+    pub client_id: ClientId,
+    pub name: Option<Name>,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<PhoneNumber>,
+}
+
+/// Whether a worker can take work now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Presence {
+    Available,
+    Busy,
+    WrapUp,
+    Break {
+        reason: String,
+    },
+    #[default]
+    Offline,
+}
+
+impl Presence {
+    /// Available and busy workers may take more work up to their capacity.
+    pub fn accepts_work(&self) -> bool {
+        matches!(self, Presence::Available | Presence::Busy)
+    }
+}
+
+/// A person at the provider who does human steps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Worker {
+    pub id: WorkerId,
+    pub name: Name,
+    pub skills: BTreeMap<Key, SkillLevel>,
+    pub languages: BTreeSet<Language>,
+    /// The clients whose work this worker may see.
+    pub clearances: BTreeSet<ClientId>,
+    /// How many tasks the worker may hold at once.
+    pub capacity: u32,
+    pub presence: Presence,
+}
+
+/// A client's contract for one service, pinned to one version of its definition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    pub id: EngagementId,
+    pub client_id: ClientId,
+    pub name: Name,
+    pub service_key: Key,
+    pub service_version: u32,
+    pub created_at: Timestamp,
+}
+
+/// One unit of work: a ticket, a contact to call, a claim, a document batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub client_id: ClientId,
+    pub engagement_id: EngagementId,
+    /// The definition version the item started on; it finishes on the same one.
+    pub service_key: Key,
+    pub service_version: u32,
+    pub requester_id: Option<RequesterId>,
+    pub state: ItemState,
+    /// Incremented by every change: the optimistic-concurrency token (the ETag).
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl WorkItem {
+    pub fn id(&self) -> WorkItemId {
+        self.state.id
+    }
+}
+
+/// One human step of one item, waiting for or held by one worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub item_id: WorkItemId,
+    pub client_id: ClientId,
+    pub engagement_id: EngagementId,
+    pub step: Key,
+    /// Which entry into the step this task serves: a stale submission names an old one.
+    pub visit: u32,
+    pub skill: Key,
+    pub min_level: SkillLevel,
+    pub language: Option<Language>,
+    /// The worker who must not take it (four eyes: the author of the work under review).
+    pub excluded_worker: Option<WorkerId>,
+    pub priority: Priority,
+    pub queued_at: Timestamp,
+    pub due_at: Option<Timestamp>,
+    pub status: TaskStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    Claimed {
+        worker: WorkerId,
+        at: Timestamp,
+    },
+    Done {
+        worker: WorkerId,
+        outcome: Key,
+        at: Timestamp,
+    },
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Claimed { .. } => "claimed",
+            TaskStatus::Done { .. } => "done",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Who made a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// The engine or a background job.
+    System,
+    /// A signed-in person or an API token acting for one.
+    User(UserId),
+    Worker(WorkerId),
+    Requester(RequesterId),
+    /// Someone at the command line, by the name they gave.
+    Operator(String),
+}
+
+/// An append-only record of one change, written in the same transaction as the change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    /// `None` for provider-level changes such as a new worker.
+    pub client_id: Option<ClientId>,
+    pub item_id: Option<WorkItemId>,
+    pub actor: Actor,
+    /// What happened, e.g. `item.created`, `step.entered`, `task.claimed`.
+    pub action: String,
+    pub detail: Map<String, Json>,
+    pub at: Timestamp,
+}
+
+/// A machine credential acting as its user. Only a hash of the secret is stored; the
+/// secret is shown once, at creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub user_id: UserId,
+    pub name: Name,
+    /// The first characters of the secret, so a person can tell tokens apart.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A stored file, scoped like the item it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub client_id: ClientId,
+    pub item_id: Option<WorkItemId>,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Hex SHA-256 of the content, for integrity checks and de-duplication.
+    pub sha256: String,
+    pub uploaded_by: Actor,
+    pub created_at: Timestamp,
+}
+
+/// Who may read a message on an item's thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Seen by the requester and the client.
+    Public,
+    /// Provider staff only.
+    Internal,
+}
+
+/// One entry of an item's conversation: a public reply, an internal note or a
+/// requester's message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub item_id: WorkItemId,
+    pub client_id: ClientId,
+    pub author: Actor,
+    pub visibility: Visibility,
+    pub body: String,
+    pub attachments: Vec<AttachmentId>,
+    pub created_at: Timestamp,
+}
+
+/// A requester's satisfaction rating of a finished item, from 1 (bad) to 5 (great).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsatResponse {
+    pub item_id: WorkItemId,
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub at: Timestamp,
+}

@@ -1,0 +1,408 @@
+//! Clients, users, workers, the service catalog and engagements.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use delego_core::id::{ClientId, WorkerId};
+use delego_core::identity::{Role, Scope, User};
+use delego_core::model::{Client, Engagement, Presence, Worker};
+use delego_core::values::{EmailAddress, Key, Language, Name, SkillLevel};
+use delego_store::{NewUser, ServiceVersion};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{in_scope, parse_id};
+use crate::AppState;
+use crate::auth::{self, Caller};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::json::ApiJson;
+
+use axum::Json;
+
+fn invalid(field: &str, error: impl ToString) -> ApiError {
+    ApiError::field(field, "invalid", error.to_string())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    name: String,
+}
+
+/// Clients the caller may see.
+#[utoipa::path(get, path = "/clients", tag = "clients", responses((status = 200, body = Vec<Object>)))]
+pub async fn list_clients(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Client>>> {
+    let clients = state.store.clients().await?;
+    Ok(Json(
+        clients
+            .into_iter()
+            .filter(|c| caller.scope.allows(c.id))
+            .collect(),
+    ))
+}
+
+/// Adds a client (admins and managers).
+#[utoipa::path(post, path = "/clients", tag = "clients", request_body = NewClient,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewClient>,
+) -> ApiResult<(StatusCode, Json<Client>)> {
+    caller.require_manager()?;
+    let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
+    let client = state.store.create_client(name, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(client)))
+}
+
+/// One client.
+#[utoipa::path(get, path = "/clients/{id}", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Client>> {
+    let id: ClientId = parse_id(&id, "client")?;
+    in_scope(&caller, id, (), "client")?;
+    Ok(Json(state.store.client(id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    email: String,
+    name: String,
+    #[schema(value_type = String, example = "agent")]
+    role: String,
+    /// At least 12 characters. Without one the user cannot sign in with a password.
+    password: Option<String>,
+    /// Required for a client user.
+    client_id: Option<String>,
+    /// Required for team leads, agents, experts and QA reviewers.
+    worker_id: Option<String>,
+}
+
+/// Users: admins and managers see all; a client user sees its own client's users.
+#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<Object>)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<User>>> {
+    let users = match (&caller.scope, caller.role()) {
+        (Scope::AllClients, _) => state.store.users(None).await?,
+        (_, Role::ClientUser) => state.store.users(caller.user.client_id).await?,
+        _ => vec![caller.user.clone()],
+    };
+    Ok(Json(users))
+}
+
+/// Creates a user (admins only).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUserBody,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewUserBody>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    caller.require_admin()?;
+    let email = EmailAddress::parse(&new.email).map_err(|e| invalid("email", e))?;
+    let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
+    let role: Role = new.role.parse().map_err(|e| invalid("role", e))?;
+    let client_id = new
+        .client_id
+        .map(|id| {
+            id.parse()
+                .map_err(|_| invalid("client_id", "not a client id"))
+        })
+        .transpose()?;
+    let worker_id = new
+        .worker_id
+        .map(|id| {
+            id.parse()
+                .map_err(|_| invalid("worker_id", "not a worker id"))
+        })
+        .transpose()?;
+    let password_hash = match new.password {
+        Some(password) if password.chars().count() < 12 => {
+            return Err(ApiError::field(
+                "password",
+                "too_short",
+                "use at least 12 characters",
+            ));
+        }
+        Some(password) => Some(auth::hash_password(password).await?),
+        None => None,
+    };
+    let user = state
+        .store
+        .create_user(
+            NewUser {
+                email,
+                name,
+                role,
+                client_id,
+                worker_id,
+                password_hash,
+            },
+            &caller.actor(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWorker {
+    name: String,
+    /// Skill key to level 1–5, e.g. `{"customer_support": 3}`.
+    #[schema(value_type = Object)]
+    skills: BTreeMap<String, u8>,
+    #[serde(default)]
+    languages: Vec<String>,
+    /// Ids of the clients whose work this worker may see.
+    #[serde(default)]
+    clearances: Vec<String>,
+    capacity: u32,
+}
+
+/// Workers (admins and managers).
+#[utoipa::path(get, path = "/workers", tag = "workers", responses((status = 200, body = Vec<Object>), (status = 403, body = Problem)))]
+pub async fn list_workers(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Worker>>> {
+    caller.require_manager()?;
+    Ok(Json(state.store.workers().await?))
+}
+
+/// Adds a worker profile (admins and managers).
+#[utoipa::path(post, path = "/workers", tag = "workers", request_body = NewWorker,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_worker(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewWorker>,
+) -> ApiResult<(StatusCode, Json<Worker>)> {
+    caller.require_manager()?;
+    let mut errors = Vec::new();
+    let mut field = |name: String, message: String| {
+        errors.push(delego_core::definition::FieldError {
+            field: name,
+            code: "invalid".into(),
+            message,
+        });
+    };
+    let name = Name::parse(&new.name)
+        .map_err(|e| field("name".into(), e.0))
+        .ok();
+    let mut skills = BTreeMap::new();
+    for (skill, level) in &new.skills {
+        match (Key::parse(skill), SkillLevel::new(*level)) {
+            (Ok(skill), Ok(level)) => {
+                skills.insert(skill, level);
+            }
+            (Err(e), _) | (_, Err(e)) => field(format!("skills.{skill}"), e.0),
+        }
+    }
+    let mut languages = BTreeSet::new();
+    for (n, tag) in new.languages.iter().enumerate() {
+        match Language::parse(tag) {
+            Ok(language) => {
+                languages.insert(language);
+            }
+            Err(e) => field(format!("languages[{n}]"), e.0),
+        }
+    }
+    let mut clearances = BTreeSet::new();
+    for (n, id) in new.clearances.iter().enumerate() {
+        match id.parse::<ClientId>() {
+            Ok(client) if state.store.client(client).await.is_ok() => {
+                clearances.insert(client);
+            }
+            _ => field(format!("clearances[{n}]"), format!("no client `{id}`")),
+        }
+    }
+    let Some(name) = name.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation {
+            detail: format!("{} fields have problems", errors.len()),
+            errors,
+        });
+    };
+    let worker = Worker {
+        id: WorkerId::new(),
+        name,
+        skills,
+        languages,
+        clearances,
+        capacity: new.capacity,
+        presence: Presence::Offline,
+    };
+    state.store.create_worker(&worker, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(worker)))
+}
+
+/// A worker profile: managers see any, a worker its own.
+#[utoipa::path(get, path = "/workers/{id}", tag = "workers", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_worker(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Worker>> {
+    let id: WorkerId = parse_id(&id, "worker")?;
+    if !caller.role().manages() && caller.user.worker_id != Some(id) {
+        return Err(ApiError::NotFound("worker"));
+    }
+    Ok(Json(state.store.worker(id).await?))
+}
+
+/// Sets a worker's presence: `available`, `break` (with a reason) or `offline`.
+#[utoipa::path(put, path = "/workers/{id}/presence", tag = "workers", params(("id" = String, Path)),
+    request_body = Object, responses((status = 200, body = Object), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_presence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(presence): ApiJson<Presence>,
+) -> ApiResult<Json<Worker>> {
+    let id: WorkerId = parse_id(&id, "worker")?;
+    if !caller.role().manages() && caller.user.worker_id != Some(id) {
+        return Err(ApiError::NotFound("worker"));
+    }
+    if let Presence::Break { reason } = &presence
+        && reason.trim().is_empty()
+    {
+        return Err(ApiError::field(
+            "reason",
+            "required",
+            "say why you take a break",
+        ));
+    }
+    Ok(Json(
+        state
+            .store
+            .set_presence(id, presence, &caller.actor())
+            .await?,
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceView {
+    key: String,
+    version: u32,
+    name: String,
+    #[schema(value_type = String, format = DateTime)]
+    published_at: jiff::Timestamp,
+}
+
+impl From<ServiceVersion> for ServiceView {
+    fn from(v: ServiceVersion) -> Self {
+        Self {
+            key: v.key,
+            version: v.version,
+            name: v.name,
+            published_at: v.published_at,
+        }
+    }
+}
+
+/// The service catalog: every published version.
+#[utoipa::path(get, path = "/services", tag = "services", responses((status = 200, body = Vec<ServiceView>)))]
+pub async fn list_services(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<ServiceView>>> {
+    Ok(Json(
+        state
+            .store
+            .services()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// One service version's definition: intake form, steps and SLA defaults.
+#[utoipa::path(get, path = "/services/{key}/versions/{version}", tag = "services",
+    params(("key" = String, Path), ("version" = u32, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_service(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((key, version)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let key = Key::parse(&key).map_err(|_| ApiError::NotFound("service version"))?;
+    let version: u32 = parse_id(&version, "service version")?;
+    let definition = state.store.service(&key, version).await?;
+    Ok(Json(
+        serde_json::to_value(definition.as_ref()).map_err(anyhow::Error::from)?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEngagement {
+    client_id: String,
+    name: String,
+    service_key: String,
+    service_version: u32,
+}
+
+/// Engagements of the clients the caller may see.
+#[utoipa::path(get, path = "/engagements", tag = "engagements", responses((status = 200, body = Vec<Object>)))]
+pub async fn list_engagements(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Engagement>>> {
+    let all = state.store.engagements(None).await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|e| caller.scope.allows(e.client_id))
+            .collect(),
+    ))
+}
+
+/// Contracts a client for a pinned service version (admins and managers).
+#[utoipa::path(post, path = "/engagements", tag = "engagements", request_body = NewEngagement,
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_engagement(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewEngagement>,
+) -> ApiResult<(StatusCode, Json<Engagement>)> {
+    caller.require_manager()?;
+    let client_id: ClientId = new
+        .client_id
+        .parse()
+        .map_err(|_| invalid("client_id", "not a client id"))?;
+    let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
+    let key = Key::parse(&new.service_key).map_err(|e| invalid("service_key", e))?;
+    let engagement = state
+        .store
+        .create_engagement(client_id, name, &key, new.service_version, &caller.actor())
+        .await?;
+    Ok((StatusCode::CREATED, Json(engagement)))
+}
+
+/// One engagement.
+#[utoipa::path(get, path = "/engagements/{id}", tag = "engagements", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_engagement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Engagement>> {
+    let engagement = state.store.engagement(parse_id(&id, "engagement")?).await?;
+    Ok(Json(in_scope(
+        &caller,
+        engagement.client_id,
+        engagement.clone(),
+        "engagement",
+    )?))
+}

@@ -1,0 +1,71 @@
+//! The JSON API under `/api/v1`. Each module owns one resource; every handler is
+//! annotated for the OpenAPI document.
+
+use std::str::FromStr;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+mod directory;
+mod items;
+mod session;
+mod tasks;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::create_token, session::list_tokens))
+        .routes(routes!(session::revoke_token))
+        .routes(routes!(directory::list_clients, directory::create_client))
+        .routes(routes!(directory::get_client))
+        .routes(routes!(directory::list_users, directory::create_user))
+        .routes(routes!(directory::list_workers, directory::create_worker))
+        .routes(routes!(directory::get_worker))
+        .routes(routes!(directory::set_presence))
+        .routes(routes!(directory::list_services))
+        .routes(routes!(directory::get_service))
+        .routes(routes!(
+            directory::list_engagements,
+            directory::create_engagement
+        ))
+        .routes(routes!(directory::get_engagement))
+        .routes(routes!(items::create_item))
+        .routes(routes!(items::create_batch))
+        .routes(routes!(items::list_items))
+        .routes(routes!(items::get_item, items::update_item))
+        .routes(routes!(items::add_message, items::list_messages))
+        .routes(routes!(items::cancel_item))
+        .routes(routes!(items::item_history))
+        .routes(routes!(items::item_tasks))
+        .routes(routes!(tasks::claim_next))
+        .routes(routes!(tasks::get_task))
+        .routes(routes!(tasks::start_task))
+        .routes(routes!(tasks::submit_task))
+        .routes(routes!(tasks::release_task))
+}
+
+/// Parses a path id; a malformed id is just another unknown id.
+pub fn parse_id<T: FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound(what))
+}
+
+/// Hides an object of a client outside the caller's scope behind the same 404 as an
+/// unknown one.
+pub fn in_scope<T>(
+    caller: &Caller,
+    client: delego_core::id::ClientId,
+    value: T,
+    what: &'static str,
+) -> Result<T, ApiError> {
+    if caller.scope.allows(client) {
+        Ok(value)
+    } else {
+        Err(ApiError::NotFound(what))
+    }
+}

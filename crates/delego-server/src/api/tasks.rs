@@ -1,0 +1,119 @@
+//! Tasks: claim the next one, start, submit an outcome, release.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use delego_core::model::Task;
+use delego_core::values::Key;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::ToSchema;
+
+use super::items::ItemView;
+use super::{in_scope, parse_id};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::json::ApiJson;
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimedTask {
+    #[schema(value_type = Object)]
+    task: Task,
+    item: ItemView,
+}
+
+/// Claims the best task the caller is eligible for: highest priority, then oldest. 204
+/// when there is none.
+#[utoipa::path(post, path = "/tasks/next", tag = "tasks",
+    responses((status = 200, body = ClaimedTask), (status = 204), (status = 403, body = Problem)))]
+pub async fn claim_next(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let worker = caller.worker()?;
+    match state.store.claim_next_task(worker.id).await? {
+        Some(claimed) => Ok(axum::Json(ClaimedTask {
+            task: claimed.task,
+            item: claimed.item.into(),
+        })
+        .into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+async fn visible_task(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Task> {
+    let task = state.store.task(parse_id(raw, "task")?).await?;
+    in_scope(caller, task.client_id, task.clone(), "task")
+}
+
+/// One task.
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Task>> {
+    Ok(axum::Json(visible_task(&state, &caller, &id).await?))
+}
+
+/// Marks the start of work on a held task; handle time counts from here.
+#[utoipa::path(post, path = "/tasks/{id}/start", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn start_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Task>> {
+    let task = visible_task(&state, &caller, &id).await?;
+    let worker = caller.worker()?;
+    Ok(axum::Json(
+        state.store.start_task(task.id, worker.id).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// One of the step's outcomes (for a review: `approve` or `reject`).
+    outcome: String,
+    /// Values for the step's form.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    data: Map<String, Json>,
+}
+
+/// Completes a held task with an outcome; the item moves on.
+#[utoipa::path(post, path = "/tasks/{id}/submit", tag = "tasks", params(("id" = String, Path)),
+    request_body = Submission,
+    responses((status = 200, body = ItemView), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn submit_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(submission): ApiJson<Submission>,
+) -> ApiResult<axum::Json<ItemView>> {
+    let task = visible_task(&state, &caller, &id).await?;
+    let worker = caller.worker()?;
+    let outcome =
+        Key::parse(&submission.outcome).map_err(|e| ApiError::field("outcome", "invalid", e.0))?;
+    let item = state
+        .store
+        .submit_task(task.id, worker.id, outcome, submission.data)
+        .await?;
+    Ok(axum::Json(item.into()))
+}
+
+/// Hands a held task back; it keeps its place in line.
+#[utoipa::path(post, path = "/tasks/{id}/release", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn release_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Task>> {
+    let task = visible_task(&state, &caller, &id).await?;
+    let worker = caller.worker()?;
+    Ok(axum::Json(
+        state.store.release_task(task.id, worker.id).await?,
+    ))
+}

@@ -1,0 +1,134 @@
+//! Delego's HTTP server: the JSON API under `/api/v1` with its OpenAPI document, identity,
+//! and the background runtime that fires timers.
+//!
+//! Isolation rule: every handler that reads or changes client data checks the caller's
+//! [`auth::Caller::scope`]; what lies outside it answers 404, exactly like what does not
+//! exist.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use delego_core::clock::Clock;
+use delego_store::Backend;
+use jiff::SignedDuration;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod runtime;
+
+/// Settings of one server process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How long a sign-in lasts.
+    pub session_ttl: SignedDuration,
+    /// Mark cookies `Secure`; turn on behind HTTPS.
+    pub secure_cookies: bool,
+    /// Requests per minute allowed to one API token.
+    pub token_requests_per_minute: u32,
+    /// The largest JSON body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            session_ttl: SignedDuration::from_hours(12),
+            secure_cookies: false,
+            token_requests_per_minute: 600,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub store: Arc<dyn Backend>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    pub limits: auth::Limits,
+    /// A hash to verify against when an account does not exist, so that a failed sign-in
+    /// takes as long either way.
+    pub dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: Config) -> Self {
+        let limits = auth::Limits::new(config.token_requests_per_minute);
+        Self(Arc::new(Shared {
+            store,
+            clock,
+            config,
+            limits,
+            dummy_hash: tokio::sync::OnceCell::new(),
+        }))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Delego API",
+        description = "Clients, engagements, work items and tasks of an outsourcing provider. \
+                       Errors are RFC 9457 problem documents. Authenticate with the session \
+                       cookie from `POST /api/v1/auth/login` or `Authorization: Bearer <token>`."
+    ),
+    components(schemas(error::Problem))
+)]
+struct ApiDoc;
+
+/// The API router and its OpenAPI document.
+pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let max_body = state.config.max_body_bytes;
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api::routes())
+        .split_for_parts();
+    let document = openapi.clone();
+    let app = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { axum::Json(document) }
+            }),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state);
+    (app, openapi)
+}
+
+/// Serves until `shutdown` resolves, running the background runtime beside the API.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (app, _) = router(state.clone());
+    let background = tokio::spawn(runtime::run(state));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    background.abort();
+    Ok(())
+}

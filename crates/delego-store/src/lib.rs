@@ -1,0 +1,239 @@
+//! Persistence for Delego: the [`Store`] trait and its two implementations, embedded
+//! SQLite (one node) and PostgreSQL (several nodes).
+//!
+//! Architecture invariants:
+//! - only this crate knows SQL;
+//! - every change to a work item, and the audit event that records it, commit in one
+//!   transaction;
+//! - both backends pass the same conformance suite (`tests/conformance.rs`).
+//!
+//! Both backends share one implementation of the store logic (`sql.rs`), instantiated for
+//! each database type; the dialects differ only in a handful of statements.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use delego_core::clock::Clock;
+use delego_core::definition::{FieldError, Problem, ServiceDefinition};
+use delego_core::engine::{Event, Rejection};
+use delego_core::id::{
+    AttachmentId, ClientId, EngagementId, RequesterId, TaskId, WorkItemId, WorkerId,
+};
+use delego_core::model::{
+    Actor, AuditEvent, Client, CsatResponse, Engagement, Message, Presence, Task, Visibility,
+    WorkItem, Worker,
+};
+use delego_core::values::{Key, Name, Priority};
+use serde_json::{Map, Value as Json};
+
+// `sql` defines the macro the backends instantiate, so it comes first.
+#[macro_use]
+mod sql;
+#[macro_use]
+mod sql_directory;
+mod directory;
+mod lock;
+mod postgres;
+mod rows;
+mod sqlite;
+
+pub use directory::{Directory, NewUser, ServiceVersion};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller's version is stale, or the object changed under it.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The engine refused the change (stale task, bad outcome, four eyes, …).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("the data has {} problem(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("the service definition has {} problem(s)", .0.len())]
+    InvalidDefinition(Vec<Problem>),
+    /// Another process holds the SQLite database.
+    #[error("{0}")]
+    Locked(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not decode: the database was changed outside Delego.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A new work item as submitted.
+#[derive(Clone, Debug)]
+pub struct NewItem {
+    pub engagement_id: EngagementId,
+    pub data: Map<String, Json>,
+    pub priority: Priority,
+    pub requester_id: Option<RequesterId>,
+    /// The same key on the same client returns the first item instead of making a twin.
+    pub idempotency_key: Option<String>,
+}
+
+/// The result of a create that may have been a replay of an earlier one.
+#[derive(Clone, Debug)]
+pub struct Created<T> {
+    pub value: T,
+    /// False when the idempotency key matched an existing object.
+    pub created: bool,
+}
+
+/// Which items to list. `None` filters nothing.
+#[derive(Clone, Debug, Default)]
+pub struct ItemFilter {
+    pub client_id: Option<ClientId>,
+    /// Only items of these clients (a caller's scope).
+    pub client_ids: Option<Vec<ClientId>>,
+    pub engagement_id: Option<EngagementId>,
+    /// `active`, `waiting`, `completed` or `cancelled`.
+    pub status: Option<String>,
+    /// Items after this one in the list order (newest first): the cursor of the last page.
+    pub after: Option<WorkItemId>,
+    pub limit: u32,
+}
+
+/// A message to add to an item's thread.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub item_id: WorkItemId,
+    pub author: Actor,
+    pub visibility: Visibility,
+    pub body: String,
+    pub attachments: Vec<AttachmentId>,
+    /// The engine event this message is, if the item waits for it (a requester's reply
+    /// is `requester_reply`): the item moves on in the same transaction.
+    pub event: Option<Key>,
+}
+
+/// A worker's task handed out by a claim.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub task: Task,
+    pub item: WorkItem,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Stores a version of a service definition. Publishing the same text again is a no-op;
+    /// a different text under an existing key and version is a conflict: published versions
+    /// never change, so items in flight keep their process.
+    async fn publish_service(&self, source: &str) -> Result<Arc<ServiceDefinition>>;
+    async fn service(&self, key: &Key, version: u32) -> Result<Arc<ServiceDefinition>>;
+
+    async fn create_client(&self, name: Name, actor: &Actor) -> Result<Client>;
+    async fn client(&self, id: ClientId) -> Result<Client>;
+    async fn clients(&self) -> Result<Vec<Client>>;
+
+    async fn create_worker(&self, worker: &Worker, actor: &Actor) -> Result<()>;
+    async fn worker(&self, id: WorkerId) -> Result<Worker>;
+    async fn set_presence(&self, id: WorkerId, presence: Presence, actor: &Actor)
+    -> Result<Worker>;
+
+    async fn create_engagement(
+        &self,
+        client_id: ClientId,
+        name: Name,
+        service_key: &Key,
+        service_version: u32,
+        actor: &Actor,
+    ) -> Result<Engagement>;
+    async fn engagement(&self, id: EngagementId) -> Result<Engagement>;
+
+    /// Validates the intake data, runs the engine to the item's first resting step and
+    /// stores the item, its tasks, timers, messages and audit events in one transaction.
+    async fn create_item(&self, new: NewItem, actor: &Actor) -> Result<Created<WorkItem>>;
+    async fn item(&self, id: WorkItemId) -> Result<WorkItem>;
+    async fn items(&self, filter: &ItemFilter) -> Result<Vec<WorkItem>>;
+    /// Changes some intake fields, if the item is still at `expected_version`.
+    async fn update_item_data(
+        &self,
+        id: WorkItemId,
+        expected_version: i64,
+        changes: Map<String, Json>,
+        actor: &Actor,
+    ) -> Result<WorkItem>;
+    /// Applies an engine event, if the item is still at `expected_version` (when given).
+    async fn apply_event(
+        &self,
+        id: WorkItemId,
+        expected_version: Option<i64>,
+        event: Event,
+        actor: &Actor,
+    ) -> Result<WorkItem>;
+    /// The item's audit trail, oldest first.
+    async fn item_history(&self, id: WorkItemId) -> Result<Vec<AuditEvent>>;
+
+    /// Atomically hands the worker the best task it is eligible for, if any.
+    async fn claim_next_task(&self, worker_id: WorkerId) -> Result<Option<Claimed>>;
+    /// Completes a held task with an outcome and the step form's values.
+    async fn submit_task(
+        &self,
+        task_id: TaskId,
+        worker_id: WorkerId,
+        outcome: Key,
+        data: Map<String, Json>,
+    ) -> Result<WorkItem>;
+    /// Hands a held task back; it keeps its place in line.
+    async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
+    async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>>;
+    async fn task(&self, id: TaskId) -> Result<Task>;
+    /// Records that the holder began work on the task (handle time counts from here).
+    async fn start_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
+
+    /// Adds a message to an item's thread; a public reply from the provider is queued for
+    /// delivery to the requester.
+    async fn add_message(&self, message: NewMessage) -> Result<(Message, WorkItem)>;
+    /// The thread, oldest first; internal notes only when asked for.
+    async fn messages(&self, item: WorkItemId, include_internal: bool) -> Result<Vec<Message>>;
+
+    /// Records a requester's rating of a finished item; a second rating is a conflict.
+    async fn record_csat(
+        &self,
+        item: WorkItemId,
+        rating: u8,
+        comment: Option<String>,
+    ) -> Result<CsatResponse>;
+    async fn csat(&self, item: WorkItemId) -> Result<Option<CsatResponse>>;
+
+    /// Fires every timer due by now; returns how many items moved.
+    async fn fire_due_timers(&self) -> Result<usize>;
+}
+
+/// Everything a backend offers: the work engine's store and the directory of people and
+/// files, behind one trait object.
+pub trait Backend: Store + Directory {}
+
+impl<T: Store + Directory> Backend for T {}
+
+/// A short fingerprint of the PostgreSQL migrations: test harnesses name their migrated
+/// template database after it, so a schema change gets a fresh template.
+pub fn postgres_migrations_fingerprint() -> String {
+    let checksums = postgres::MIGRATOR
+        .iter()
+        .flat_map(|m| m.checksum.iter().copied());
+    format!("{:016x}", delego_core::hashing::fnv1a(checksums))
+}
+
+/// Opens the store a database URL names: `sqlite://PATH` (or a plain path) or
+/// `postgres://…`. Migrations are applied on open.
+pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Backend>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url, clock).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(Arc::new(SqliteStore::open(path.as_ref(), clock).await?))
+    }
+}

@@ -1,0 +1,1260 @@
+//! The store logic both backends share, written once and instantiated per database type by
+//! [`impl_store!`]. SQL here is the common dialect of SQLite and PostgreSQL (`$n`
+//! placeholders, `RETURNING`, `ON CONFLICT`, partial indexes); what differs is passed in:
+//! how a write transaction begins, row locking, and how a JSON list becomes a set.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use delego_core::definition::ServiceDefinition;
+use delego_core::values::Key;
+
+/// Parsed service definitions by key and version. Published versions never change, so an
+/// entry never goes stale.
+#[derive(Default)]
+pub struct ServiceCache(Mutex<HashMap<(Key, u32), Arc<ServiceDefinition>>>);
+
+impl ServiceCache {
+    pub fn get(&self, key: &Key, version: u32) -> Option<Arc<ServiceDefinition>> {
+        self.lock().get(&(key.clone(), version)).cloned()
+    }
+
+    pub fn insert(&self, definition: Arc<ServiceDefinition>) {
+        self.lock()
+            .insert((definition.key.clone(), definition.version), definition);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Key, u32), Arc<ServiceDefinition>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+macro_rules! item_columns {
+    () => {
+        "id, client_id, engagement_id, service_key, service_version, requester_id, state, version, created_at, updated_at"
+    };
+}
+
+macro_rules! task_columns {
+    () => {
+        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at"
+    };
+}
+
+/// How many open tasks a claim reads per round before ranking them in the core.
+pub const CLAIM_BATCH: i64 = 200;
+
+/// Implements [`crate::Store`] for `$store`, a struct with fields `pool: sqlx::Pool<$db>`,
+/// `clock: Arc<dyn Clock>` and `services: ServiceCache`.
+macro_rules! impl_store {
+    (
+        store = $store:ident,
+        db = $db:ty,
+        backend = $backend:literal,
+        begin_write = $begin_write:literal,
+        for_update = $for_update:literal,
+        skill_in_list = $skill_in_list:literal,
+        client_in_list = $client_in_list:literal $(,)?
+    ) => {
+        use std::sync::Arc;
+
+        use delego_core::definition::{Completeness, ServiceDefinition, load_definition, validate_form};
+        use delego_core::engine::{self, Effect, Event, Outcome};
+        use delego_core::id::{
+            AuditEventId, ClientId, EngagementId, MessageId,
+            TaskId, WorkItemId, WorkerId,
+        };
+        use delego_core::model::{
+            Actor, AuditEvent, Client,
+            CsatResponse, Engagement, Message, Presence, Task, TaskStatus, Visibility,
+            WorkItem, Worker,
+        };
+        use delego_core::routing;
+        use delego_core::values::{Key, Name};
+        use serde_json::{Map, Value as Json, json};
+        use sqlx::types::Json as SqlJson;
+        use sqlx::{Row as _, Transaction};
+        use uuid::Uuid;
+
+        use crate::rows::{self, micros, timestamp};
+        use crate::sql::CLAIM_BATCH;
+        use crate::{
+            Claimed, Created, ItemFilter,
+            NewItem, NewMessage, Result, StoreError,
+        };
+
+        type Tx = Transaction<'static, $db>;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        impl $store {
+            async fn begin_write(&self) -> Result<Tx> {
+                Ok(self.pool.begin_with($begin_write).await?)
+            }
+
+            fn now(&self) -> jiff::Timestamp {
+                self.clock.now()
+            }
+
+            fn client_from_row(row: &DbRow) -> Result<Client> {
+                Ok(Client {
+                    id: ClientId::from_uuid(row.try_get(0)?),
+                    name: Name::parse(&row.try_get::<String, _>(1)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created_at: timestamp(row.try_get(2)?)?,
+                })
+            }
+
+            fn worker_from_row(row: &DbRow) -> Result<Worker> {
+                Ok(Worker {
+                    id: WorkerId::from_uuid(row.try_get(0)?),
+                    name: Name::parse(&row.try_get::<String, _>(1)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    skills: rows::from_json(row.try_get::<SqlJson<Json>, _>(2)?.0)?,
+                    languages: rows::from_json(row.try_get::<SqlJson<Json>, _>(3)?.0)?,
+                    clearances: rows::from_json(row.try_get::<SqlJson<Json>, _>(4)?.0)?,
+                    capacity: u32::try_from(row.try_get::<i64, _>(5)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    presence: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
+                })
+            }
+
+            fn engagement_from_row(row: &DbRow) -> Result<Engagement> {
+                Ok(Engagement {
+                    id: EngagementId::from_uuid(row.try_get(0)?),
+                    client_id: ClientId::from_uuid(row.try_get(1)?),
+                    name: Name::parse(&row.try_get::<String, _>(2)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    service_key: rows::key(row.try_get(3)?)?,
+                    service_version: rows::version(row.try_get(4)?)?,
+                    created_at: timestamp(row.try_get(5)?)?,
+                })
+            }
+
+            fn item_from_row(row: &DbRow) -> Result<WorkItem> {
+                Ok(WorkItem {
+                    client_id: ClientId::from_uuid(row.try_get(1)?),
+                    engagement_id: EngagementId::from_uuid(row.try_get(2)?),
+                    service_key: rows::key(row.try_get(3)?)?,
+                    service_version: rows::version(row.try_get(4)?)?,
+                    requester_id: row
+                        .try_get::<Option<Uuid>, _>(5)?
+                        .map(delego_core::id::RequesterId::from_uuid),
+                    state: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
+                    version: row.try_get(7)?,
+                    created_at: timestamp(row.try_get(8)?)?,
+                    updated_at: timestamp(row.try_get(9)?)?,
+                })
+            }
+
+            fn task_from_row(row: &DbRow) -> Result<Task> {
+                let worker = row.try_get::<Option<Uuid>, _>(14)?.map(WorkerId::from_uuid);
+                let status: String = row.try_get(13)?;
+                let status = match (status.as_str(), worker) {
+                    ("open", _) => TaskStatus::Open,
+                    ("claimed", Some(worker)) => TaskStatus::Claimed {
+                        worker,
+                        at: timestamp(row.try_get::<Option<i64>, _>(15)?.unwrap_or_default())?,
+                    },
+                    ("done", Some(worker)) => TaskStatus::Done {
+                        worker,
+                        outcome: rows::key(row.try_get::<Option<String>, _>(16)?.unwrap_or_default())?,
+                        at: timestamp(row.try_get::<Option<i64>, _>(17)?.unwrap_or_default())?,
+                    },
+                    ("cancelled", _) => TaskStatus::Cancelled,
+                    (other, _) => return Err(StoreError::Corrupt(format!("task status {other}"))),
+                };
+                Ok(Task {
+                    id: TaskId::from_uuid(row.try_get(0)?),
+                    item_id: WorkItemId::from_uuid(row.try_get(1)?),
+                    client_id: ClientId::from_uuid(row.try_get(2)?),
+                    engagement_id: EngagementId::from_uuid(row.try_get(3)?),
+                    step: rows::key(row.try_get(4)?)?,
+                    visit: u32::try_from(row.try_get::<i64, _>(5)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    skill: rows::key(row.try_get(6)?)?,
+                    min_level: rows::skill_level(row.try_get(7)?)?,
+                    language: rows::language(row.try_get(8)?)?,
+                    excluded_worker: row.try_get::<Option<Uuid>, _>(9)?.map(WorkerId::from_uuid),
+                    priority: rows::priority(row.try_get(10)?)?,
+                    queued_at: timestamp(row.try_get(11)?)?,
+                    due_at: rows::optional_timestamp(row.try_get(12)?)?,
+                    status,
+                })
+            }
+
+            fn audit_from_row(row: &DbRow) -> Result<AuditEvent> {
+                Ok(AuditEvent {
+                    id: AuditEventId::from_uuid(row.try_get(0)?),
+                    client_id: row.try_get::<Option<Uuid>, _>(1)?.map(ClientId::from_uuid),
+                    item_id: row.try_get::<Option<Uuid>, _>(2)?.map(WorkItemId::from_uuid),
+                    actor: rows::from_json(row.try_get::<SqlJson<Json>, _>(3)?.0)?,
+                    action: row.try_get(4)?,
+                    detail: rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?,
+                    at: timestamp(row.try_get(6)?)?,
+                })
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_audit(
+                tx: &mut Tx,
+                client_id: Option<ClientId>,
+                item_id: Option<WorkItemId>,
+                actor: &Actor,
+                action: &str,
+                detail: Map<String, Json>,
+                at: jiff::Timestamp,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO audit_events (id, client_id, item_id, actor, action, detail, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(AuditEventId::new().as_uuid())
+                .bind(client_id.map(|c| c.as_uuid()))
+                .bind(item_id.map(|i| i.as_uuid()))
+                .bind(SqlJson(rows::to_json(actor)))
+                .bind(action)
+                .bind(SqlJson(Json::Object(detail)))
+                .bind(micros(at))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn load_item(tx: &mut Tx, id: WorkItemId) -> Result<WorkItem> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", item_columns!(), " FROM work_items WHERE id = $1", $for_update
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound("work item"))?;
+                Self::item_from_row(&row)
+            }
+
+            async fn load_task(tx: &mut Tx, id: TaskId) -> Result<Task> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE id = $1", $for_update
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound("task"))?;
+                Self::task_from_row(&row)
+            }
+
+            /// Writes the item's new state if nobody changed it since `expected_version`.
+            async fn write_item(tx: &mut Tx, item: &WorkItem, expected_version: i64) -> Result<()> {
+                let state = &item.state;
+                let updated = sqlx::query(
+                    "UPDATE work_items SET status = $1, step = $2, priority = $3, state = $4, \
+                     version = $5, updated_at = $6 WHERE id = $7 AND version = $8",
+                )
+                .bind(state.position.status())
+                .bind(state.position.step().map(|s| s.as_str().to_owned()))
+                .bind(state.priority.rank())
+                .bind(SqlJson(rows::to_json(state)))
+                .bind(item.version)
+                .bind(micros(item.updated_at))
+                .bind(item.id().as_uuid())
+                .bind(expected_version)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict(format!(
+                        "work item {} changed since version {expected_version}",
+                        item.id()
+                    )))
+                }
+            }
+
+            /// Makes the engine's effects true, in the caller's transaction.
+            async fn apply_effects(
+                tx: &mut Tx,
+                item: &WorkItem,
+                effects: Vec<Effect>,
+                actor: &Actor,
+                now: jiff::Timestamp,
+            ) -> Result<()> {
+                for effect in effects {
+                    match effect {
+                        Effect::OpenTask(spec) => {
+                            sqlx::query(concat!(
+                                "INSERT INTO tasks (", task_columns!(), ") VALUES \
+                                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL)"
+                            ))
+                            .bind(TaskId::new().as_uuid())
+                            .bind(item.id().as_uuid())
+                            .bind(item.client_id.as_uuid())
+                            .bind(item.engagement_id.as_uuid())
+                            .bind(spec.step.as_str())
+                            .bind(i64::from(spec.visit))
+                            .bind(spec.skill.as_str())
+                            .bind(i64::from(spec.min_level.get()))
+                            .bind(spec.language.as_ref().map(|l| l.as_str().to_owned()))
+                            .bind(spec.excluded_worker.map(|w| w.as_uuid()))
+                            .bind(spec.priority.rank())
+                            .bind(micros(now))
+                            .bind(spec.due_at.map(micros))
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        Effect::CancelTasks => {
+                            sqlx::query(
+                                "UPDATE tasks SET status = 'cancelled' \
+                                 WHERE item_id = $1 AND status IN ('open', 'claimed')",
+                            )
+                            .bind(item.id().as_uuid())
+                            .execute(&mut **tx)
+                            .await?;
+                            sqlx::query("DELETE FROM timers WHERE item_id = $1")
+                                .bind(item.id().as_uuid())
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                        Effect::ScheduleTimer { step, visit, at } => {
+                            sqlx::query(
+                                "INSERT INTO timers (item_id, step, visit, due_at) VALUES ($1, $2, $3, $4)",
+                            )
+                            .bind(item.id().as_uuid())
+                            .bind(step.as_str())
+                            .bind(i64::from(visit))
+                            .bind(micros(at))
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        Effect::Send(message) => {
+                            Self::enqueue(tx, item, rows::to_json(&message), now).await?;
+                        }
+                        Effect::Audit(record) => {
+                            let mut detail = record.detail;
+                            detail.insert("before".into(), rows::to_json(&record.before));
+                            detail.insert("after".into(), rows::to_json(&record.after));
+                            Self::insert_audit(
+                                tx,
+                                Some(item.client_id),
+                                Some(item.id()),
+                                actor,
+                                record.action,
+                                detail,
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// Queues an outbound message for delivery after commit.
+            async fn enqueue(
+                tx: &mut Tx,
+                item: &WorkItem,
+                message: Json,
+                now: jiff::Timestamp,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO outbox (id, client_id, item_id, message, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(item.client_id.as_uuid())
+                .bind(item.id().as_uuid())
+                .bind(SqlJson(message))
+                .bind(micros(now))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            fn message_from_row(row: &DbRow) -> Result<Message> {
+                let visibility: String = row.try_get(4)?;
+                Ok(Message {
+                    id: MessageId::from_uuid(row.try_get(0)?),
+                    item_id: WorkItemId::from_uuid(row.try_get(1)?),
+                    client_id: ClientId::from_uuid(row.try_get(2)?),
+                    author: rows::from_json(row.try_get::<SqlJson<Json>, _>(3)?.0)?,
+                    visibility: rows::from_json(Json::String(visibility))?,
+                    body: row.try_get(5)?,
+                    attachments: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
+                    created_at: timestamp(row.try_get(7)?)?,
+                })
+            }
+
+            fn csat_from_row(row: &DbRow) -> Result<CsatResponse> {
+                Ok(CsatResponse {
+                    item_id: WorkItemId::from_uuid(row.try_get(0)?),
+                    rating: u8::try_from(row.try_get::<i64, _>(1)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    comment: row.try_get(2)?,
+                    at: timestamp(row.try_get(3)?)?,
+                })
+            }
+
+            /// Stores the outcome of an engine call on an existing item.
+            async fn commit_outcome(
+                &self,
+                mut tx: Tx,
+                mut item: WorkItem,
+                outcome: Outcome,
+                actor: &Actor,
+                now: jiff::Timestamp,
+            ) -> Result<WorkItem> {
+                let expected = item.version;
+                item.state = outcome.state;
+                item.version += 1;
+                item.updated_at = now;
+                Self::write_item(&mut tx, &item, expected).await?;
+                Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
+                tx.commit().await?;
+                Ok(item)
+            }
+
+            async fn find_by_idempotency_key(
+                &self,
+                client_id: ClientId,
+                key: &str,
+            ) -> Result<Option<WorkItem>> {
+                sqlx::query(concat!(
+                    "SELECT ", item_columns!(),
+                    " FROM work_items WHERE client_id = $1 AND idempotency_key = $2"
+                ))
+                .bind(client_id.as_uuid())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| Self::item_from_row(&row))
+                .transpose()
+            }
+
+            /// Open tasks needing one of `skills`, best first, after the position `after`.
+            async fn open_tasks(
+                tx: &mut Tx,
+                skills: &[String],
+                after: Option<&Task>,
+            ) -> Result<Vec<Task>> {
+                let (priority, queued_at, id) = after.map_or((i64::MAX, i64::MIN, Uuid::nil()), |t| {
+                    (t.priority.rank(), micros(t.queued_at), t.id.as_uuid())
+                });
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' AND ", $skill_in_list,
+                    " AND (priority < $2 OR (priority = $2 AND (queued_at > $3 OR (queued_at = $3 AND id > $4)))) \
+                     ORDER BY priority DESC, queued_at, id LIMIT $5"
+                ))
+                .bind(serde_json::to_string(skills).unwrap_or_default())
+                .bind(priority)
+                .bind(queued_at)
+                .bind(id)
+                .bind(CLAIM_BATCH)
+                .fetch_all(&mut **tx)
+                .await?;
+                rows.iter().map(Self::task_from_row).collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn publish_service(&self, source: &str) -> Result<Arc<ServiceDefinition>> {
+                let definition =
+                    Arc::new(load_definition(source).map_err(StoreError::InvalidDefinition)?);
+                let mut tx = self.begin_write().await?;
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT source FROM services WHERE key = $1 AND version = $2",
+                )
+                .bind(definition.key.as_str())
+                .bind(i64::from(definition.version))
+                .fetch_optional(&mut *tx)
+                .await?;
+                match existing {
+                    Some(stored) if stored == source => {}
+                    Some(_) => {
+                        return Err(StoreError::Conflict(format!(
+                            "service {} version {} is already published with other content; \
+                             publish it as a new version",
+                            definition.key, definition.version
+                        )));
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO services (key, version, source, published_at) VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(definition.key.as_str())
+                        .bind(i64::from(definition.version))
+                        .bind(source)
+                        .bind(micros(self.now()))
+                        .execute(&mut *tx)
+                        .await?;
+                        let detail = json!({"service": definition.key, "version": definition.version});
+                        Self::insert_audit(
+                            &mut tx,
+                            None,
+                            None,
+                            &Actor::System,
+                            "service.published",
+                            detail.as_object().cloned().unwrap_or_default(),
+                            self.now(),
+                        )
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                self.services.insert(definition.clone());
+                Ok(definition)
+            }
+
+            async fn service(&self, key: &Key, version: u32) -> Result<Arc<ServiceDefinition>> {
+                if let Some(definition) = self.services.get(key, version) {
+                    return Ok(definition);
+                }
+                let source: String = sqlx::query_scalar(
+                    "SELECT source FROM services WHERE key = $1 AND version = $2",
+                )
+                .bind(key.as_str())
+                .bind(i64::from(version))
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound("service version"))?;
+                let definition = Arc::new(load_definition(&source).map_err(|problems| {
+                    StoreError::Corrupt(format!("stored service {key} v{version}: {problems:?}"))
+                })?);
+                self.services.insert(definition.clone());
+                Ok(definition)
+            }
+
+            async fn create_client(&self, name: Name, actor: &Actor) -> Result<Client> {
+                let client = Client {
+                    id: ClientId::new(),
+                    name,
+                    created_at: self.now(),
+                };
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO clients (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(client.id.as_uuid())
+                    .bind(client.name.as_str())
+                    .bind(micros(client.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                let detail = json!({"name": client.name});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(client.id),
+                    None,
+                    actor,
+                    "client.created",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    client.created_at,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(client)
+            }
+
+            async fn client(&self, id: ClientId) -> Result<Client> {
+                let row = sqlx::query("SELECT id, name, created_at FROM clients WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound("client"))?;
+                Self::client_from_row(&row)
+            }
+
+            async fn clients(&self) -> Result<Vec<Client>> {
+                let rows = sqlx::query("SELECT id, name, created_at FROM clients ORDER BY name, id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::client_from_row).collect()
+            }
+
+            async fn create_worker(&self, worker: &Worker, actor: &Actor) -> Result<()> {
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO workers (id, name, skills, languages, clearances, capacity, presence, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(worker.id.as_uuid())
+                .bind(worker.name.as_str())
+                .bind(SqlJson(rows::to_json(&worker.skills)))
+                .bind(SqlJson(rows::to_json(&worker.languages)))
+                .bind(SqlJson(rows::to_json(&worker.clearances)))
+                .bind(i64::from(worker.capacity))
+                .bind(SqlJson(rows::to_json(&worker.presence)))
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                let detail = json!({"worker": worker.id, "name": worker.name});
+                Self::insert_audit(
+                    &mut tx,
+                    None,
+                    None,
+                    actor,
+                    "worker.created",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn worker(&self, id: WorkerId) -> Result<Worker> {
+                let row = sqlx::query(
+                    "SELECT id, name, skills, languages, clearances, capacity, presence FROM workers WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound("worker"))?;
+                Self::worker_from_row(&row)
+            }
+
+            async fn set_presence(
+                &self,
+                id: WorkerId,
+                presence: Presence,
+                actor: &Actor,
+            ) -> Result<Worker> {
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(
+                    "UPDATE workers SET presence = $1, updated_at = $2 WHERE id = $3 \
+                     RETURNING id, name, skills, languages, clearances, capacity, presence",
+                )
+                .bind(SqlJson(rows::to_json(&presence)))
+                .bind(micros(now))
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("worker"))?;
+                let worker = Self::worker_from_row(&row)?;
+                let detail = json!({"worker": id, "presence": presence});
+                Self::insert_audit(
+                    &mut tx,
+                    None,
+                    None,
+                    actor,
+                    "worker.presence",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(worker)
+            }
+
+            async fn create_engagement(
+                &self,
+                client_id: ClientId,
+                name: Name,
+                service_key: &Key,
+                service_version: u32,
+                actor: &Actor,
+            ) -> Result<Engagement> {
+                self.client(client_id).await?;
+                self.service(service_key, service_version).await?;
+                let engagement = Engagement {
+                    id: EngagementId::new(),
+                    client_id,
+                    name,
+                    service_key: service_key.clone(),
+                    service_version,
+                    created_at: self.now(),
+                };
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO engagements (id, client_id, name, service_key, service_version, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(engagement.id.as_uuid())
+                .bind(client_id.as_uuid())
+                .bind(engagement.name.as_str())
+                .bind(service_key.as_str())
+                .bind(i64::from(service_version))
+                .bind(micros(engagement.created_at))
+                .execute(&mut *tx)
+                .await?;
+                let detail = json!({
+                    "engagement": engagement.id,
+                    "service": service_key,
+                    "version": service_version,
+                });
+                Self::insert_audit(
+                    &mut tx,
+                    Some(client_id),
+                    None,
+                    actor,
+                    "engagement.created",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    engagement.created_at,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(engagement)
+            }
+
+            async fn engagement(&self, id: EngagementId) -> Result<Engagement> {
+                let row = sqlx::query(
+                    "SELECT id, client_id, name, service_key, service_version, created_at \
+                     FROM engagements WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound("engagement"))?;
+                Self::engagement_from_row(&row)
+            }
+
+            async fn create_item(&self, new: NewItem, actor: &Actor) -> Result<Created<WorkItem>> {
+                let engagement = self.engagement(new.engagement_id).await?;
+                if let Some(key) = &new.idempotency_key
+                    && let Some(existing) = self.find_by_idempotency_key(engagement.client_id, key).await?
+                {
+                    return Ok(Created { value: existing, created: false });
+                }
+                let definition = self
+                    .service(&engagement.service_key, engagement.service_version)
+                    .await?;
+                let now = self.now();
+                let outcome = engine::start(&definition, WorkItemId::new(), &new.data, new.priority, now)
+                    .map_err(|rejection| match rejection {
+                        engine::Rejection::InvalidData(errors) => StoreError::Invalid(errors),
+                        other => StoreError::Rejected(other),
+                    })?;
+                let item = WorkItem {
+                    client_id: engagement.client_id,
+                    engagement_id: engagement.id,
+                    service_key: engagement.service_key.clone(),
+                    service_version: engagement.service_version,
+                    requester_id: new.requester_id,
+                    state: outcome.state,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let mut tx = self.begin_write().await?;
+                let inserted = sqlx::query(concat!(
+                    "INSERT INTO work_items (", item_columns!(), ", status, step, priority, idempotency_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (client_id, idempotency_key) DO NOTHING"
+                ))
+                .bind(item.id().as_uuid())
+                .bind(item.client_id.as_uuid())
+                .bind(item.engagement_id.as_uuid())
+                .bind(item.service_key.as_str())
+                .bind(i64::from(item.service_version))
+                .bind(item.requester_id.map(|r| r.as_uuid()))
+                .bind(SqlJson(rows::to_json(&item.state)))
+                .bind(item.version)
+                .bind(micros(now))
+                .bind(micros(now))
+                .bind(item.state.position.status())
+                .bind(item.state.position.step().map(|s| s.as_str().to_owned()))
+                .bind(item.state.priority.rank())
+                .bind(new.idempotency_key.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    // A concurrent create with the same key won the race: answer with its item.
+                    tx.rollback().await?;
+                    let key = new.idempotency_key.as_deref().unwrap_or_default();
+                    let existing = self
+                        .find_by_idempotency_key(engagement.client_id, key)
+                        .await?
+                        .ok_or_else(|| StoreError::Conflict("idempotency key in use".into()))?;
+                    return Ok(Created { value: existing, created: false });
+                }
+                Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
+                tx.commit().await?;
+                Ok(Created { value: item, created: true })
+            }
+
+            async fn item(&self, id: WorkItemId) -> Result<WorkItem> {
+                let row = sqlx::query(concat!("SELECT ", item_columns!(), " FROM work_items WHERE id = $1"))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound("work item"))?;
+                Self::item_from_row(&row)
+            }
+
+            async fn items(&self, filter: &ItemFilter) -> Result<Vec<WorkItem>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", item_columns!(), " FROM work_items \
+                     WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR engagement_id = $2) \
+                     AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id < $4) \
+                     AND ($6 IS NULL OR ", $client_in_list, ") \
+                     ORDER BY id DESC LIMIT $5"
+                ))
+                .bind(filter.client_id.map(|c| c.as_uuid()))
+                .bind(filter.engagement_id.map(|e| e.as_uuid()))
+                .bind(filter.status.as_deref())
+                .bind(filter.after.map(|a| a.as_uuid()))
+                .bind(i64::from(filter.limit.clamp(1, 1000)))
+                .bind(filter.client_ids.as_ref().map(|ids| {
+                    serde_json::to_string(&ids.iter().map(|id| id.to_string()).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                }))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::item_from_row).collect()
+            }
+
+            async fn update_item_data(
+                &self,
+                id: WorkItemId,
+                expected_version: i64,
+                changes: Map<String, Json>,
+                actor: &Actor,
+            ) -> Result<WorkItem> {
+                let mut tx = self.begin_write().await?;
+                let mut item = Self::load_item(&mut tx, id).await?;
+                if item.version != expected_version {
+                    return Err(StoreError::Conflict(format!(
+                        "work item {id} is at version {}, not {expected_version}",
+                        item.version
+                    )));
+                }
+                if item.state.position.is_terminal() {
+                    return Err(StoreError::Rejected(engine::Rejection::Finished));
+                }
+                let definition = self.service(&item.service_key, item.service_version).await?;
+                let values = validate_form(&definition.intake, &changes, Completeness::Partial)
+                    .map_err(StoreError::Invalid)?;
+                let before: Map<String, Json> = values
+                    .keys()
+                    .map(|k| (k.clone(), item.state.data.get(k).cloned().unwrap_or(Json::Null)))
+                    .collect();
+                item.state.data.extend(values.clone());
+                let now = self.now();
+                item.version += 1;
+                item.updated_at = now;
+                Self::write_item(&mut tx, &item, expected_version).await?;
+                let detail = json!({"before": before, "after": values});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(item.client_id),
+                    Some(id),
+                    actor,
+                    "item.updated",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(item)
+            }
+
+            async fn apply_event(
+                &self,
+                id: WorkItemId,
+                expected_version: Option<i64>,
+                event: Event,
+                actor: &Actor,
+            ) -> Result<WorkItem> {
+                let mut tx = self.begin_write().await?;
+                let item = Self::load_item(&mut tx, id).await?;
+                if let Some(expected) = expected_version
+                    && expected != item.version
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "work item {id} is at version {}, not {expected}",
+                        item.version
+                    )));
+                }
+                let definition = self.service(&item.service_key, item.service_version).await?;
+                let now = self.now();
+                let outcome = engine::apply(&definition, &item.state, &event, now)?;
+                self.commit_outcome(tx, item, outcome, actor, now).await
+            }
+
+            async fn item_history(&self, id: WorkItemId) -> Result<Vec<AuditEvent>> {
+                let rows = sqlx::query(
+                    "SELECT id, client_id, item_id, actor, action, detail, at FROM audit_events \
+                     WHERE item_id = $1 ORDER BY seq",
+                )
+                .bind(id.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::audit_from_row).collect()
+            }
+
+            async fn claim_next_task(&self, worker_id: WorkerId) -> Result<Option<Claimed>> {
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(concat!(
+                    "SELECT id, name, skills, languages, clearances, capacity, presence \
+                     FROM workers WHERE id = $1", $for_update
+                ))
+                .bind(worker_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("worker"))?;
+                let worker = Self::worker_from_row(&row)?;
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
+                )
+                .bind(worker_id.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+                let held = u32::try_from(held).unwrap_or(u32::MAX);
+                if routing::worker_ineligibility(&worker, held).is_some() {
+                    return Ok(None);
+                }
+                let skills: Vec<String> = worker.skills.keys().map(|k| k.as_str().to_owned()).collect();
+                let mut after: Option<Task> = None;
+                loop {
+                    let batch = Self::open_tasks(&mut tx, &skills, after.as_ref()).await?;
+                    let Some(task) = routing::next_task(&worker, held, &batch) else {
+                        if (batch.len() as i64) < CLAIM_BATCH {
+                            return Ok(None);
+                        }
+                        after = batch.last().cloned();
+                        continue;
+                    };
+                    let now = self.now();
+                    let claimed = sqlx::query(
+                        "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2 \
+                         WHERE id = $3 AND status = 'open'",
+                    )
+                    .bind(worker_id.as_uuid())
+                    .bind(micros(now))
+                    .bind(task.id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                    if claimed.rows_affected() == 0 {
+                        // Another node took it between our read and our write: look again.
+                        after = None;
+                        continue;
+                    }
+                    let mut task = task.clone();
+                    task.status = TaskStatus::Claimed { worker: worker_id, at: now };
+                    let detail = json!({"task": task.id, "step": task.step, "worker": worker_id});
+                    Self::insert_audit(
+                        &mut tx,
+                        Some(task.client_id),
+                        Some(task.item_id),
+                        &Actor::Worker(worker_id),
+                        "task.claimed",
+                        detail.as_object().cloned().unwrap_or_default(),
+                        now,
+                    )
+                    .await?;
+                    let item = Self::load_item(&mut tx, task.item_id).await?;
+                    tx.commit().await?;
+                    return Ok(Some(Claimed { task, item }));
+                }
+            }
+
+            async fn submit_task(
+                &self,
+                task_id: TaskId,
+                worker_id: WorkerId,
+                outcome: Key,
+                data: Map<String, Json>,
+            ) -> Result<WorkItem> {
+                let mut tx = self.begin_write().await?;
+                let task = Self::load_task(&mut tx, task_id).await?;
+                if !matches!(task.status, TaskStatus::Claimed { worker, .. } if worker == worker_id) {
+                    return Err(StoreError::Conflict(format!(
+                        "task {task_id} is {} and not held by worker {worker_id}",
+                        task.status.name()
+                    )));
+                }
+                let item = Self::load_item(&mut tx, task.item_id).await?;
+                let definition = self.service(&item.service_key, item.service_version).await?;
+                let now = self.now();
+                let event = Event::TaskSubmitted {
+                    step: task.step.clone(),
+                    visit: task.visit,
+                    worker: worker_id,
+                    outcome: outcome.clone(),
+                    data,
+                };
+                let result = engine::apply(&definition, &item.state, &event, now).map_err(
+                    |rejection| match rejection {
+                        engine::Rejection::InvalidData(errors) => StoreError::Invalid(errors),
+                        other => StoreError::Rejected(other),
+                    },
+                )?;
+                sqlx::query(
+                    "UPDATE tasks SET status = 'done', outcome = $1, done_at = $2 WHERE id = $3",
+                )
+                .bind(outcome.as_str())
+                .bind(micros(now))
+                .bind(task_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                self.commit_outcome(tx, item, result, &Actor::Worker(worker_id), now)
+                    .await
+            }
+
+            async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task> {
+                let mut tx = self.begin_write().await?;
+                let mut task = Self::load_task(&mut tx, task_id).await?;
+                let released = sqlx::query(
+                    "UPDATE tasks SET status = 'open', worker_id = NULL, claimed_at = NULL \
+                     WHERE id = $1 AND worker_id = $2 AND status = 'claimed'",
+                )
+                .bind(task_id.as_uuid())
+                .bind(worker_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                if released.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "task {task_id} is {} and not held by worker {worker_id}",
+                        task.status.name()
+                    )));
+                }
+                task.status = TaskStatus::Open;
+                let detail = json!({"task": task_id, "step": task.step, "worker": worker_id});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(task.client_id),
+                    Some(task.item_id),
+                    &Actor::Worker(worker_id),
+                    "task.released",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    self.now(),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(task)
+            }
+
+            async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE item_id = $1 ORDER BY visit"
+                ))
+                .bind(id.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::task_from_row).collect()
+            }
+
+            async fn task(&self, id: TaskId) -> Result<Task> {
+                let row = sqlx::query(concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = $1"))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound("task"))?;
+                Self::task_from_row(&row)
+            }
+
+            async fn start_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task> {
+                let mut tx = self.begin_write().await?;
+                let task = Self::load_task(&mut tx, task_id).await?;
+                if !matches!(task.status, TaskStatus::Claimed { worker, .. } if worker == worker_id) {
+                    return Err(StoreError::Conflict(format!(
+                        "task {task_id} is {} and not held by worker {worker_id}",
+                        task.status.name()
+                    )));
+                }
+                let now = self.now();
+                // Starting twice keeps the first start: handle time runs from there.
+                sqlx::query("UPDATE tasks SET started_at = COALESCE(started_at, $1) WHERE id = $2")
+                    .bind(micros(now))
+                    .bind(task_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                let detail = json!({"task": task_id, "step": task.step});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(task.client_id),
+                    Some(task.item_id),
+                    &Actor::Worker(worker_id),
+                    "task.started",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(task)
+            }
+
+            async fn add_message(&self, new: NewMessage) -> Result<(Message, WorkItem)> {
+                let mut tx = self.begin_write().await?;
+                let item = Self::load_item(&mut tx, new.item_id).await?;
+                let now = self.now();
+                let message = Message {
+                    id: MessageId::new(),
+                    item_id: item.id(),
+                    client_id: item.client_id,
+                    author: new.author.clone(),
+                    visibility: new.visibility,
+                    body: new.body,
+                    attachments: new.attachments,
+                    created_at: now,
+                };
+                let visibility = match message.visibility {
+                    Visibility::Public => "public",
+                    Visibility::Internal => "internal",
+                };
+                sqlx::query(
+                    "INSERT INTO messages (id, item_id, client_id, author, visibility, body, attachments, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(message.id.as_uuid())
+                .bind(item.id().as_uuid())
+                .bind(item.client_id.as_uuid())
+                .bind(SqlJson(rows::to_json(&message.author)))
+                .bind(visibility)
+                .bind(&message.body)
+                .bind(SqlJson(rows::to_json(&message.attachments)))
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                let detail = json!({"message": message.id, "visibility": visibility});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(item.client_id),
+                    Some(item.id()),
+                    &new.author,
+                    "message.added",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                let from_provider = !matches!(new.author, Actor::Requester(_));
+                if message.visibility == Visibility::Public && from_provider {
+                    let outbound = json!({"kind": "reply", "message": message.id});
+                    Self::enqueue(&mut tx, &item, outbound, now).await?;
+                }
+                let waiting_for_it = new.event.filter(|_| {
+                    matches!(item.state.position, delego_core::engine::Position::Waiting { .. })
+                });
+                let Some(name) = waiting_for_it else {
+                    tx.commit().await?;
+                    return Ok((message, item));
+                };
+                let definition = self.service(&item.service_key, item.service_version).await?;
+                match engine::apply(&definition, &item.state, &Event::External { name }, now) {
+                    Ok(outcome) => {
+                        let item = self.commit_outcome(tx, item, outcome, &new.author, now).await?;
+                        Ok((message, item))
+                    }
+                    // Waiting, but for something else: the message is kept, the item stays.
+                    Err(_) => {
+                        tx.commit().await?;
+                        Ok((message, item))
+                    }
+                }
+            }
+
+            async fn messages(&self, item: WorkItemId, include_internal: bool) -> Result<Vec<Message>> {
+                let rows = sqlx::query(
+                    "SELECT id, item_id, client_id, author, visibility, body, attachments, created_at \
+                     FROM messages WHERE item_id = $1 AND ($2 OR visibility = 'public') \
+                     ORDER BY created_at, id",
+                )
+                .bind(item.as_uuid())
+                .bind(include_internal)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::message_from_row).collect()
+            }
+
+            async fn record_csat(
+                &self,
+                item_id: WorkItemId,
+                rating: u8,
+                comment: Option<String>,
+            ) -> Result<CsatResponse> {
+                if !(1..=5).contains(&rating) {
+                    return Err(StoreError::Invalid(vec![delego_core::definition::FieldError {
+                        field: "rating".into(),
+                        code: "out_of_range".into(),
+                        message: "a rating is 1 to 5".into(),
+                    }]));
+                }
+                let mut tx = self.begin_write().await?;
+                let item = Self::load_item(&mut tx, item_id).await?;
+                if !matches!(item.state.position, delego_core::engine::Position::Completed { .. }) {
+                    return Err(StoreError::Conflict("only a finished item can be rated".into()));
+                }
+                let now = self.now();
+                let inserted = sqlx::query(
+                    "INSERT INTO csat_responses (item_id, rating, comment, at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (item_id) DO NOTHING",
+                )
+                .bind(item_id.as_uuid())
+                .bind(i64::from(rating))
+                .bind(comment.as_deref())
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::Conflict("this item was already rated".into()));
+                }
+                let detail = json!({"rating": rating});
+                let requester = item.requester_id.map_or(Actor::System, Actor::Requester);
+                Self::insert_audit(
+                    &mut tx,
+                    Some(item.client_id),
+                    Some(item_id),
+                    &requester,
+                    "csat.recorded",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(CsatResponse { item_id, rating, comment, at: now })
+            }
+
+            async fn csat(&self, item: WorkItemId) -> Result<Option<CsatResponse>> {
+                sqlx::query("SELECT item_id, rating, comment, at FROM csat_responses WHERE item_id = $1")
+                    .bind(item.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| Self::csat_from_row(&row))
+                    .transpose()
+            }
+
+            async fn fire_due_timers(&self) -> Result<usize> {
+                let now = self.now();
+                let due = sqlx::query(
+                    "SELECT item_id, step, visit FROM timers WHERE due_at <= $1 ORDER BY due_at LIMIT 500",
+                )
+                .bind(micros(now))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut moved = 0;
+                for row in due {
+                    let item_id = WorkItemId::from_uuid(row.try_get(0)?);
+                    let step = rows::key(row.try_get(1)?)?;
+                    let visit: i64 = row.try_get(2)?;
+                    let mut tx = self.begin_write().await?;
+                    let deleted = sqlx::query("DELETE FROM timers WHERE item_id = $1 AND visit = $2")
+                        .bind(item_id.as_uuid())
+                        .bind(visit)
+                        .execute(&mut *tx)
+                        .await?;
+                    if deleted.rows_affected() == 0 {
+                        continue; // another node fired it
+                    }
+                    let item = Self::load_item(&mut tx, item_id).await?;
+                    let definition = self.service(&item.service_key, item.service_version).await?;
+                    let event = Event::TimerFired {
+                        step,
+                        visit: u32::try_from(visit).unwrap_or_default(),
+                    };
+                    match engine::apply(&definition, &item.state, &event, now) {
+                        Ok(outcome) => {
+                            self.commit_outcome(tx, item, outcome, &Actor::System, now).await?;
+                            moved += 1;
+                        }
+                        // The item moved on before the timer fired: dropping the timer is all.
+                        Err(_) => tx.commit().await?,
+                    }
+                }
+                Ok(moved)
+            }
+        }
+
+    };
+}

@@ -1,0 +1,1585 @@
+//! One conformance suite, run against both backends in the same test run: every case is
+//! instantiated once on a fresh SQLite file and once on a fresh PostgreSQL database.
+//!
+//! PostgreSQL needs `DELEGO_TEST_DATABASE_URL` (an account that may create databases).
+//! Without it the PostgreSQL cases are skipped locally and fail under CI (`CI=true`).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use delego_core::engine::{Event, Position, Rejection};
+use delego_core::id::{ClientId, WorkerId};
+use delego_core::model::{Actor, Presence, TaskStatus, Worker};
+use delego_core::values::{Key, Language, Name, Priority, SkillLevel};
+use delego_store::{ItemFilter, NewItem, Store, StoreError};
+use delego_store::{NewUser, ServiceVersion};
+use jiff::SignedDuration;
+use serde_json::{Map, Value as Json, json};
+use support::Harness;
+
+/// A small service touching every step kind: a decision, an automatic action, a human
+/// step, a four-eyes review, a wait with a timer, and two ends.
+const SUPPORT_V1: &str = r#"
+[service]
+key = "test-support"
+version = 1
+name = "Test support"
+kind = "bpo"
+skills = ["support", "qa"]
+start = "triage"
+language_field = "language"
+
+[sla]
+step = "4h"
+
+[[intake]]
+name = "subject"
+type = "text"
+required = true
+max_length = 100
+
+[[intake]]
+name = "language"
+type = "text"
+
+[[steps]]
+id = "triage"
+kind = "decision"
+branches = [ { when = "subject.startsWith('URGENT')", to = "escalate" } ]
+otherwise = "answer"
+
+[[steps]]
+id = "escalate"
+kind = "automatic"
+action = "set_priority"
+priority = "urgent"
+next = "answer"
+
+[[steps]]
+id = "answer"
+kind = "human"
+skill = "support"
+min_level = 2
+handle_time = "5m"
+outcomes = ["replied", "resolved"]
+form = [ { name = "reply", type = "long_text", required = true } ]
+[steps.on]
+replied = "await_reply"
+resolved = "check"
+
+[[steps]]
+id = "await_reply"
+kind = "wait"
+timer = "48h"
+events = ["requester_reply"]
+[steps.on]
+requester_reply = "answer"
+timeout = "closed"
+
+[[steps]]
+id = "check"
+kind = "review"
+skill = "qa"
+handle_time = "2m"
+reviews = "answer"
+sample_percent = 100
+on_approve = "resolved"
+reject_to = "answer"
+
+[[steps]]
+id = "resolved"
+kind = "end"
+resolution = "resolved"
+
+[[steps]]
+id = "closed"
+kind = "end"
+resolution = "closed_without_reply"
+"#;
+
+fn key(s: &str) -> Key {
+    Key::parse(s).unwrap()
+}
+
+fn data(value: Json) -> Map<String, Json> {
+    value.as_object().cloned().unwrap()
+}
+
+fn operator() -> Actor {
+    Actor::Operator("conformance".into())
+}
+
+struct Floor {
+    client: ClientId,
+    engagement: delego_core::id::EngagementId,
+}
+
+async fn floor(store: &dyn Store, client_name: &str) -> Floor {
+    store.publish_service(SUPPORT_V1).await.unwrap();
+    let client = store
+        .create_client(Name::parse(client_name).unwrap(), &operator())
+        .await
+        .unwrap();
+    let engagement = store
+        .create_engagement(
+            client.id,
+            Name::parse("Support").unwrap(),
+            &key("test-support"),
+            1,
+            &operator(),
+        )
+        .await
+        .unwrap();
+    Floor {
+        client: client.id,
+        engagement: engagement.id,
+    }
+}
+
+async fn worker(store: &dyn Store, skills: &[(&str, u8)], clients: &[ClientId]) -> WorkerId {
+    let worker = Worker {
+        id: WorkerId::new(),
+        name: Name::parse("Jana Nováková").unwrap(),
+        skills: skills
+            .iter()
+            .map(|(s, l)| (key(s), SkillLevel::new(*l).unwrap()))
+            .collect(),
+        languages: BTreeSet::from([Language::parse("en").unwrap()]),
+        clearances: clients.iter().copied().collect(),
+        capacity: 100,
+        presence: Presence::Available,
+    };
+    store.create_worker(&worker, &operator()).await.unwrap();
+    worker.id
+}
+
+fn new_item(floor: &Floor, subject: &str) -> NewItem {
+    NewItem {
+        engagement_id: floor.engagement,
+        data: data(json!({ "subject": subject })),
+        priority: Priority::Normal,
+        requester_id: None,
+        idempotency_key: None,
+    }
+}
+
+/// Declares one `#[tokio::test]` per backend for each case.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = super::Harness::sqlite().await;
+                    super::$case(&harness).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(harness) = super::Harness::postgres().await else { return };
+                    super::$case(&harness).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    publishing_the_same_version_twice_is_a_no_op_but_changed_content_is_refused,
+    a_new_item_runs_to_its_first_human_step_and_every_change_is_audited,
+    invalid_intake_data_is_refused_with_every_field_problem,
+    creates_with_the_same_idempotency_key_return_the_first_item_and_never_a_twin,
+    two_updates_with_the_same_version_let_exactly_one_succeed,
+    claims_follow_priority_then_age_and_respect_skill_level_clearance_and_language,
+    concurrent_claimers_never_get_the_same_task,
+    a_review_is_never_done_by_the_worker_whose_work_it_reviews,
+    a_released_task_keeps_its_place_in_line,
+    a_wait_step_times_out_on_the_injected_clock_and_a_reply_resumes_work,
+    items_in_flight_finish_on_the_version_they_started_on,
+    cancelling_withdraws_open_tasks_and_a_finished_item_cannot_change,
+    items_list_filters_by_client_and_pages_with_a_cursor,
+    users_are_unique_by_email_whatever_its_case,
+    a_client_user_needs_a_client_and_an_agent_needs_a_worker_profile,
+    sessions_find_their_user_until_they_expire,
+    deleted_and_expired_sessions_find_no_user,
+    api_tokens_resolve_to_their_user_record_last_use_and_revoked_ones_resolve_to_nothing,
+    one_user_cannot_revoke_another_users_token,
+    requester_for_email_is_one_requester_per_address_and_client_whatever_its_case,
+    concurrent_requester_for_email_calls_make_one_requester,
+    secrets_are_32_bytes_and_stable_across_calls_and_racing_callers,
+    engagements_workers_users_and_services_are_listed_filtered_and_ordered_as_documented,
+    attachments_round_trip_and_are_audited_on_their_item_within_its_client,
+);
+
+async fn publishing_the_same_version_twice_is_a_no_op_but_changed_content_is_refused(h: &Harness) {
+    let store = h.store.as_ref();
+    store.publish_service(SUPPORT_V1).await.unwrap();
+    store.publish_service(SUPPORT_V1).await.unwrap();
+    let changed = SUPPORT_V1.replace("max_length = 100", "max_length = 120");
+    let err = store.publish_service(&changed).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let broken = SUPPORT_V1.replace("to = \"escalate\"", "to = \"nowhere\"");
+    let err = store.publish_service(&broken).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDefinition(p) if !p.is_empty()));
+}
+
+async fn a_new_item_runs_to_its_first_human_step_and_every_change_is_audited(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let created = store
+        .create_item(new_item(&floor, "URGENT: printer on fire"), &operator())
+        .await
+        .unwrap();
+    assert!(created.created);
+    let item = created.value;
+    assert_eq!(item.version, 1);
+    assert_eq!(item.state.priority, Priority::Urgent, "escalate step ran");
+    assert!(
+        matches!(&item.state.position, Position::InStep { step, .. } if step.as_str() == "answer")
+    );
+    let tasks = store.item_tasks(item.id()).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].status, TaskStatus::Open);
+    assert_eq!(tasks[0].priority, Priority::Urgent);
+    assert_eq!(
+        tasks[0].due_at,
+        Some(h.clock_now() + SignedDuration::from_hours(4))
+    );
+
+    let history = store.item_history(item.id()).await.unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["item.created", "step.entered", "step.entered"]);
+    let steps: Vec<&Json> = history.iter().map(|e| &e.detail["to"]).collect();
+    assert_eq!(
+        steps,
+        [&json!("triage"), &json!("escalate"), &json!("answer")]
+    );
+    assert!(history.iter().all(|e| e.client_id == Some(floor.client)));
+}
+
+async fn invalid_intake_data_is_refused_with_every_field_problem(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let mut item = new_item(&floor, "x");
+    item.data = data(json!({ "subject": "y".repeat(101), "colour": "red" }));
+    let err = store.create_item(item, &operator()).await.unwrap_err();
+    let StoreError::Invalid(errors) = err else {
+        panic!("{err:?}")
+    };
+    let fields: BTreeSet<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, BTreeSet::from(["subject", "colour"]));
+    let listed = store
+        .items(&ItemFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "nothing is stored for a refused item");
+}
+
+async fn creates_with_the_same_idempotency_key_return_the_first_item_and_never_a_twin(h: &Harness) {
+    let store = h.store.clone();
+    let floor = Arc::new(floor(store.as_ref(), "Acme").await);
+    let mut first = new_item(&floor, "hello");
+    first.idempotency_key = Some("req-42".into());
+    let original = store.create_item(first.clone(), &operator()).await.unwrap();
+    assert!(original.created);
+    let replay = store.create_item(first, &operator()).await.unwrap();
+    assert!(!replay.created);
+    assert_eq!(replay.value.id(), original.value.id());
+
+    // Racing creates with one fresh key: exactly one is created, all answer the same item.
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let floor = floor.clone();
+        racers.push(tokio::spawn(async move {
+            let mut item = new_item(&floor, "race");
+            item.idempotency_key = Some("req-43".into());
+            store.create_item(item, &operator()).await.unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut ids = HashSet::new();
+    for racer in racers {
+        let result = racer.await.unwrap();
+        created += usize::from(result.created);
+        ids.insert(result.value.id());
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1);
+    let all = store
+        .items(&ItemFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "no twin was stored");
+}
+
+async fn two_updates_with_the_same_version_let_exactly_one_succeed(h: &Harness) {
+    let store = h.store.clone();
+    let floor = floor(store.as_ref(), "Acme").await;
+    let item = store
+        .create_item(new_item(&floor, "first"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let update = |subject: &'static str| {
+        let store = store.clone();
+        let id = item.id();
+        tokio::spawn(async move {
+            store
+                .update_item_data(id, 1, data(json!({ "subject": subject })), &operator())
+                .await
+        })
+    };
+    let (a, b) = (update("second"), update("third"));
+    let results = [a.await.unwrap(), b.await.unwrap()];
+    let succeeded: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0].version, 2);
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::Conflict(_))))
+    );
+    let stored = store.item(item.id()).await.unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(
+        stored.state.data["subject"],
+        succeeded[0].state.data["subject"]
+    );
+    let updates = store
+        .item_history(item.id())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "item.updated")
+        .count();
+    assert_eq!(updates, 1, "only the successful update is audited");
+}
+
+async fn claims_follow_priority_then_age_and_respect_skill_level_clearance_and_language(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let low = store
+        .create_item(new_item(&acme, "older"), &operator())
+        .await
+        .unwrap()
+        .value;
+    h.advance(SignedDuration::from_secs(60));
+    let urgent = store
+        .create_item(new_item(&acme, "URGENT newer"), &operator())
+        .await
+        .unwrap()
+        .value;
+    h.advance(SignedDuration::from_secs(60));
+    let mut slovak = new_item(&acme, "po slovensky");
+    slovak.data.insert("language".into(), json!("sk"));
+    store.create_item(slovak, &operator()).await.unwrap();
+    let foreign = store
+        .create_item(new_item(&globex, "other client"), &operator())
+        .await
+        .unwrap()
+        .value;
+
+    let novice = worker(store, &[("support", 1)], &[acme.client]).await;
+    assert!(
+        store.claim_next_task(novice).await.unwrap().is_none(),
+        "level 1 < 2"
+    );
+
+    let agent = worker(store, &[("support", 3)], &[acme.client]).await;
+    let first = store.claim_next_task(agent).await.unwrap().unwrap();
+    assert_eq!(first.item.id(), urgent.id(), "urgent first");
+    let second = store.claim_next_task(agent).await.unwrap().unwrap();
+    assert_eq!(second.item.id(), low.id(), "then the oldest");
+    assert!(
+        store.claim_next_task(agent).await.unwrap().is_none(),
+        "no Slovak, no Globex clearance"
+    );
+    let globex_agent = worker(store, &[("support", 2)], &[globex.client]).await;
+    let claimed = store.claim_next_task(globex_agent).await.unwrap().unwrap();
+    assert_eq!(claimed.item.id(), foreign.id());
+    assert_eq!(claimed.item.client_id, globex.client);
+
+    store
+        .set_presence(
+            agent,
+            Presence::Break {
+                reason: "lunch".into(),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let mut another = new_item(&acme, "while on break");
+    another.priority = Priority::High;
+    store.create_item(another, &operator()).await.unwrap();
+    assert!(
+        store.claim_next_task(agent).await.unwrap().is_none(),
+        "on a break"
+    );
+}
+
+async fn concurrent_claimers_never_get_the_same_task(h: &Harness) {
+    let store = h.store.clone();
+    let floor = floor(store.as_ref(), "Acme").await;
+    let tasks = 40;
+    for n in 0..tasks {
+        store
+            .create_item(new_item(&floor, &format!("item {n}")), &operator())
+            .await
+            .unwrap();
+    }
+    let mut claimers = Vec::new();
+    for _ in 0..8 {
+        let id = worker(store.as_ref(), &[("support", 5)], &[floor.client]).await;
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(claimed) = store.claim_next_task(id).await.unwrap() {
+                mine.push(claimed.task.id);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), tasks, "every task claimed");
+    assert_eq!(distinct.len(), tasks, "no task claimed twice");
+}
+
+async fn a_review_is_never_done_by_the_worker_whose_work_it_reviews(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let item = store
+        .create_item(new_item(&floor, "help"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let both = worker(store, &[("support", 3), ("qa", 3)], &[floor.client]).await;
+    let reviewer = worker(store, &[("qa", 3)], &[floor.client]).await;
+    let answer = store.claim_next_task(both).await.unwrap().unwrap();
+    let item_after = store
+        .submit_task(
+            answer.task.id,
+            both,
+            key("resolved"),
+            data(json!({"reply": "Fixed."})),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&item_after.state.position, Position::InStep { step, .. } if step.as_str() == "check")
+    );
+    assert!(
+        store.claim_next_task(both).await.unwrap().is_none(),
+        "the author may not take the review"
+    );
+    let review = store.claim_next_task(reviewer).await.unwrap().unwrap();
+    assert_eq!(review.item.id(), item.id());
+    let done = store
+        .submit_task(review.task.id, reviewer, key("approve"), Map::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&done.state.position, Position::Completed { resolution, .. } if resolution.as_str() == "resolved")
+    );
+
+    // The engine also refuses the author at submission, whatever the routing did.
+    let second = store
+        .create_item(new_item(&floor, "again"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let answer = store.claim_next_task(both).await.unwrap().unwrap();
+    assert_eq!(answer.item.id(), second.id());
+    store
+        .submit_task(
+            answer.task.id,
+            both,
+            key("resolved"),
+            data(json!({"reply": "Done."})),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .apply_event(
+            second.id(),
+            None,
+            Event::TaskSubmitted {
+                step: key("check"),
+                visit: store.item(second.id()).await.unwrap().state.visits,
+                worker: both,
+                outcome: key("approve"),
+                data: Map::new(),
+            },
+            &Actor::Worker(both),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Rejected(Rejection::FourEyes)),
+        "{err:?}"
+    );
+}
+
+async fn a_released_task_keeps_its_place_in_line(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let first = store
+        .create_item(new_item(&floor, "first"), &operator())
+        .await
+        .unwrap()
+        .value;
+    h.advance(SignedDuration::from_secs(30));
+    store
+        .create_item(new_item(&floor, "second"), &operator())
+        .await
+        .unwrap();
+    let agent = worker(store, &[("support", 3)], &[floor.client]).await;
+    let claimed = store.claim_next_task(agent).await.unwrap().unwrap();
+    assert_eq!(claimed.item.id(), first.id());
+    let other = worker(store, &[("support", 3)], &[floor.client]).await;
+    let err = store
+        .release_task(claimed.task.id, other)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "only the holder releases"
+    );
+    store.release_task(claimed.task.id, agent).await.unwrap();
+    let again = store.claim_next_task(other).await.unwrap().unwrap();
+    assert_eq!(
+        again.task.id, claimed.task.id,
+        "back at the head of the line"
+    );
+    let actions: Vec<String> = store
+        .item_history(first.id())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.ends_with(&[
+        "task.claimed".into(),
+        "task.released".into(),
+        "task.claimed".into()
+    ]));
+}
+
+async fn a_wait_step_times_out_on_the_injected_clock_and_a_reply_resumes_work(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let agent = worker(store, &[("support", 3)], &[floor.client]).await;
+    let quiet = store
+        .create_item(new_item(&floor, "quiet"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let task = store.claim_next_task(agent).await.unwrap().unwrap();
+    let waiting = store
+        .submit_task(
+            task.task.id,
+            agent,
+            key("replied"),
+            data(json!({"reply": "Try a restart?"})),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(waiting.state.position, Position::Waiting { .. }));
+    assert_eq!(waiting.state.data["reply"], json!("Try a restart?"));
+
+    let chatty = store
+        .create_item(new_item(&floor, "chatty"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let task = store.claim_next_task(agent).await.unwrap().unwrap();
+    store
+        .submit_task(
+            task.task.id,
+            agent,
+            key("replied"),
+            data(json!({"reply": "Which model?"})),
+        )
+        .await
+        .unwrap();
+    let resumed = store
+        .apply_event(
+            chatty.id(),
+            None,
+            Event::External {
+                name: key("requester_reply"),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&resumed.state.position, Position::InStep { step, .. } if step.as_str() == "answer")
+    );
+
+    h.advance(SignedDuration::from_hours(47));
+    assert_eq!(store.fire_due_timers().await.unwrap(), 0, "not yet");
+    h.advance(SignedDuration::from_hours(1));
+    assert_eq!(
+        store.fire_due_timers().await.unwrap(),
+        1,
+        "only the quiet item's timer"
+    );
+    let closed = store.item(quiet.id()).await.unwrap();
+    assert!(
+        matches!(&closed.state.position, Position::Completed { resolution, .. } if resolution.as_str() == "closed_without_reply")
+    );
+    assert_eq!(
+        store.fire_due_timers().await.unwrap(),
+        0,
+        "a timer fires once"
+    );
+    let chatty = store.item(chatty.id()).await.unwrap();
+    assert!(
+        matches!(chatty.state.position, Position::InStep { .. }),
+        "its stale timer was dropped"
+    );
+}
+
+async fn items_in_flight_finish_on_the_version_they_started_on(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let v1_item = store
+        .create_item(new_item(&floor, "old"), &operator())
+        .await
+        .unwrap()
+        .value;
+    // Version 2 drops the review: a resolved answer ends the item at once.
+    let v2 = SUPPORT_V1
+        .replace("version = 1", "version = 2")
+        .replace("resolved = \"check\"", "resolved = \"resolved\"")
+        .replace("skills = [\"support\", \"qa\"]", "skills = [\"support\"]");
+    let v2 = remove_step(&v2, "check");
+    store.publish_service(&v2).await.unwrap();
+    let v2_engagement = store
+        .create_engagement(
+            floor.client,
+            Name::parse("Support v2").unwrap(),
+            &key("test-support"),
+            2,
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let v2_item = store
+        .create_item(
+            NewItem {
+                engagement_id: v2_engagement.id,
+                ..new_item(&floor, "new")
+            },
+            &operator(),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!((v1_item.service_version, v2_item.service_version), (1, 2));
+
+    let agent = worker(store, &[("support", 3)], &[floor.client]).await;
+    let mut resolutions = BTreeMap::new();
+    while let Some(claimed) = store.claim_next_task(agent).await.unwrap() {
+        let item = store
+            .submit_task(
+                claimed.task.id,
+                agent,
+                key("resolved"),
+                data(json!({"reply": "ok"})),
+            )
+            .await
+            .unwrap();
+        resolutions.insert(item.service_version, item.state.position.status());
+    }
+    assert_eq!(resolutions[&1], "active", "v1 waits for its review");
+    assert_eq!(resolutions[&2], "completed", "v2 has no review");
+}
+
+fn remove_step(source: &str, step: &str) -> String {
+    source
+        .split("[[steps]]")
+        .filter(|block| !block.contains(&format!("id = \"{step}\"")))
+        .collect::<Vec<_>>()
+        .join("[[steps]]")
+}
+
+async fn cancelling_withdraws_open_tasks_and_a_finished_item_cannot_change(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let item = store
+        .create_item(new_item(&floor, "cancel me"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let cancelled = store
+        .apply_event(
+            item.id(),
+            Some(1),
+            Event::Cancel {
+                reason: "duplicate".into(),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state.position.status(), "cancelled");
+    let tasks = store.item_tasks(item.id()).await.unwrap();
+    assert!(tasks.iter().all(|t| t.status == TaskStatus::Cancelled));
+    let agent = worker(store, &[("support", 3)], &[floor.client]).await;
+    assert!(store.claim_next_task(agent).await.unwrap().is_none());
+    let err = store
+        .apply_event(
+            item.id(),
+            None,
+            Event::Cancel {
+                reason: "again".into(),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(Rejection::Finished)));
+    let err = store
+        .update_item_data(
+            item.id(),
+            cancelled.version,
+            data(json!({"subject": "x"})),
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(Rejection::Finished)));
+}
+
+async fn items_list_filters_by_client_and_pages_with_a_cursor(h: &Harness) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    for n in 0..5 {
+        store
+            .create_item(new_item(&acme, &format!("acme {n}")), &operator())
+            .await
+            .unwrap();
+    }
+    store
+        .create_item(new_item(&globex, "globex"), &operator())
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .items(&ItemFilter {
+                client_id: Some(acme.client),
+                after,
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|i| i.id());
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 5);
+    assert!(seen.iter().all(|i| i.client_id == acme.client));
+    let subjects: Vec<&Json> = seen.iter().map(|i| &i.state.data["subject"]).collect();
+    assert_eq!(subjects[0], &json!("acme 4"), "newest first");
+}
+
+/// SQLite is single-node: a second store on the same file (in this process or another)
+/// is refused with a message that says what to do.
+#[tokio::test]
+async fn sqlite_refuses_a_second_store_on_the_same_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("delego.db");
+    let clock = Arc::new(delego_core::clock::SystemClock);
+    let _first = delego_store::SqliteStore::open(&path, clock.clone())
+        .await
+        .unwrap();
+    let Err(StoreError::Locked(message)) =
+        delego_store::SqliteStore::open(&path, clock.clone()).await
+    else {
+        panic!("a second store opened the same SQLite file");
+    };
+    assert!(message.contains("in use by process"), "{message}");
+    assert!(message.contains("PostgreSQL"), "{message}");
+    drop(_first);
+    delego_store::SqliteStore::open(&path, clock)
+        .await
+        .expect("free again once closed");
+}
+
+const CRASH_CHILD_ENV: &str = "DELEGO_CRASH_CHILD_DATABASE";
+
+/// An acknowledged write survives a crash: a child process creates items and reports each
+/// one after `create_item` returns; it is killed with SIGKILL mid-stream, and every item it
+/// reported must be in the database when it is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_every_acknowledged_item_when_the_process_is_killed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("delego.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child_writes_items_until_killed",
+            "--nocapture",
+        ])
+        .env(CRASH_CHILD_ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(id) = line.strip_prefix("acknowledged ") {
+            acknowledged.push(id.parse::<delego_core::id::WorkItemId>().unwrap());
+            if acknowledged.len() == 150 {
+                child.kill().unwrap(); // SIGKILL: no destructors, no clean shutdown
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(acknowledged.len(), 150, "the child stopped early");
+
+    let store = delego_store::SqliteStore::open(&path, Arc::new(delego_core::clock::SystemClock))
+        .await
+        .expect("the lock died with the process");
+    for id in acknowledged {
+        let item = store.item(id).await.expect("an acknowledged item was lost");
+        assert_eq!(
+            store.item_tasks(item.id()).await.unwrap().len(),
+            1,
+            "its task too"
+        );
+    }
+}
+
+/// Not a test on its own: the child process of the crash test above. Without the
+/// environment variable it returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child_writes_items_until_killed() {
+    use std::io::Write;
+
+    let Ok(path) = std::env::var(CRASH_CHILD_ENV) else {
+        return;
+    };
+    let store =
+        delego_store::SqliteStore::open(path.as_ref(), Arc::new(delego_core::clock::SystemClock))
+            .await
+            .unwrap();
+    let floor = floor(&store, "Acme").await;
+    let mut stdout = std::io::stdout().lock();
+    for n in 0.. {
+        let item = store
+            .create_item(new_item(&floor, &format!("item {n}")), &operator())
+            .await
+            .unwrap();
+        writeln!(stdout, "acknowledged {}", item.value.id()).unwrap();
+        stdout.flush().unwrap();
+    }
+}
+
+// ---- Directory: users, sessions, API tokens, requesters, attachments, secrets, listings.
+
+fn email(address: &str) -> delego_core::values::EmailAddress {
+    delego_core::values::EmailAddress::parse(address).unwrap()
+}
+
+fn new_user(
+    address: &str,
+    role: delego_core::identity::Role,
+    client_id: Option<ClientId>,
+    worker_id: Option<WorkerId>,
+) -> NewUser {
+    NewUser {
+        email: email(address),
+        name: Name::parse("Eva Nováková").unwrap(),
+        role,
+        client_id,
+        worker_id,
+        password_hash: None,
+    }
+}
+
+fn manager(address: &str) -> NewUser {
+    new_user(address, delego_core::identity::Role::Manager, None, None)
+}
+
+/// Stands in for the SHA-256 of a session or token secret.
+fn secret_hash(seed: u8) -> Vec<u8> {
+    vec![seed; 32]
+}
+
+async fn users_are_unique_by_email_whatever_its_case(h: &Harness) {
+    let store = h.store.as_ref();
+    let mut first = manager("Eva.Novak@Example.com");
+    first.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+    let eva = store.create_user(first, &operator()).await.unwrap();
+    assert_eq!(eva.email.as_str(), "Eva.Novak@example.com", "kept as given");
+    assert_eq!(eva.created_at, h.clock_now());
+
+    let err = store
+        .create_user(manager("eva.novak@EXAMPLE.com"), &operator())
+        .await
+        .unwrap_err();
+    let StoreError::Conflict(message) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(message.contains("e-mail"), "{message}");
+
+    let (found, hash) = store
+        .user_by_email(&email("EVA.NOVAK@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(found, eva);
+    assert_eq!(
+        hash.as_deref(),
+        Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+    );
+    store
+        .set_password_hash(eva.id, "$argon2id$new", &operator())
+        .await
+        .unwrap();
+    let (_, hash) = store.user_by_email(&eva.email).await.unwrap();
+    assert_eq!(hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(store.user(eva.id).await.unwrap(), eva);
+    assert_eq!(store.users(None).await.unwrap(), [eva]);
+
+    let missing = delego_core::id::UserId::new();
+    assert!(matches!(
+        store.user(missing).await,
+        Err(StoreError::NotFound("user"))
+    ));
+    assert!(matches!(
+        store.user_by_email(&email("nobody@example.com")).await,
+        Err(StoreError::NotFound("user"))
+    ));
+    assert!(matches!(
+        store
+            .set_password_hash(missing, "$argon2id$x", &operator())
+            .await,
+        Err(StoreError::NotFound("user"))
+    ));
+}
+
+async fn a_client_user_needs_a_client_and_an_agent_needs_a_worker_profile(h: &Harness) {
+    use delego_core::identity::Role;
+
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let profile = worker(store, &[("support", 3)], &[floor.client]).await;
+    let refused = [
+        new_user("a@example.com", Role::ClientUser, None, None),
+        new_user(
+            "b@example.com",
+            Role::ClientUser,
+            Some(floor.client),
+            Some(profile),
+        ),
+        new_user("c@example.com", Role::Agent, None, None),
+        new_user("d@example.com", Role::Manager, Some(floor.client), None),
+    ];
+    for user in refused {
+        let err = store.create_user(user, &operator()).await.unwrap_err();
+        let StoreError::Invalid(errors) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "role");
+    }
+    let err = store
+        .create_user(
+            new_user(
+                "e@example.com",
+                Role::ClientUser,
+                Some(ClientId::new()),
+                None,
+            ),
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("client")), "{err:?}");
+    let err = store
+        .create_user(
+            new_user("f@example.com", Role::Agent, None, Some(WorkerId::new())),
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("worker")), "{err:?}");
+    assert!(
+        store.users(None).await.unwrap().is_empty(),
+        "nothing is stored for a refused user"
+    );
+
+    let client_user = store
+        .create_user(
+            new_user("g@example.com", Role::ClientUser, Some(floor.client), None),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client_user.client_id, Some(floor.client));
+    let agent = store
+        .create_user(
+            new_user("h@example.com", Role::Agent, None, Some(profile)),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(agent.worker_id, Some(profile));
+    assert_eq!(store.user(agent.id).await.unwrap().role, Role::Agent);
+}
+
+async fn sessions_find_their_user_until_they_expire(h: &Harness) {
+    let store = h.store.as_ref();
+    let eva = store
+        .create_user(manager("eva@example.com"), &operator())
+        .await
+        .unwrap();
+    let expires_at = h.clock_now() + SignedDuration::from_hours(1);
+    store
+        .create_session(eva.id, &secret_hash(1), expires_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session_user(&secret_hash(1), h.clock_now())
+            .await
+            .unwrap(),
+        Some(eva.clone())
+    );
+    h.advance(SignedDuration::from_mins(59));
+    assert_eq!(
+        store
+            .session_user(&secret_hash(1), h.clock_now())
+            .await
+            .unwrap(),
+        Some(eva)
+    );
+    h.advance(SignedDuration::from_mins(1));
+    assert_eq!(
+        store
+            .session_user(&secret_hash(1), h.clock_now())
+            .await
+            .unwrap(),
+        None,
+        "expired at its time"
+    );
+    let err = store
+        .create_session(delego_core::id::UserId::new(), &secret_hash(2), expires_at)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("user")), "{err:?}");
+}
+
+async fn deleted_and_expired_sessions_find_no_user(h: &Harness) {
+    let store = h.store.as_ref();
+    let eva = store
+        .create_user(manager("eva@example.com"), &operator())
+        .await
+        .unwrap();
+    let start = h.clock_now();
+    store
+        .create_session(
+            eva.id,
+            &secret_hash(1),
+            start + SignedDuration::from_hours(1),
+        )
+        .await
+        .unwrap();
+    store
+        .create_session(
+            eva.id,
+            &secret_hash(2),
+            start + SignedDuration::from_hours(24),
+        )
+        .await
+        .unwrap();
+    store
+        .create_session(
+            eva.id,
+            &secret_hash(3),
+            start + SignedDuration::from_hours(24),
+        )
+        .await
+        .unwrap();
+
+    store.delete_session(&secret_hash(2)).await.unwrap();
+    assert_eq!(
+        store.session_user(&secret_hash(2), start).await.unwrap(),
+        None,
+        "signed out"
+    );
+    store.delete_session(&secret_hash(2)).await.unwrap();
+
+    h.advance(SignedDuration::from_hours(2));
+    assert_eq!(
+        store.delete_expired_sessions(h.clock_now()).await.unwrap(),
+        1
+    );
+    // Gone from the table, not only filtered: even a past `now` finds nothing.
+    assert_eq!(
+        store.session_user(&secret_hash(1), start).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .session_user(&secret_hash(3), h.clock_now())
+            .await
+            .unwrap(),
+        Some(eva)
+    );
+    assert_eq!(
+        store
+            .session_user(&secret_hash(9), h.clock_now())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.delete_expired_sessions(h.clock_now()).await.unwrap(),
+        0
+    );
+}
+
+async fn api_tokens_resolve_to_their_user_record_last_use_and_revoked_ones_resolve_to_nothing(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let eva = store
+        .create_user(manager("eva@example.com"), &operator())
+        .await
+        .unwrap();
+    let name = Name::parse("CI").unwrap();
+    let token = store
+        .create_api_token(
+            eva.id,
+            name.clone(),
+            &secret_hash(7),
+            "dlg_abcd",
+            &Actor::User(eva.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (token.user_id, &token.name, token.prefix.as_str()),
+        (eva.id, &name, "dlg_abcd")
+    );
+    assert_eq!((token.last_used_at, token.revoked_at), (None, None));
+    assert_eq!(
+        store.api_tokens(eva.id).await.unwrap(),
+        std::slice::from_ref(&token)
+    );
+
+    h.advance(SignedDuration::from_mins(5));
+    let used_at = h.clock_now();
+    let (used, user) = store
+        .api_token_user(&secret_hash(7), used_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user, eva);
+    assert_eq!(used.id, token.id);
+    assert_eq!(used.last_used_at, Some(used_at));
+    assert_eq!(
+        store.api_tokens(eva.id).await.unwrap()[0].last_used_at,
+        Some(used_at)
+    );
+    assert!(
+        store
+            .api_token_user(&secret_hash(8), used_at)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    h.advance(SignedDuration::from_mins(5));
+    let revoked = store
+        .revoke_api_token(eva.id, token.id, &Actor::User(eva.id))
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(h.clock_now()));
+    assert!(
+        store
+            .api_token_user(&secret_hash(7), h.clock_now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.advance(SignedDuration::from_mins(5));
+    let again = store
+        .revoke_api_token(eva.id, token.id, &Actor::User(eva.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.revoked_at, revoked.revoked_at,
+        "revoking twice keeps the first time"
+    );
+    assert_eq!(store.api_tokens(eva.id).await.unwrap(), [revoked]);
+
+    let err = store
+        .create_api_token(
+            delego_core::id::UserId::new(),
+            name,
+            &secret_hash(9),
+            "dlg_x",
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("user")), "{err:?}");
+}
+
+async fn one_user_cannot_revoke_another_users_token(h: &Harness) {
+    let store = h.store.as_ref();
+    let eva = store
+        .create_user(manager("eva@example.com"), &operator())
+        .await
+        .unwrap();
+    let ivan = store
+        .create_user(manager("ivan@example.com"), &operator())
+        .await
+        .unwrap();
+    let token = store
+        .create_api_token(
+            eva.id,
+            Name::parse("CI").unwrap(),
+            &secret_hash(7),
+            "dlg_abcd",
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .revoke_api_token(ivan.id, token.id, &Actor::User(ivan.id))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let err = store
+        .revoke_api_token(
+            eva.id,
+            delego_core::id::ApiTokenId::new(),
+            &Actor::User(eva.id),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let (still, owner) = store
+        .api_token_user(&secret_hash(7), h.clock_now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((still.revoked_at, owner.id), (None, eva.id));
+    assert!(store.api_tokens(ivan.id).await.unwrap().is_empty());
+}
+
+async fn requester_for_email_is_one_requester_per_address_and_client_whatever_its_case(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let pat = store
+        .requester_for_email(
+            acme.client,
+            &email("Pat.Smith@Example.com"),
+            Some(Name::parse("Pat").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pat.client_id, acme.client);
+    assert_eq!(pat.email, Some(email("Pat.Smith@example.com")));
+    assert_eq!(pat.name, Some(Name::parse("Pat").unwrap()));
+    let again = store
+        .requester_for_email(acme.client, &email("PAT.SMITH@example.COM"), None)
+        .await
+        .unwrap();
+    assert_eq!(again, pat, "the first sight's address and name are kept");
+    let elsewhere = store
+        .requester_for_email(globex.client, &email("pat.smith@example.com"), None)
+        .await
+        .unwrap();
+    assert_ne!(elsewhere.id, pat.id, "requesters never cross clients");
+    assert_eq!(elsewhere.client_id, globex.client);
+    assert_eq!(store.requester(pat.id).await.unwrap(), pat);
+    assert!(matches!(
+        store.requester(delego_core::id::RequesterId::new()).await,
+        Err(StoreError::NotFound("requester"))
+    ));
+    let err = store
+        .requester_for_email(ClientId::new(), &email("pat@example.com"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("client")), "{err:?}");
+}
+
+async fn concurrent_requester_for_email_calls_make_one_requester(h: &Harness) {
+    let store = h.store.clone();
+    let floor = floor(store.as_ref(), "Acme").await;
+    let mut callers = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        let address = if n % 2 == 0 {
+            "racer@example.com"
+        } else {
+            "RACER@example.com"
+        };
+        callers.push(tokio::spawn(async move {
+            store
+                .requester_for_email(floor.client, &email(address), None)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    for caller in callers {
+        ids.insert(caller.await.unwrap().id);
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+async fn secrets_are_32_bytes_and_stable_across_calls_and_racing_callers(h: &Harness) {
+    let store = h.store.clone();
+    let signing = store.secret("requester-links").await.unwrap();
+    assert_eq!(signing.len(), 32);
+    assert_eq!(store.secret("requester-links").await.unwrap(), signing);
+    let other = store.secret("webhooks").await.unwrap();
+    assert_eq!(other.len(), 32);
+    assert_ne!(other, signing, "each name has its own random secret");
+
+    let mut callers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        callers.push(tokio::spawn(
+            async move { store.secret("raced").await.unwrap() },
+        ));
+    }
+    let mut values = HashSet::new();
+    for caller in callers {
+        values.insert(caller.await.unwrap());
+    }
+    assert_eq!(values.len(), 1, "racing first uses agree on one value");
+}
+
+async fn engagements_workers_users_and_services_are_listed_filtered_and_ordered_as_documented(
+    h: &Harness,
+) {
+    use delego_core::identity::Role;
+
+    let store = h.store.as_ref();
+    let published_v1 = h.clock_now();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    h.advance(SignedDuration::from_mins(1));
+    let published_v2 = h.clock_now();
+    store
+        .publish_service(&SUPPORT_V1.replace("version = 1", "version = 2"))
+        .await
+        .unwrap();
+    let billing = SUPPORT_V1
+        .replace("key = \"test-support\"", "key = \"billing\"")
+        .replace("name = \"Test support\"", "name = \"Billing\"");
+    store.publish_service(&billing).await.unwrap();
+    let services: Vec<ServiceVersion> = store.services().await.unwrap();
+    let listed: Vec<(&str, u32, &str)> = services
+        .iter()
+        .map(|s| (s.key.as_str(), s.version, s.name.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("billing", 1, "Billing"),
+            ("test-support", 1, "Test support"),
+            ("test-support", 2, "Test support")
+        ]
+    );
+    assert_eq!(services[1].published_at, published_v1);
+    assert_eq!(services[2].published_at, published_v2);
+
+    let claims = store
+        .create_engagement(
+            acme.client,
+            Name::parse("Claims").unwrap(),
+            &key("billing"),
+            1,
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let names = |list: &[delego_core::model::Engagement]| {
+        list.iter()
+            .map(|e| (e.name.as_str().to_owned(), e.client_id))
+            .collect::<Vec<_>>()
+    };
+    let all = store.engagements(None).await.unwrap();
+    let (first_support, second_support) = if acme.engagement < globex.engagement {
+        (acme.client, globex.client)
+    } else {
+        (globex.client, acme.client)
+    };
+    assert_eq!(
+        names(&all),
+        [
+            ("Claims".to_owned(), acme.client),
+            ("Support".to_owned(), first_support),
+            ("Support".to_owned(), second_support),
+        ]
+    );
+    let of_acme = store.engagements(Some(acme.client)).await.unwrap();
+    assert_eq!(
+        of_acme.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [claims.id, acme.engagement]
+    );
+    assert_eq!(of_acme[0], claims);
+
+    for name in ["Zuzana", "Adam", "Marek"] {
+        let profile = Worker {
+            id: WorkerId::new(),
+            name: Name::parse(name).unwrap(),
+            skills: BTreeMap::from([(key("support"), SkillLevel::new(2).unwrap())]),
+            languages: BTreeSet::from([Language::parse("en").unwrap()]),
+            clearances: BTreeSet::from([acme.client]),
+            capacity: 3,
+            presence: Presence::Offline,
+        };
+        store.create_worker(&profile, &operator()).await.unwrap();
+    }
+    let workers = store.workers().await.unwrap();
+    let worker_names: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(worker_names, ["Adam", "Marek", "Zuzana"]);
+    assert_eq!(workers[0], store.worker(workers[0].id).await.unwrap());
+
+    for (address, client) in [
+        ("zoe@acme.example", Some(acme.client)),
+        ("Bob@acme.example", Some(acme.client)),
+        ("amy@globex.example", Some(globex.client)),
+        ("carl@provider.example", None),
+    ] {
+        let role = if client.is_some() {
+            Role::ClientUser
+        } else {
+            Role::Manager
+        };
+        store
+            .create_user(new_user(address, role, client, None), &operator())
+            .await
+            .unwrap();
+    }
+    let emails = |users: Vec<delego_core::identity::User>| {
+        users
+            .into_iter()
+            .map(|u| u.email.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emails(store.users(None).await.unwrap()),
+        [
+            "amy@globex.example",
+            "Bob@acme.example",
+            "carl@provider.example",
+            "zoe@acme.example"
+        ],
+        "ordered by e-mail whatever its case"
+    );
+    assert_eq!(
+        emails(store.users(Some(acme.client)).await.unwrap()),
+        ["Bob@acme.example", "zoe@acme.example"]
+    );
+}
+
+async fn attachments_round_trip_and_are_audited_on_their_item_within_its_client(h: &Harness) {
+    use delego_core::id::AttachmentId;
+    use delego_core::model::Attachment;
+
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let item = store
+        .create_item(new_item(&acme, "with a file"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let foreign = store
+        .create_item(new_item(&globex, "theirs"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let attachment = Attachment {
+        id: AttachmentId::new(),
+        client_id: acme.client,
+        item_id: Some(item.id()),
+        filename: "invoice 2026-03.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 5_000_000_000,
+        sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        uploaded_by: Actor::Operator("conformance".into()),
+        created_at: h.clock_now(),
+    };
+    store.create_attachment(&attachment).await.unwrap();
+    assert_eq!(store.attachment(attachment.id).await.unwrap(), attachment);
+    let last = store.item_history(item.id()).await.unwrap().pop().unwrap();
+    assert_eq!(last.action, "attachment.added");
+    assert_eq!(last.actor, attachment.uploaded_by);
+    assert_eq!(last.detail["attachment"], json!(attachment.id));
+
+    let loose = Attachment {
+        id: AttachmentId::new(),
+        item_id: None,
+        ..attachment.clone()
+    };
+    store.create_attachment(&loose).await.unwrap();
+    assert_eq!(store.attachment(loose.id).await.unwrap(), loose);
+
+    let err = store.create_attachment(&attachment).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let crossing = Attachment {
+        id: AttachmentId::new(),
+        item_id: Some(foreign.id()),
+        ..attachment.clone()
+    };
+    let err = store.create_attachment(&crossing).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("work item")), "{err:?}");
+    assert!(matches!(
+        store.attachment(crossing.id).await,
+        Err(StoreError::NotFound("attachment"))
+    ));
+    let orphan = Attachment {
+        id: AttachmentId::new(),
+        client_id: ClientId::new(),
+        item_id: None,
+        ..attachment
+    };
+    let err = store.create_attachment(&orphan).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("client")), "{err:?}");
+}

@@ -1,0 +1,158 @@
+//! Fresh databases for tests: a temporary SQLite file, or a PostgreSQL database cloned from
+//! a migrated template (cloning is much cheaper than migrating each time).
+
+use std::sync::Arc;
+
+use delego_core::clock::{Clock, ManualClock};
+use delego_store::{Backend, PgStore, SqliteStore};
+use jiff::{SignedDuration, Timestamp};
+use sqlx::{Connection, PgConnection};
+
+pub struct Harness {
+    pub store: Arc<dyn Backend>,
+    clock: Arc<ManualClock>,
+    _database: Database,
+}
+
+enum Database {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+fn start_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new("2026-03-02T08:00:00Z".parse().unwrap()))
+}
+
+impl Harness {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = start_clock();
+        let store = SqliteStore::open(&dir.path().join("delego.db"), clock.clone())
+            .await
+            .unwrap();
+        Self {
+            store: Arc::new(store),
+            clock,
+            _database: Database::Sqlite(dir),
+        }
+    }
+
+    /// `None` when PostgreSQL is not configured outside CI.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = postgres_admin_url()?;
+        let name = fresh_database(&admin_url).await;
+        let clock = start_clock();
+        let store = PgStore::open(&database_url(&admin_url, &name), clock.clone())
+            .await
+            .unwrap();
+        Some(Self {
+            store: Arc::new(store),
+            clock,
+            _database: Database::Postgres { admin_url, name },
+        })
+    }
+
+    pub fn advance(&self, by: SignedDuration) {
+        self.clock.advance(by);
+    }
+
+    pub fn clock_now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// The PostgreSQL URL for tests; under CI its absence fails the run rather than skipping.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("DELEGO_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!(
+                "CI=true but DELEGO_TEST_DATABASE_URL is not set: PostgreSQL must be tested in CI"
+            )
+        }
+        _ => {
+            eprintln!("DELEGO_TEST_DATABASE_URL is not set: skipping the PostgreSQL case");
+            None
+        }
+    }
+}
+
+fn database_url(admin_url: &str, name: &str) -> String {
+    let base = admin_url.split('?').next().unwrap_or(admin_url);
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{name}")
+}
+
+/// Creates a uniquely named database from a template migrated with the current migrations.
+async fn fresh_database(admin_url: &str) -> String {
+    let mut admin = PgConnection::connect(admin_url).await.unwrap();
+    let checksum = delego_store::postgres_migrations_fingerprint();
+    let template = format!("delego_template_{checksum}");
+    // Test processes run in parallel: one of them migrates the template, the others wait.
+    sqlx::query("SELECT pg_advisory_lock(72657001)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&template)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    if !exists {
+        create_database(&mut admin, &format!("CREATE DATABASE {template}_building")).await;
+        let pool = sqlx::PgPool::connect(&database_url(admin_url, &format!("{template}_building")))
+            .await
+            .unwrap();
+        delego_store::PgStore::migrate(&pool).await.unwrap();
+        pool.close().await;
+        create_database(
+            &mut admin,
+            &format!("ALTER DATABASE {template}_building RENAME TO {template}"),
+        )
+        .await;
+    }
+    let name = format!("delego_test_{}", uuid::Uuid::now_v7().simple());
+    create_database(
+        &mut admin,
+        &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+    )
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock(72657001)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    name
+}
+
+async fn create_database(admin: &mut PgConnection, statement: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let Database::Postgres { admin_url, name } = self else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop runs outside async code; a scoped runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
