@@ -13,6 +13,7 @@ use delego_store::Backend;
 mod catalog;
 mod demo;
 mod serve;
+mod transfer;
 mod users;
 
 #[derive(Parser)]
@@ -50,6 +51,14 @@ enum Command {
     Catalog(CatalogCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate(DatabaseArgs),
+    /// Submit work items to an engagement from a CSV or JSON Lines file, one per row.
+    ///
+    /// Exits with status 0 when every row was imported (or had been before), 2 when some
+    /// rows failed (the valid ones are kept) and 1 on a fatal error such as an unknown
+    /// engagement or an unreadable file.
+    Import(transfer::ImportArgs),
+    /// Write work items as JSON Lines or CSV, to standard output or a file.
+    Export(transfer::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -87,6 +96,11 @@ impl DatabaseArgs {
     }
 }
 
+/// Who a command-line change is recorded as in the audit log: the operating-system user.
+pub fn operator() -> delego_core::model::Actor {
+    delego_core::model::Actor::Operator(std::env::var("USER").unwrap_or_else(|_| "delego-cli".into()))
+}
+
 /// The address to listen on.
 pub fn parse_bind(bind: &str) -> anyhow::Result<SocketAddr> {
     bind.parse()
@@ -122,6 +136,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Demo(args) => demo::run(args).await?,
             Command::User(command) => users::run_user(command).await?,
             Command::Token(command) => users::run_token(command).await?,
+            Command::Import(args) => return transfer::import(args).await,
+            Command::Export(args) => transfer::export(args).await?,
             Command::Migrate(args) => {
                 let store = args.open().await?;
                 println!("{} database is up to date", store.backend());

@@ -1,12 +1,11 @@
 //! `delego user …` and `delego token …`: bootstrap identities from the command line.
 
 use delego_core::identity::Role;
-use delego_core::model::Actor;
 use delego_core::values::{EmailAddress, Name};
 use delego_server::auth;
 use delego_store::NewUser;
 
-use crate::DatabaseArgs;
+use crate::{DatabaseArgs, operator};
 
 #[derive(clap::Subcommand)]
 pub enum UserCommand {
@@ -46,10 +45,6 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
     },
-}
-
-fn operator() -> Actor {
-    Actor::Operator(std::env::var("USER").unwrap_or_else(|_| "delego-cli".into()))
 }
 
 pub async fn run_user(command: UserCommand) -> anyhow::Result<()> {

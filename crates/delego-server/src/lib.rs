@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod links;
 pub mod runtime;
 
 /// Settings of one server process.
@@ -33,6 +34,8 @@ pub struct Config {
     pub token_requests_per_minute: u32,
     /// The largest JSON body accepted.
     pub max_body_bytes: usize,
+    /// The address requesters reach this server at, for the links sent to them.
+    pub public_url: String,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             secure_cookies: false,
             token_requests_per_minute: 600,
             max_body_bytes: 1024 * 1024,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -110,9 +114,34 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            refuse_announced_oversize(max_body, request, next)
+        }))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     (app, openapi)
+}
+
+/// Answers a body announced larger than the limit at once, from its `Content-Length`,
+/// rather than after reading it. Chunked bodies are cut off by `DefaultBodyLimit`.
+async fn refuse_announced_oversize(
+    max_body: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match announced {
+        Some(length) if length > max_body => error::ApiError::PayloadTooLarge(format!(
+            "the body has {length} bytes; at most {max_body} are accepted"
+        ))
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// Serves until `shutdown` resolves, running the background runtime beside the API.

@@ -36,6 +36,8 @@ mod lock;
 mod postgres;
 mod rows;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use directory::{Directory, NewUser, ServiceVersion};
 pub use postgres::PgStore;
@@ -113,6 +115,16 @@ pub struct NewMessage {
     /// The engine event this message is, if the item waits for it (a requester's reply
     /// is `requester_reply`): the item moves on in the same transaction.
     pub event: Option<Key>,
+}
+
+/// A message the engine or an agent queued for the requester.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub client_id: ClientId,
+    pub item_id: WorkItemId,
+    /// `{"kind": "notify_requester", "template": …}`, `{"kind": "csat_request"}` or
+    /// `{"kind": "reply", "message": …}`.
+    pub message: Json,
 }
 
 /// A worker's task handed out by a claim.
@@ -207,6 +219,10 @@ pub trait Store: Send + Sync {
         comment: Option<String>,
     ) -> Result<CsatResponse>;
     async fn csat(&self, item: WorkItemId) -> Result<Option<CsatResponse>>;
+
+    /// Takes up to `limit` undelivered outbox messages, marking them delivered in the same
+    /// transaction, so that of several nodes exactly one delivers each.
+    async fn take_outgoing(&self, limit: u32) -> Result<Vec<Outgoing>>;
 
     /// Fires every timer due by now; returns how many items moved.
     async fn fire_due_timers(&self) -> Result<usize>;

@@ -43,6 +43,7 @@ impl_store!(
     backend = "postgres",
     begin_write = "BEGIN",
     for_update = " FOR UPDATE",
+    skip_locked = " FOR UPDATE SKIP LOCKED",
     skill_in_list = "skill IN (SELECT jsonb_array_elements_text($1::jsonb))",
     client_in_list = "client_id IN (SELECT jsonb_array_elements_text($6::jsonb)::uuid)",
 );

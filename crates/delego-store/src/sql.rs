@@ -55,6 +55,7 @@ macro_rules! impl_store {
         backend = $backend:literal,
         begin_write = $begin_write:literal,
         for_update = $for_update:literal,
+        skip_locked = $skip_locked:literal,
         skill_in_list = $skill_in_list:literal,
         client_in_list = $client_in_list:literal $(,)?
     ) => {
@@ -82,7 +83,7 @@ macro_rules! impl_store {
         use crate::sql::CLAIM_BATCH;
         use crate::{
             Claimed, Created, ItemFilter,
-            NewItem, NewMessage, Result, StoreError,
+            NewItem, NewMessage, Outgoing, Result, StoreError,
         };
 
         type Tx = Transaction<'static, $db>;
@@ -1119,8 +1120,10 @@ macro_rules! impl_store {
                     now,
                 )
                 .await?;
-                let from_provider = !matches!(new.author, Actor::Requester(_));
-                if message.visibility == Visibility::Public && from_provider {
+                // A person's public reply goes out to the requester; the system's own notices
+                // are already the delivery of an outbox message.
+                let from_person = matches!(new.author, Actor::User(_) | Actor::Worker(_) | Actor::Operator(_));
+                if message.visibility == Visibility::Public && from_person {
                     let outbound = json!({"kind": "reply", "message": message.id});
                     Self::enqueue(&mut tx, &item, outbound, now).await?;
                 }
@@ -1213,6 +1216,34 @@ macro_rules! impl_store {
                     .await?
                     .map(|row| Self::csat_from_row(&row))
                     .transpose()
+            }
+
+            async fn take_outgoing(&self, limit: u32) -> Result<Vec<Outgoing>> {
+                let mut tx = self.begin_write().await?;
+                let rows = sqlx::query(concat!(
+                    "SELECT id, client_id, item_id, message FROM outbox WHERE sent_at IS NULL \
+                     ORDER BY created_at, id LIMIT $1", $skip_locked
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                let now = micros(self.now());
+                let mut taken = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let id: Uuid = row.try_get(0)?;
+                    sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    taken.push(Outgoing {
+                        client_id: ClientId::from_uuid(row.try_get(1)?),
+                        item_id: WorkItemId::from_uuid(row.try_get(2)?),
+                        message: row.try_get::<SqlJson<Json>, _>(3)?.0,
+                    });
+                }
+                tx.commit().await?;
+                Ok(taken)
             }
 
             async fn fire_due_timers(&self) -> Result<usize> {

@@ -62,6 +62,7 @@ impl_store!(
     backend = "sqlite",
     begin_write = "BEGIN IMMEDIATE",
     for_update = "",
+    skip_locked = "",
     skill_in_list = "skill IN (SELECT value FROM json_each($1))",
     client_in_list = "client_id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($6))",
 );

@@ -4,8 +4,6 @@
 //! PostgreSQL needs `DELEGO_TEST_DATABASE_URL` (an account that may create databases).
 //! Without it the PostgreSQL cases are skipped locally and fail under CI (`CI=true`).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -17,7 +15,7 @@ use delego_store::{ItemFilter, NewItem, Store, StoreError};
 use delego_store::{NewUser, ServiceVersion};
 use jiff::SignedDuration;
 use serde_json::{Map, Value as Json, json};
-use support::Harness;
+use delego_store::testing::Harness;
 
 /// A small service touching every step kind: a decision, an automatic action, a human
 /// step, a four-eyes review, a wait with a timer, and two ends.

@@ -551,3 +551,32 @@ pub async fn item_tasks(
     let item = visible_item(&state, &caller, &id).await?;
     Ok(axum::Json(state.store.item_tasks(item.id()).await?))
 }
+
+/// The links a requester uses to follow and answer an item, for an agent to pass on by
+/// phone or chat. The CSAT link is there once the item is finished.
+#[derive(Serialize, ToSchema)]
+pub struct RequesterLinks {
+    reply: String,
+    csat: Option<String>,
+}
+
+/// Signed requester links for the item.
+#[utoipa::path(get, path = "/items/{id}/requester-links", tag = "items", params(("id" = String, Path)),
+    responses((status = 200, body = RequesterLinks), (status = 404, body = Problem)))]
+pub async fn requester_links(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RequesterLinks>> {
+    let item = visible_item(&state, &caller, &id).await?;
+    let finished = matches!(item.state.position, delego_core::engine::Position::Completed { .. });
+    let csat = if finished {
+        Some(crate::runtime::link(&state, crate::links::Purpose::Csat, &item).await?)
+    } else {
+        None
+    };
+    Ok(axum::Json(RequesterLinks {
+        reply: crate::runtime::link(&state, crate::links::Purpose::Reply, &item).await?,
+        csat,
+    }))
+}

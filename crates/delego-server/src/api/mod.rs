@@ -12,6 +12,7 @@ use crate::error::ApiError;
 
 mod directory;
 mod items;
+mod public;
 mod session;
 mod tasks;
 
@@ -43,11 +44,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(items::cancel_item))
         .routes(routes!(items::item_history))
         .routes(routes!(items::item_tasks))
+        .routes(routes!(items::requester_links))
         .routes(routes!(tasks::claim_next))
         .routes(routes!(tasks::get_task))
         .routes(routes!(tasks::start_task))
         .routes(routes!(tasks::submit_task))
         .routes(routes!(tasks::release_task))
+        .routes(routes!(public::csat_page, public::rate))
+        .routes(routes!(public::thread, public::reply))
 }
 
 /// Parses a path id; a malformed id is just another unknown id.

@@ -1,10 +1,11 @@
-//! Fresh databases for tests: a temporary SQLite file, or a PostgreSQL database cloned from
-//! a migrated template (cloning is much cheaper than migrating each time).
+//! Fresh databases for tests (feature `testing`): a temporary SQLite file, or a PostgreSQL
+//! database cloned from a migrated template (cloning is much cheaper than migrating each
+//! time). Test support panics on setup failures: a broken fixture should stop the test.
 
 use std::sync::Arc;
 
 use delego_core::clock::{Clock, ManualClock};
-use delego_store::{Backend, PgStore, SqliteStore};
+use crate::{Backend, PgStore, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{Connection, PgConnection};
 
@@ -52,6 +53,11 @@ impl Harness {
         })
     }
 
+    /// The injected clock, for a server built on this store.
+    pub fn clock(&self) -> Arc<ManualClock> {
+        self.clock.clone()
+    }
+
     pub fn advance(&self, by: SignedDuration) {
         self.clock.advance(by);
     }
@@ -86,7 +92,7 @@ fn database_url(admin_url: &str, name: &str) -> String {
 /// Creates a uniquely named database from a template migrated with the current migrations.
 async fn fresh_database(admin_url: &str) -> String {
     let mut admin = PgConnection::connect(admin_url).await.unwrap();
-    let checksum = delego_store::postgres_migrations_fingerprint();
+    let checksum = crate::postgres_migrations_fingerprint();
     let template = format!("delego_template_{checksum}");
     // Test processes run in parallel: one of them migrates the template, the others wait.
     sqlx::query("SELECT pg_advisory_lock(72657001)")
@@ -104,7 +110,7 @@ async fn fresh_database(admin_url: &str) -> String {
         let pool = sqlx::PgPool::connect(&database_url(admin_url, &format!("{template}_building")))
             .await
             .unwrap();
-        delego_store::PgStore::migrate(&pool).await.unwrap();
+        crate::PgStore::migrate(&pool).await.unwrap();
         pool.close().await;
         create_database(
             &mut admin,

@@ -1,0 +1,214 @@
+//! A real server on a fresh database, and signed-in HTTP sessions against it.
+
+use std::sync::Arc;
+
+use delego_core::clock::ManualClock;
+use delego_core::id::{ClientId, WorkerId};
+use delego_core::identity::{Role, User};
+use delego_core::model::{Actor, Presence, Worker};
+use delego_core::values::{EmailAddress, Key, Language, Name, SkillLevel};
+use delego_server::{AppState, Config, auth};
+use delego_store::testing::Harness;
+use delego_store::{Backend, NewUser};
+use reqwest::{Method, StatusCode};
+use serde_json::Value as Json;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const CUSTOMER_SUPPORT: &str = include_str!("../../../../catalog/customer-support.toml");
+
+/// Declares one test per backend for each scenario function `async fn(TestServer)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = $crate::harness::TestServer::start(
+                        delego_store::testing::Harness::sqlite().await,
+                    ).await;
+                    super::$case(server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = delego_store::testing::Harness::postgres().await else { return };
+                    let server = $crate::harness::TestServer::start(db).await;
+                    super::$case(server).await;
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub db: Harness,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: Harness) -> Self {
+        Self::start_with(db, Config::default()).await
+    }
+
+    pub async fn start_with(db: Harness, config: Config) -> Self {
+        db.store.publish_service(CUSTOMER_SUPPORT).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = Config { public_url: base.clone(), ..config };
+        let clock: Arc<ManualClock> = db.clock();
+        let state = AppState::new(db.store.clone(), clock, config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(delego_server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self { base, db, state, shutdown: Some(stop) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Backend> {
+        &self.db.store
+    }
+
+    /// A client without a session.
+    pub fn anonymous(&self) -> Session {
+        Session {
+            base: self.base.clone(),
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            bearer: None,
+        }
+    }
+
+    pub async fn client(&self, name: &str) -> ClientId {
+        self.store()
+            .create_client(Name::parse(name).unwrap(), &Actor::System)
+            .await
+            .unwrap()
+            .id
+    }
+
+    pub async fn engagement(&self, client: ClientId) -> String {
+        self.store()
+            .create_engagement(
+                client,
+                Name::parse("Support").unwrap(),
+                &Key::parse("customer-support").unwrap(),
+                1,
+                &Actor::System,
+            )
+            .await
+            .unwrap()
+            .id
+            .to_string()
+    }
+
+    /// A worker profile with the customer-support skill, cleared for `clients`.
+    pub async fn worker(&self, clients: &[ClientId]) -> WorkerId {
+        let worker = Worker {
+            id: WorkerId::new(),
+            name: Name::parse("Jana Nováková").unwrap(),
+            skills: [(Key::parse("customer_support").unwrap(), SkillLevel::new(3).unwrap())].into(),
+            languages: [Language::parse("en").unwrap()].into(),
+            clearances: clients.iter().copied().collect(),
+            capacity: 5,
+            presence: Presence::Available,
+        };
+        self.store().create_worker(&worker, &Actor::System).await.unwrap();
+        worker.id
+    }
+
+    /// Creates a user with [`PASSWORD`] and signs it in.
+    pub async fn sign_in(
+        &self,
+        role: Role,
+        client: Option<ClientId>,
+        worker: Option<WorkerId>,
+    ) -> Session {
+        let user = self.user(role, client, worker).await;
+        let session = self.anonymous();
+        let (status, body) = session
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                Some(serde_json::json!({"email": user.email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        session
+    }
+
+    pub async fn user(&self, role: Role, client: Option<ClientId>, worker: Option<WorkerId>) -> User {
+        let email = format!("{}-{}@example.com", role.as_str().replace('_', "-"), uuid::Uuid::now_v7().simple());
+        self.store()
+            .create_user(
+                NewUser {
+                    email: EmailAddress::parse(&email).unwrap(),
+                    name: Name::parse("Test User").unwrap(),
+                    role,
+                    client_id: client,
+                    worker_id: worker,
+                    password_hash: Some(auth::hash_password(PASSWORD.into()).await.unwrap()),
+                },
+                &Actor::System,
+            )
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An HTTP client with its own cookie jar (and optionally a bearer token).
+pub struct Session {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub bearer: Option<String>,
+}
+
+impl Session {
+    pub fn with_token(&self, token: &str) -> Session {
+        Session {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            bearer: Some(token.to_owned()),
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Sends JSON (if any) and returns the status and the body as JSON (`Null` if empty).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Json>) -> (StatusCode, Json) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Json::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Json) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Json) -> (StatusCode, Json) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+}
