@@ -31,6 +31,9 @@ pub struct DemoArgs {
     /// The address and port to listen on.
     #[arg(long, env = "DELEGO_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// Where files live: attachments go to `<data-dir>/attachments`.
+    #[arg(long, env = "DELEGO_DATA_DIR", default_value = "delego-data")]
+    pub data_dir: std::path::PathBuf,
     /// Seed and exit instead of serving (for scripts and tests).
     #[arg(long)]
     pub seed_only: bool,
@@ -72,7 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     tokio::spawn(keep_work_flowing(store.clone(), floor));
-    serve::serve_until_stopped(store, &args.bind, false).await
+    serve::serve_until_stopped(store, &args.bind, false, &args.data_dir).await
 }
 
 fn print_sign_ins() {
@@ -135,6 +138,7 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
                 name(&format!("{client_name} support"))?,
                 &service,
                 1,
+                Default::default(),
                 &actor,
             )
             .await?;

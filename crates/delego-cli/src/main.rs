@@ -98,7 +98,9 @@ impl DatabaseArgs {
 
 /// Who a command-line change is recorded as in the audit log: the operating-system user.
 pub fn operator() -> delego_core::model::Actor {
-    delego_core::model::Actor::Operator(std::env::var("USER").unwrap_or_else(|_| "delego-cli".into()))
+    delego_core::model::Actor::Operator(
+        std::env::var("USER").unwrap_or_else(|_| "delego-cli".into()),
+    )
 }
 
 /// The address to listen on.

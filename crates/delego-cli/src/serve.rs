@@ -1,8 +1,10 @@
 //! `delego serve`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use delego_core::clock::SystemClock;
+use delego_server::blobs::LocalDirectory;
 use delego_server::{AppState, Config};
 use delego_store::Backend;
 
@@ -18,6 +20,9 @@ pub struct ServeArgs {
     /// Mark session cookies `Secure`: turn on when Delego is served over HTTPS.
     #[arg(long, env = "DELEGO_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Where files live: attachments go to `<data-dir>/attachments`.
+    #[arg(long, env = "DELEGO_DATA_DIR", default_value = "delego-data")]
+    pub data_dir: std::path::PathBuf,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -30,7 +35,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.database.database_url
         );
     }
-    serve_until_stopped(store, &args.bind, args.secure_cookies).await
+    serve_until_stopped(store, &args.bind, args.secure_cookies, &args.data_dir).await
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
@@ -38,6 +43,7 @@ pub async fn serve_until_stopped(
     store: Arc<dyn Backend>,
     bind: &str,
     secure_cookies: bool,
+    data_dir: &Path,
 ) -> anyhow::Result<()> {
     let address = parse_bind(bind)?;
     let listener = tokio::net::TcpListener::bind(address)
@@ -47,7 +53,16 @@ pub async fn serve_until_stopped(
         secure_cookies,
         ..Config::default()
     };
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+    let attachments = data_dir.join("attachments");
+    let blobs = LocalDirectory::open(&attachments).await.map_err(|e| {
+        anyhow::anyhow!("cannot use {} for attachments: {e}", attachments.display())
+    })?;
+    let state = AppState::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(blobs),
+        config,
+    );
     println!(
         "Delego is serving on http://{}/ ({} database); API at /api/v1, OpenAPI at /api/v1/openapi.json",
         listener.local_addr()?,

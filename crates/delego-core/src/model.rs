@@ -76,7 +76,18 @@ pub struct Engagement {
     pub name: Name,
     pub service_key: Key,
     pub service_version: u32,
+    #[serde(default)]
+    pub settings: EngagementSettings,
     pub created_at: Timestamp,
+}
+
+/// How an engagement tunes its pinned process without a new version of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngagementSettings {
+    /// A timer per wait step, replacing the definition's: e.g. how long a ticket waits
+    /// for the requester before it closes itself. Applies to waits begun after the change.
+    #[serde(default)]
+    pub wait_timers: BTreeMap<Key, jiff::SignedDuration>,
 }
 
 /// One unit of work: a ticket, a contact to call, a claim, a document batch.

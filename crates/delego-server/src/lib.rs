@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod error;
 pub mod json;
 pub mod links;
@@ -34,6 +35,8 @@ pub struct Config {
     pub token_requests_per_minute: u32,
     /// The largest JSON body accepted.
     pub max_body_bytes: usize,
+    /// The largest attachment accepted.
+    pub max_attachment_bytes: u64,
     /// The address requesters reach this server at, for the links sent to them.
     pub public_url: String,
 }
@@ -45,6 +48,7 @@ impl Default for Config {
             secure_cookies: false,
             token_requests_per_minute: 600,
             max_body_bytes: 1024 * 1024,
+            max_attachment_bytes: 25 * 1024 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -57,6 +61,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub store: Arc<dyn Backend>,
     pub clock: Arc<dyn Clock>,
+    /// Attachment content; the store holds only its metadata.
+    pub blobs: Arc<dyn blobs::BlobStore>,
     pub config: Config,
     pub limits: auth::Limits,
     /// A hash to verify against when an account does not exist, so that a failed sign-in
@@ -73,11 +79,17 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: Config) -> Self {
+    pub fn new(
+        store: Arc<dyn Backend>,
+        clock: Arc<dyn Clock>,
+        blobs: Arc<dyn blobs::BlobStore>,
+        config: Config,
+    ) -> Self {
         let limits = auth::Limits::new(config.token_requests_per_minute);
         Self(Arc::new(Shared {
             store,
             clock,
+            blobs,
             config,
             limits,
             dummy_hash: tokio::sync::OnceCell::new(),
@@ -130,6 +142,9 @@ async fn refuse_announced_oversize(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if is_attachment_upload(&request) {
+        return next.run(request).await;
+    }
     let announced = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -142,6 +157,16 @@ async fn refuse_announced_oversize(
         .into_response(),
         _ => next.run(request).await,
     }
+}
+
+/// Attachment uploads are raw files with their own, larger limit
+/// (`Config::max_attachment_bytes`), which their handler enforces on the announced and
+/// the streamed size alike; it reads the raw body, which `DefaultBodyLimit` does not cut.
+fn is_attachment_upload(request: &axum::extract::Request) -> bool {
+    let path = request.uri().path();
+    request.method() == axum::http::Method::POST
+        && path.starts_with("/api/v1/items/")
+        && path.ends_with("/attachments")
 }
 
 /// Serves until `shutdown` resolves, running the background runtime beside the API.

@@ -86,7 +86,9 @@ mod tests {
         let item = WorkItemId::new();
         let token = sign(b"key", Purpose::Csat, item, now());
         assert_eq!(verify(b"key", Purpose::Csat, &token, now()), Some(item));
-        let later = now().saturating_add(LINK_LIFETIME + SignedDuration::from_secs(1)).unwrap();
+        let later = now()
+            .saturating_add(LINK_LIFETIME + SignedDuration::from_secs(1))
+            .unwrap();
         assert_eq!(verify(b"key", Purpose::Csat, &token, later), None);
     }
 
@@ -99,6 +101,9 @@ mod tests {
         assert_eq!(verify(b"key", Purpose::Reply, &token, now()), None);
         assert_eq!(verify(b"other key", Purpose::Csat, &token, now()), None);
         assert_eq!(verify(b"key", Purpose::Csat, "garbage", now()), None);
-        assert_eq!(verify(b"key", Purpose::Csat, &format!("{token}.x"), now()), None);
+        assert_eq!(
+            verify(b"key", Purpose::Csat, &format!("{token}.x"), now()),
+            None
+        );
     }
 }

@@ -59,7 +59,11 @@ pub async fn deliver_outgoing(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// The text of a notice, or `None` for messages that need no notice of their own.
-async fn render(state: &AppState, item: &WorkItem, message: &Json) -> anyhow::Result<Option<String>> {
+async fn render(
+    state: &AppState,
+    item: &WorkItem,
+    message: &Json,
+) -> anyhow::Result<Option<String>> {
     let subject = item
         .state
         .data

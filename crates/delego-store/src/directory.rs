@@ -2,7 +2,9 @@
 //! the provider's secrets. Implemented for both backends by `sql_directory.rs`.
 
 use async_trait::async_trait;
-use delego_core::id::{ApiTokenId, AttachmentId, ClientId, RequesterId, UserId, WorkerId};
+use delego_core::id::{
+    ApiTokenId, AttachmentId, ClientId, RequesterId, UserId, WorkItemId, WorkerId,
+};
 use delego_core::identity::{Role, User};
 use delego_core::model::{Actor, ApiToken, Attachment, Engagement, Requester, Worker};
 use delego_core::values::{EmailAddress, Name};
@@ -93,6 +95,8 @@ pub trait Directory: Send + Sync {
     /// Records a stored file's metadata. Audited as `attachment.added` on its client.
     async fn create_attachment(&self, attachment: &Attachment) -> Result<()>;
     async fn attachment(&self, id: AttachmentId) -> Result<Attachment>;
+    /// The attachments stored on an item, oldest first; none for an unknown item.
+    async fn attachments_of_item(&self, item: WorkItemId) -> Result<Vec<Attachment>>;
 
     /// A named random secret of 32 bytes, created on first use; the same for every node
     /// sharing the database (signing keys for requester links).

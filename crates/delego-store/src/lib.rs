@@ -20,8 +20,8 @@ use delego_core::id::{
     AttachmentId, ClientId, EngagementId, RequesterId, TaskId, WorkItemId, WorkerId,
 };
 use delego_core::model::{
-    Actor, AuditEvent, Client, CsatResponse, Engagement, Message, Presence, Task, Visibility,
-    WorkItem, Worker,
+    Actor, AuditEvent, Client, CsatResponse, Engagement, EngagementSettings, Message, Presence,
+    Task, Visibility, WorkItem, Worker,
 };
 use delego_core::values::{Key, Name, Priority};
 use serde_json::{Map, Value as Json};
@@ -160,9 +160,17 @@ pub trait Store: Send + Sync {
         name: Name,
         service_key: &Key,
         service_version: u32,
+        settings: EngagementSettings,
         actor: &Actor,
     ) -> Result<Engagement>;
     async fn engagement(&self, id: EngagementId) -> Result<Engagement>;
+    /// Replaces an engagement's settings; items already waiting keep their timers.
+    async fn set_engagement_settings(
+        &self,
+        id: EngagementId,
+        settings: EngagementSettings,
+        actor: &Actor,
+    ) -> Result<Engagement>;
 
     /// Validates the intake data, runs the engine to the item's first resting step and
     /// stores the item, its tasks, timers, messages and audit events in one transaction.

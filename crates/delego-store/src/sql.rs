@@ -62,6 +62,7 @@ macro_rules! impl_store {
         use std::sync::Arc;
 
         use delego_core::definition::{Completeness, ServiceDefinition, load_definition, validate_form};
+        use delego_core::model::EngagementSettings;
         use delego_core::engine::{self, Effect, Event, Outcome};
         use delego_core::id::{
             AuditEventId, ClientId, EngagementId, MessageId,
@@ -80,6 +81,7 @@ macro_rules! impl_store {
         use uuid::Uuid;
 
         use crate::rows::{self, micros, timestamp};
+        use crate::Store as _;
         use crate::sql::CLAIM_BATCH;
         use crate::{
             Claimed, Created, ItemFilter,
@@ -130,6 +132,38 @@ macro_rules! impl_store {
                     service_key: rows::key(row.try_get(3)?)?,
                     service_version: rows::version(row.try_get(4)?)?,
                     created_at: timestamp(row.try_get(5)?)?,
+                    settings: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
+                })
+            }
+
+            /// The definition an engagement's items run on: its pinned version, tuned by the
+            /// engagement's settings.
+            async fn tuned_definition(
+                &self,
+                engagement: &Engagement,
+            ) -> Result<Arc<ServiceDefinition>> {
+                let definition = self.service(&engagement.service_key, engagement.service_version).await?;
+                if engagement.settings == EngagementSettings::default() {
+                    return Ok(definition);
+                }
+                definition
+                    .with_wait_timers(&engagement.settings.wait_timers)
+                    .map(Arc::new)
+                    .map_err(StoreError::Corrupt)
+            }
+
+            async fn definition_for(&self, item: &WorkItem) -> Result<Arc<ServiceDefinition>> {
+                let engagement = self.engagement(item.engagement_id).await?;
+                self.tuned_definition(&engagement).await
+            }
+
+            fn check_settings(definition: &ServiceDefinition, settings: &EngagementSettings) -> Result<()> {
+                definition.with_wait_timers(&settings.wait_timers).map(|_| ()).map_err(|message| {
+                    StoreError::Invalid(vec![delego_core::definition::FieldError {
+                        field: "settings.wait_timers".into(),
+                        code: "invalid".into(),
+                        message,
+                    }])
                 })
             }
 
@@ -655,22 +689,25 @@ macro_rules! impl_store {
                 name: Name,
                 service_key: &Key,
                 service_version: u32,
+                settings: EngagementSettings,
                 actor: &Actor,
             ) -> Result<Engagement> {
                 self.client(client_id).await?;
-                self.service(service_key, service_version).await?;
+                let definition = self.service(service_key, service_version).await?;
+                Self::check_settings(&definition, &settings)?;
                 let engagement = Engagement {
                     id: EngagementId::new(),
                     client_id,
                     name,
                     service_key: service_key.clone(),
                     service_version,
+                    settings,
                     created_at: self.now(),
                 };
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO engagements (id, client_id, name, service_key, service_version, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO engagements (id, client_id, name, service_key, service_version, created_at, settings) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(engagement.id.as_uuid())
                 .bind(client_id.as_uuid())
@@ -678,6 +715,7 @@ macro_rules! impl_store {
                 .bind(service_key.as_str())
                 .bind(i64::from(service_version))
                 .bind(micros(engagement.created_at))
+                .bind(SqlJson(rows::to_json(&engagement.settings)))
                 .execute(&mut *tx)
                 .await?;
                 let detail = json!({
@@ -699,9 +737,40 @@ macro_rules! impl_store {
                 Ok(engagement)
             }
 
+            async fn set_engagement_settings(
+                &self,
+                id: EngagementId,
+                settings: EngagementSettings,
+                actor: &Actor,
+            ) -> Result<Engagement> {
+                let mut engagement = self.engagement(id).await?;
+                let definition = self.service(&engagement.service_key, engagement.service_version).await?;
+                Self::check_settings(&definition, &settings)?;
+                let mut tx = self.begin_write().await?;
+                sqlx::query("UPDATE engagements SET settings = $1 WHERE id = $2")
+                    .bind(SqlJson(rows::to_json(&settings)))
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                let detail = json!({"before": engagement.settings, "after": settings});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(engagement.client_id),
+                    None,
+                    actor,
+                    "engagement.settings_changed",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    self.now(),
+                )
+                .await?;
+                tx.commit().await?;
+                engagement.settings = settings;
+                Ok(engagement)
+            }
+
             async fn engagement(&self, id: EngagementId) -> Result<Engagement> {
                 let row = sqlx::query(
-                    "SELECT id, client_id, name, service_key, service_version, created_at \
+                    "SELECT id, client_id, name, service_key, service_version, created_at, settings \
                      FROM engagements WHERE id = $1",
                 )
                 .bind(id.as_uuid())
@@ -718,9 +787,7 @@ macro_rules! impl_store {
                 {
                     return Ok(Created { value: existing, created: false });
                 }
-                let definition = self
-                    .service(&engagement.service_key, engagement.service_version)
-                    .await?;
+                let definition = self.tuned_definition(&engagement).await?;
                 let now = self.now();
                 let outcome = engine::start(&definition, WorkItemId::new(), &new.data, new.priority, now)
                     .map_err(|rejection| match rejection {
@@ -824,7 +891,7 @@ macro_rules! impl_store {
                 if item.state.position.is_terminal() {
                     return Err(StoreError::Rejected(engine::Rejection::Finished));
                 }
-                let definition = self.service(&item.service_key, item.service_version).await?;
+                let definition = self.definition_for(&item).await?;
                 let values = validate_form(&definition.intake, &changes, Completeness::Partial)
                     .map_err(StoreError::Invalid)?;
                 let before: Map<String, Json> = values
@@ -868,7 +935,7 @@ macro_rules! impl_store {
                         item.version
                     )));
                 }
-                let definition = self.service(&item.service_key, item.service_version).await?;
+                let definition = self.definition_for(&item).await?;
                 let now = self.now();
                 let outcome = engine::apply(&definition, &item.state, &event, now)?;
                 self.commit_outcome(tx, item, outcome, actor, now).await
@@ -967,7 +1034,7 @@ macro_rules! impl_store {
                     )));
                 }
                 let item = Self::load_item(&mut tx, task.item_id).await?;
-                let definition = self.service(&item.service_key, item.service_version).await?;
+                let definition = self.definition_for(&item).await?;
                 let now = self.now();
                 let event = Event::TaskSubmitted {
                     step: task.step.clone(),
@@ -1134,7 +1201,7 @@ macro_rules! impl_store {
                     tx.commit().await?;
                     return Ok((message, item));
                 };
-                let definition = self.service(&item.service_key, item.service_version).await?;
+                let definition = self.definition_for(&item).await?;
                 match engine::apply(&definition, &item.state, &Event::External { name }, now) {
                     Ok(outcome) => {
                         let item = self.commit_outcome(tx, item, outcome, &new.author, now).await?;
@@ -1269,7 +1336,7 @@ macro_rules! impl_store {
                         continue; // another node fired it
                     }
                     let item = Self::load_item(&mut tx, item_id).await?;
-                    let definition = self.service(&item.service_key, item.service_version).await?;
+                    let definition = self.definition_for(&item).await?;
                     let event = Event::TimerFired {
                         step,
                         visit: u32::try_from(visit).unwrap_or_default(),

@@ -636,6 +636,17 @@ macro_rules! impl_directory {
                     attachment_from_row(&row)
                 }
 
+                async fn attachments_of_item(&self, item: WorkItemId) -> Result<Vec<Attachment>> {
+                    let found = sqlx::query(concat!(
+                        "SELECT ", attachment_columns!(), " FROM attachments \
+                         WHERE item_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(item.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    found.iter().map(attachment_from_row).collect()
+                }
+
                 async fn secret(&self, name: &str) -> Result<Vec<u8>> {
                     let select = "SELECT value FROM secrets WHERE name = $1";
                     let existing: Option<Vec<u8>> = sqlx::query_scalar(select)
@@ -677,7 +688,7 @@ macro_rules! impl_directory {
                     client_id: Option<ClientId>,
                 ) -> Result<Vec<Engagement>> {
                     let found = sqlx::query(
-                        "SELECT id, client_id, name, service_key, service_version, created_at \
+                        "SELECT id, client_id, name, service_key, service_version, created_at, settings \
                          FROM engagements WHERE ($1 IS NULL OR client_id = $1) ORDER BY name, id",
                     )
                     .bind(client_id.map(|c| c.as_uuid()))

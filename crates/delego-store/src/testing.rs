@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use delego_core::clock::{Clock, ManualClock};
 use crate::{Backend, PgStore, SqliteStore};
+use delego_core::clock::{Clock, ManualClock};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{Connection, PgConnection};
 

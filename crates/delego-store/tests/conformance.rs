@@ -11,11 +11,11 @@ use delego_core::engine::{Event, Position, Rejection};
 use delego_core::id::{ClientId, WorkerId};
 use delego_core::model::{Actor, Presence, TaskStatus, Worker};
 use delego_core::values::{Key, Language, Name, Priority, SkillLevel};
+use delego_store::testing::Harness;
 use delego_store::{ItemFilter, NewItem, Store, StoreError};
 use delego_store::{NewUser, ServiceVersion};
 use jiff::SignedDuration;
 use serde_json::{Map, Value as Json, json};
-use delego_store::testing::Harness;
 
 /// A small service touching every step kind: a decision, an automatic action, a human
 /// step, a four-eyes review, a wait with a timer, and two ends.
@@ -126,6 +126,7 @@ async fn floor(store: &dyn Store, client_name: &str) -> Floor {
             Name::parse("Support").unwrap(),
             &key("test-support"),
             1,
+            Default::default(),
             &operator(),
         )
         .await
@@ -212,6 +213,7 @@ conformance!(
     secrets_are_32_bytes_and_stable_across_calls_and_racing_callers,
     engagements_workers_users_and_services_are_listed_filtered_and_ordered_as_documented,
     attachments_round_trip_and_are_audited_on_their_item_within_its_client,
+    an_items_attachments_are_listed_oldest_first_without_those_of_other_items,
 );
 
 async fn publishing_the_same_version_twice_is_a_no_op_but_changed_content_is_refused(h: &Harness) {
@@ -679,6 +681,7 @@ async fn items_in_flight_finish_on_the_version_they_started_on(h: &Harness) {
             Name::parse("Support v2").unwrap(),
             &key("test-support"),
             2,
+            Default::default(),
             &operator(),
         )
         .await
@@ -1431,6 +1434,7 @@ async fn engagements_workers_users_and_services_are_listed_filtered_and_ordered_
             Name::parse("Claims").unwrap(),
             &key("billing"),
             1,
+            Default::default(),
             &operator(),
         )
         .await
@@ -1580,4 +1584,61 @@ async fn attachments_round_trip_and_are_audited_on_their_item_within_its_client(
     };
     let err = store.create_attachment(&orphan).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound("client")), "{err:?}");
+}
+
+async fn an_items_attachments_are_listed_oldest_first_without_those_of_other_items(h: &Harness) {
+    use delego_core::id::AttachmentId;
+    use delego_core::model::Attachment;
+
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let mut items = Vec::new();
+    for subject in ["with files", "other"] {
+        items.push(
+            store
+                .create_item(new_item(&acme, subject), &operator())
+                .await
+                .unwrap()
+                .value,
+        );
+    }
+    let (item, other) = (&items[0], &items[1]);
+    let attachment = |item_id, filename: &str| Attachment {
+        id: AttachmentId::new(),
+        client_id: acme.client,
+        item_id,
+        filename: filename.into(),
+        content_type: "text/plain".into(),
+        size: 3,
+        sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+        uploaded_by: operator(),
+        created_at: h.clock_now(),
+    };
+    assert!(
+        store
+            .attachments_of_item(item.id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = attachment(Some(item.id()), "first.txt");
+    store.create_attachment(&first).await.unwrap();
+    store
+        .create_attachment(&attachment(Some(other.id()), "elsewhere.txt"))
+        .await
+        .unwrap();
+    store
+        .create_attachment(&attachment(None, "loose.txt"))
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_secs(1));
+    let second = attachment(Some(item.id()), "second.txt");
+    store.create_attachment(&second).await.unwrap();
+
+    assert_eq!(
+        store.attachments_of_item(item.id()).await.unwrap(),
+        [first, second]
+    );
+    let unknown = delego_core::id::WorkItemId::new();
+    assert!(store.attachments_of_item(unknown).await.unwrap().is_empty());
 }

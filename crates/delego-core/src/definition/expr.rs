@@ -5,7 +5,7 @@
 //! Decimals and money amounts are compared as floating-point numbers inside expressions;
 //! the stored values stay exact.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -24,6 +24,9 @@ pub struct Expression {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExpressionError {
+    /// Refused before parsing: too long or too deeply nested for the parser to handle.
+    #[error("{0}")]
+    TooComplex(String),
     #[error("does not parse: {0}")]
     Syntax(String),
     #[error("could not be evaluated: {0}")]
@@ -33,7 +36,12 @@ pub enum ExpressionError {
 }
 
 impl Expression {
+    /// Compiles an expression. Every caller gets the complexity bounds, so no input can
+    /// overflow the parser's stack.
     pub fn compile(source: &str) -> Result<Self, ExpressionError> {
+        if let Some(reason) = too_complex(source) {
+            return Err(ExpressionError::TooComplex(reason));
+        }
         let program =
             Program::compile(source).map_err(|e| ExpressionError::Syntax(e.to_string()))?;
         Ok(Self {
@@ -46,14 +54,13 @@ impl Expression {
         &self.source
     }
 
-    /// The variable names the expression reads: the loader checks each against the fields.
-    pub fn variables(&self) -> Vec<String> {
-        self.program
-            .references()
-            .variables()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+    /// The variables the expression reads from outside, which the loader checks against
+    /// the fields. Unlike CEL's own references, names bound by macros such as `t` in
+    /// `tags.exists(t, t == 'vip')` are left out.
+    pub fn variables(&self) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        collect_free(self.program.expression(), &mut Vec::new(), &mut found);
+        found
     }
 
     /// Evaluates against an item's data. `fields` are all fields the service declares, so
@@ -101,6 +108,119 @@ fn to_cel(kind: &FieldType, value: &Json) -> Value {
 
 fn json_to_cel(value: &Json) -> Value {
     cel::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Decision expressions beyond these bounds are refused before CEL sees them: its parser
+/// recurses deeply and overflows a thread's stack on about 15 nested brackets.
+const EXPRESSION_MAX_CHARS: usize = 500;
+const EXPRESSION_MAX_NESTING: usize = 8;
+const EXPRESSION_MAX_CONDITIONALS: usize = 16;
+
+/// CEL type names, which read as identifiers but are no variables.
+const CEL_TYPE_NAMES: &[&str] = &[
+    "bool",
+    "bytes",
+    "double",
+    "int",
+    "list",
+    "map",
+    "null_type",
+    "string",
+    "type",
+    "uint",
+];
+
+/// Why an expression is refused before compiling, if it is: the CEL parser's recursion
+/// is bounded here. Brackets and `?` inside string literals count too, to stay safe.
+fn too_complex(source: &str) -> Option<String> {
+    if source.chars().count() > EXPRESSION_MAX_CHARS {
+        return Some(format!("is longer than {EXPRESSION_MAX_CHARS} characters"));
+    }
+    let (mut depth, mut deepest, mut conditionals) = (0usize, 0usize, 0usize);
+    for c in source.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '?' => conditionals += 1,
+            _ => {}
+        }
+    }
+    if deepest > EXPRESSION_MAX_NESTING {
+        return Some(format!(
+            "nests brackets more than {EXPRESSION_MAX_NESTING} deep"
+        ));
+    }
+    if conditionals > EXPRESSION_MAX_CONDITIONALS {
+        return Some(format!(
+            "has more than {EXPRESSION_MAX_CONDITIONALS} conditionals (`?`)"
+        ));
+    }
+    None
+}
+
+fn collect_free<'e>(
+    expr: &'e cel::IdedExpr,
+    bound: &mut Vec<&'e str>,
+    found: &mut BTreeSet<String>,
+) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let entries = |entries: &'e [cel::common::ast::IdedEntryExpr]| {
+        entries.iter().flat_map(|entry| match &entry.expr {
+            EntryExpr::StructField(field) => vec![&field.value],
+            EntryExpr::MapEntry(map_entry) => vec![&map_entry.key, &map_entry.value],
+        })
+    };
+    match &expr.expr {
+        Expr::Unspecified | Expr::Literal(_) => {}
+        Expr::Ident(name) => {
+            if !name.starts_with('@')
+                && !bound.contains(&name.as_str())
+                && !CEL_TYPE_NAMES.contains(&name.as_str())
+            {
+                found.insert(name.clone());
+            }
+        }
+        Expr::Call(call) => {
+            for inner in call.target.iter().map(AsRef::as_ref).chain(&call.args) {
+                collect_free(inner, bound, found);
+            }
+        }
+        Expr::Select(select) => collect_free(&select.operand, bound, found),
+        Expr::List(list) => {
+            for element in &list.elements {
+                collect_free(element, bound, found);
+            }
+        }
+        Expr::Map(map) => {
+            for inner in entries(&map.entries) {
+                collect_free(inner, bound, found);
+            }
+        }
+        Expr::Struct(structure) => {
+            for inner in entries(&structure.entries) {
+                collect_free(inner, bound, found);
+            }
+        }
+        Expr::Comprehension(comprehension) => {
+            collect_free(&comprehension.iter_range, bound, found);
+            collect_free(&comprehension.accu_init, bound, found);
+            let outer = bound.len();
+            bound.push(&comprehension.iter_var);
+            bound.extend(comprehension.iter_var2.as_deref());
+            bound.push(&comprehension.accu_var);
+            for inner in [
+                &comprehension.loop_cond,
+                &comprehension.loop_step,
+                &comprehension.result,
+            ] {
+                collect_free(inner, bound, found);
+            }
+            bound.truncate(outer);
+        }
+    }
 }
 
 impl fmt::Debug for Expression {
@@ -163,13 +283,33 @@ mod tests {
     #[test]
     fn reports_variables_and_syntax_errors() {
         let expr = Expression::compile("priority == 'urgent' || size(subject) > 3").unwrap();
-        let mut variables = expr.variables();
-        variables.sort();
+        let variables: Vec<String> = expr.variables().into_iter().collect();
         assert_eq!(variables, ["priority", "subject"]);
+        let with_macro = Expression::compile("tags.exists(t, t == 'vip')").unwrap();
+        assert_eq!(with_macro.variables(), BTreeSet::from(["tags".to_owned()]));
         assert!(matches!(
             Expression::compile("amount >"),
             Err(ExpressionError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn the_most_complex_expression_allowed_compiles_on_a_test_thread_stack() {
+        let conditionals = vec!["a ? f([{'k': b}])"; EXPRESSION_MAX_CONDITIONALS].join(" : ");
+        let source = format!("((((({conditionals} : c)))))");
+        assert!(Expression::compile(&source).is_ok(), "{source}");
+        let deeper = format!("{}true{}", "(".repeat(9), ")".repeat(9));
+        assert!(matches!(
+            Expression::compile(&deeper),
+            Err(ExpressionError::TooComplex(_))
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_overflows_the_parser(source in "[-()\\[\\]{}?:!&|abc0-9.,' =<>+]{0,160}") {
+            let _ = Expression::compile(&source);
+        }
     }
 
     #[test]

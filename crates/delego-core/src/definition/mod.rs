@@ -10,5 +10,5 @@ mod model;
 
 pub use expr::{Expression, ExpressionError};
 pub use form::{Completeness, FieldError, validate_form};
-pub use load::{Problem, load_definition};
+pub use load::{Problem, load_definition, parse_duration};
 pub use model::*;

@@ -34,6 +34,32 @@ impl ServiceDefinition {
         self.steps.iter().find(|step| &step.id == id)
     }
 
+    /// This definition with an engagement's wait timers in place of its own. Refuses a
+    /// step that is not a wait step with a timer, naming it.
+    pub fn with_wait_timers(
+        &self,
+        timers: &std::collections::BTreeMap<Key, SignedDuration>,
+    ) -> Result<ServiceDefinition, String> {
+        let mut tuned = self.clone();
+        for (step_id, duration) in timers {
+            let step = tuned
+                .steps
+                .iter_mut()
+                .find(|step| &step.id == step_id)
+                .ok_or_else(|| format!("the service has no step `{step_id}`"))?;
+            match &mut step.kind {
+                StepKind::Wait {
+                    timer: Some(timer), ..
+                } if duration.is_positive() => *timer = *duration,
+                StepKind::Wait { timer: Some(_), .. } => {
+                    return Err(format!("the timer of `{step_id}` must be positive"));
+                }
+                _ => return Err(format!("`{step_id}` is not a wait step with a timer")),
+            }
+        }
+        Ok(tuned)
+    }
+
     /// The intake fields and every step form's fields: what an item's data may hold and
     /// what decision expressions may read.
     pub fn all_fields(&self) -> Vec<&Field> {

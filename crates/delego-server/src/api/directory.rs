@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use delego_core::definition::parse_duration;
 use delego_core::id::{ClientId, WorkerId};
 use delego_core::identity::{Role, Scope, User};
-use delego_core::model::{Client, Engagement, Presence, Worker};
+use delego_core::model::{Client, Engagement, EngagementSettings, Presence, Worker};
 use delego_core::values::{EmailAddress, Key, Language, Name, SkillLevel};
 use delego_store::{NewUser, ServiceVersion};
 use serde::{Deserialize, Serialize};
@@ -352,6 +353,32 @@ pub struct NewEngagement {
     name: String,
     service_key: String,
     service_version: u32,
+    #[serde(default)]
+    settings: SettingsBody,
+}
+
+/// How an engagement tunes its pinned process.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    /// Wait step to duration, e.g. `{"await_reply": "48h"}`: how long the step waits before
+    /// its timeout (for customer support: the quiet period before a ticket closes itself).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    wait_timers: BTreeMap<String, String>,
+}
+
+impl SettingsBody {
+    fn parse(self) -> ApiResult<EngagementSettings> {
+        let mut wait_timers = BTreeMap::new();
+        for (step, duration) in self.wait_timers {
+            let field = format!("settings.wait_timers.{step}");
+            let key = Key::parse(&step).map_err(|e| invalid(&field, e))?;
+            let duration = parse_duration(&duration).map_err(|e| invalid(&field, e))?;
+            wait_timers.insert(key, duration);
+        }
+        Ok(EngagementSettings { wait_timers })
+    }
 }
 
 /// Engagements of the clients the caller may see.
@@ -385,7 +412,14 @@ pub async fn create_engagement(
     let key = Key::parse(&new.service_key).map_err(|e| invalid("service_key", e))?;
     let engagement = state
         .store
-        .create_engagement(client_id, name, &key, new.service_version, &caller.actor())
+        .create_engagement(
+            client_id,
+            name,
+            &key,
+            new.service_version,
+            new.settings.parse()?,
+            &caller.actor(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(engagement)))
 }
@@ -405,4 +439,28 @@ pub async fn get_engagement(
         engagement.clone(),
         "engagement",
     )?))
+}
+
+/// Replaces an engagement's settings (admins and managers). Items already waiting keep the
+/// timers they started with.
+#[utoipa::path(put, path = "/engagements/{id}/settings", tag = "engagements", params(("id" = String, Path)),
+    request_body = SettingsBody,
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn set_engagement_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(settings): ApiJson<SettingsBody>,
+) -> ApiResult<Json<Engagement>> {
+    let engagement = state.store.engagement(parse_id(&id, "engagement")?).await?;
+    in_scope(&caller, engagement.client_id, (), "engagement")?;
+    caller.require_manager()?;
+    let settings = settings.parse()?;
+    Ok(Json(
+        state
+            .store
+            .set_engagement_settings(engagement.id, settings, &caller.actor())
+            .await?,
+    ))
 }

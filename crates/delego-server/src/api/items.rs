@@ -127,13 +127,25 @@ pub struct NewItemBody {
     priority: Option<Priority>,
 }
 
-/// Links the item to its requester when the intake names one by `requester_email`.
+/// Links the item to its requester when the intake names one by `requester_email`, after
+/// checking that its attachment fields name the client's own attachments.
 async fn new_item(
     state: &AppState,
     engagement: &Engagement,
     body: NewItemBody,
     idempotency_key: Option<String>,
 ) -> ApiResult<NewItem> {
+    let definition = state
+        .store
+        .service(&engagement.service_key, engagement.service_version)
+        .await?;
+    super::attachments::check_attachment_fields(
+        state,
+        engagement.client_id,
+        &definition.intake,
+        &body.data,
+    )
+    .await?;
     let requester_id = match body.data.get("requester_email").and_then(Json::as_str) {
         Some(address) => match EmailAddress::parse(address) {
             Ok(email) => Some(
@@ -244,7 +256,20 @@ pub async fn create_batch(
     }
     let mut results = Vec::with_capacity(body.items.len());
     for (index, entry) in body.items.into_iter().enumerate() {
-        let new = new_item(&state, &engagement, entry.item, entry.idempotency_key).await?;
+        let new = match new_item(&state, &engagement, entry.item, entry.idempotency_key).await {
+            Ok(new) => new,
+            // A bad entry fails alone, like one the store refuses.
+            Err(ApiError::Validation { errors, .. }) => {
+                results.push(BatchResult {
+                    index,
+                    status: 422,
+                    item: None,
+                    errors: Some(errors),
+                });
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
         let result = match state.store.create_item(new, &caller.actor()).await {
             Ok(created) => BatchResult {
                 index,
@@ -379,6 +404,17 @@ pub async fn update_item(
     if expected != item.version {
         return Err(stale(item.version));
     }
+    let definition = state
+        .store
+        .service(&item.service_key, item.service_version)
+        .await?;
+    super::attachments::check_attachment_fields(
+        &state,
+        item.client_id,
+        &definition.intake,
+        &body.data,
+    )
+    .await?;
     let updated = state
         .store
         .update_item_data(item.id(), expected, body.data, &caller.actor())
@@ -569,7 +605,10 @@ pub async fn requester_links(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RequesterLinks>> {
     let item = visible_item(&state, &caller, &id).await?;
-    let finished = matches!(item.state.position, delego_core::engine::Position::Completed { .. });
+    let finished = matches!(
+        item.state.position,
+        delego_core::engine::Position::Completed { .. }
+    );
     let csat = if finished {
         Some(crate::runtime::link(&state, crate::links::Purpose::Csat, &item).await?)
     } else {

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+mod attachments;
 mod directory;
 mod items;
 mod public;
@@ -36,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             directory::create_engagement
         ))
         .routes(routes!(directory::get_engagement))
+        .routes(routes!(directory::set_engagement_settings))
         .routes(routes!(items::create_item))
         .routes(routes!(items::create_batch))
         .routes(routes!(items::list_items))
@@ -45,6 +47,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(items::item_history))
         .routes(routes!(items::item_tasks))
         .routes(routes!(items::requester_links))
+        .routes(routes!(attachments::upload, attachments::list))
+        .routes(routes!(attachments::get_attachment))
+        .routes(routes!(attachments::content))
         .routes(routes!(tasks::claim_next))
         .routes(routes!(tasks::get_task))
         .routes(routes!(tasks::start_task))

@@ -36,7 +36,12 @@ pub struct RequesterView {
 async fn requester_view(state: &AppState, item: WorkItemId) -> ApiResult<RequesterView> {
     let item = state.store.item(item).await?;
     Ok(RequesterView {
-        subject: item.state.data.get("subject").and_then(Json::as_str).map(str::to_owned),
+        subject: item
+            .state
+            .data
+            .get("subject")
+            .and_then(Json::as_str)
+            .map(str::to_owned),
         status: item.state.position.status(),
         messages: state.store.messages(item.id(), false).await?,
         csat: state.store.csat(item.id()).await?,
@@ -46,7 +51,10 @@ async fn requester_view(state: &AppState, item: WorkItemId) -> ApiResult<Request
 /// The requester's view of the item a CSAT link names.
 #[utoipa::path(get, path = "/public/csat/{token}", tag = "requesters", params(("token" = String, Path)),
     responses((status = 200, body = RequesterView), (status = 404, body = Problem)))]
-pub async fn csat_page(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<axum::Json<RequesterView>> {
+pub async fn csat_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<axum::Json<RequesterView>> {
     let item = item_of(&state, Purpose::Csat, &token).await?;
     Ok(axum::Json(requester_view(&state, item).await?))
 }
@@ -70,18 +78,31 @@ pub async fn rate(
     ApiJson(rating): ApiJson<Rating>,
 ) -> ApiResult<(StatusCode, axum::Json<CsatResponse>)> {
     let item = item_of(&state, Purpose::Csat, &token).await?;
-    let comment = rating.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    let comment = rating
+        .comment
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
     if comment.as_ref().is_some_and(|c| c.chars().count() > 5_000) {
-        return Err(ApiError::field("comment", "too_long", "keep the comment under 5,000 characters"));
+        return Err(ApiError::field(
+            "comment",
+            "too_long",
+            "keep the comment under 5,000 characters",
+        ));
     }
-    let response = state.store.record_csat(item, rating.rating, comment).await?;
+    let response = state
+        .store
+        .record_csat(item, rating.rating, comment)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(response)))
 }
 
 /// The requester's view of the item a reply link names.
 #[utoipa::path(get, path = "/public/replies/{token}", tag = "requesters", params(("token" = String, Path)),
     responses((status = 200, body = RequesterView), (status = 404, body = Problem)))]
-pub async fn thread(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<axum::Json<RequesterView>> {
+pub async fn thread(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<axum::Json<RequesterView>> {
     let item = item_of(&state, Purpose::Reply, &token).await?;
     Ok(axum::Json(requester_view(&state, item).await?))
 }
@@ -104,7 +125,11 @@ pub async fn reply(
     let item_id = item_of(&state, Purpose::Reply, &token).await?;
     let body = reply.body.trim();
     if body.is_empty() || body.chars().count() > 50_000 {
-        return Err(ApiError::field("body", "invalid", "write 1 to 50,000 characters"));
+        return Err(ApiError::field(
+            "body",
+            "invalid",
+            "write 1 to 50,000 characters",
+        ));
     }
     let item = state.store.item(item_id).await?;
     let author = item.requester_id.map_or(Actor::System, Actor::Requester);

@@ -96,6 +96,20 @@ pub async fn submit_task(
     let worker = caller.worker()?;
     let outcome =
         Key::parse(&submission.outcome).map_err(|e| ApiError::field("outcome", "invalid", e.0))?;
+    let item = state.store.item(task.item_id).await?;
+    let definition = state
+        .store
+        .service(&item.service_key, item.service_version)
+        .await?;
+    if let Some(work) = definition.step(&task.step).and_then(|step| step.work()) {
+        super::attachments::check_attachment_fields(
+            &state,
+            task.client_id,
+            &work.form,
+            &submission.data,
+        )
+        .await?;
+    }
     let item = state
         .store
         .submit_task(task.id, worker.id, outcome, submission.data)

@@ -38,47 +38,83 @@ async fn malformed_requests_get_problem_documents_naming_what_is_wrong(server: T
     assert!(problem_of(response.headers()));
     let problem: Json = response.json().await.unwrap();
     assert_eq!(problem["type"], "urn:delego:problem:bad-request");
-    assert!(problem["detail"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
 
-    let (status, problem) = manager.post(&items, json!({"data": {}, "colour": "red"})).await;
+    let (status, problem) = manager
+        .post(&items, json!({"data": {}, "colour": "red"}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["field"], "colour");
     assert_eq!(problem["errors"][0]["code"], "unknown_field");
 
     let (status, problem) = manager
-        .post(&items, json!({"data": {"subject": 42, "requester_email": "not-an-address", "mood": "x"}}))
+        .post(
+            &items,
+            json!({"data": {"subject": 42, "requester_email": "not-an-address", "mood": "x"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     for field in ["subject", "requester_email", "mood", "description"] {
         assert!(fields.contains(&field), "{field} not named in {problem}");
     }
 
-    let (status, problem) = manager.post(&items, json!({"data": {}, "priority": "asap"})).await;
+    let (status, problem) = manager
+        .post(&items, json!({"data": {}, "priority": "asap"}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "priority");
 
     let (_, token) = manager.post("/api/v1/tokens", json!({"name": "raw"})).await;
     let secret = token["secret"].as_str().unwrap();
-    assert_eq!(announced_body_of(&server, &items, secret, 2 * 1024 * 1024).await, 413);
+    assert_eq!(
+        announced_body_of(&server, &items, secret, 2 * 1024 * 1024).await,
+        413
+    );
 
-    let response = manager.request(Method::POST, &items).body("subject=x").send().await.unwrap();
+    let response = manager
+        .request(Method::POST, &items)
+        .body("subject=x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    for path in ["/api/v1/items/not-an-id", "/api/v1/items/00000000-0000-0000-0000-000000000000", "/api/v1/nowhere"] {
+    for path in [
+        "/api/v1/items/not-an-id",
+        "/api/v1/items/00000000-0000-0000-0000-000000000000",
+        "/api/v1/nowhere",
+    ] {
         let response = manager.request(Method::GET, path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(problem_of(response.headers()), "{path}");
     }
     let (status, problem) = manager.get("/api/v1/items?limit=100000").await;
-    assert_eq!((status, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")));
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+    );
     let (status, _) = manager.get("/api/v1/items?limit=ten").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Garbage in every body-taking route: a 4xx each time, never a 500.
     let (_, openapi) = manager.get("/api/v1/openapi.json").await;
     for (path, operations) in openapi["paths"].as_object().unwrap() {
-        let path = path.replace("{id}", &engagement).replace("{token}", "x").replace("{key}", "k").replace("{version}", "1");
+        let path = path
+            .replace("{id}", &engagement)
+            .replace("{token}", "x")
+            .replace("{key}", "k")
+            .replace("{version}", "1");
         for method in operations.as_object().unwrap().keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for body in ["null", "[]", "{\"data\": 1}", "\u{0}", "{\"outcome\": {}}"] {
@@ -89,7 +125,11 @@ async fn malformed_requests_get_problem_documents_naming_what_is_wrong(server: T
                     .send()
                     .await
                     .unwrap();
-                assert!(response.status().as_u16() < 500, "{method} {path} with {body:?}: {}", response.status());
+                assert!(
+                    response.status().as_u16() < 500,
+                    "{method} {path} with {body:?}: {}",
+                    response.status()
+                );
             }
         }
     }
@@ -107,19 +147,42 @@ async fn updates_need_if_match_and_a_stale_version_is_refused(server: TestServer
         .await;
     let path = format!("/api/v1/items/{}", item["id"].as_str().unwrap());
     let response = user.request(Method::GET, &path).send().await.unwrap();
-    let etag = response.headers()[header::ETAG].to_str().unwrap().to_owned();
+    let etag = response.headers()[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(etag, "\"1\"");
 
     let change = json!({"data": {"subject": "New"}});
-    let response = user.request(Method::PATCH, &path).json(&change).send().await.unwrap();
+    let response = user
+        .request(Method::PATCH, &path)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PRECONDITION_REQUIRED);
-    let response = user.request(Method::PATCH, &path).header(header::IF_MATCH, &etag).json(&change).send().await.unwrap();
+    let response = user
+        .request(Method::PATCH, &path)
+        .header(header::IF_MATCH, &etag)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::ETAG], "\"2\"");
-    let response = user.request(Method::PATCH, &path).header(header::IF_MATCH, &etag).json(&change).send().await.unwrap();
+    let response = user
+        .request(Method::PATCH, &path)
+        .header(header::IF_MATCH, &etag)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED);
     let problem: Json = response.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("version 2"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("version 2"),
+        "{problem}"
+    );
     let (_, current) = user.get(&path).await;
     assert_eq!(current["data"]["subject"], "New");
 }
@@ -130,10 +193,13 @@ async fn an_idempotency_key_returns_the_first_item_instead_of_a_twin(server: Tes
     let user = server.sign_in(Role::ClientUser, Some(client), None).await;
     let body = json!({"data": {"subject": "Once", "description": "d", "requester_email": "r@example.com"}});
     let send = || {
-        user.request(Method::POST, &format!("/api/v1/engagements/{engagement}/items"))
-            .header("Idempotency-Key", "order-7781")
-            .json(&body)
-            .send()
+        user.request(
+            Method::POST,
+            &format!("/api/v1/engagements/{engagement}/items"),
+        )
+        .header("Idempotency-Key", "order-7781")
+        .json(&body)
+        .send()
     };
     let first = send().await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
@@ -148,16 +214,25 @@ async fn an_idempotency_key_returns_the_first_item_instead_of_a_twin(server: Tes
 
 async fn sign_in_is_throttled_and_sessions_and_tokens_authenticate(server: TestServer) {
     let anonymous = server.anonymous();
-    assert_eq!(anonymous.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous.get("/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let user = server.user(Role::Manager, None, None).await;
     let email = user.email.to_string();
     let wrong = json!({"email": email, "password": "not the password"});
     let (status, problem) = anonymous.post("/api/v1/auth/login", wrong.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, unknown) = anonymous
-        .post("/api/v1/auth/login", json!({"email": "nobody@example.com", "password": "whatever"}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "nobody@example.com", "password": "whatever"}),
+        )
         .await;
-    assert_eq!(problem["detail"], unknown["detail"], "no hint whether the account exists");
+    assert_eq!(
+        problem["detail"], unknown["detail"],
+        "no hint whether the account exists"
+    );
     for _ in 0..4 {
         anonymous.post("/api/v1/auth/login", wrong.clone()).await;
     }
@@ -167,11 +242,19 @@ async fn sign_in_is_throttled_and_sessions_and_tokens_authenticate(server: TestS
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
     assert!(response.headers().contains_key(header::RETRY_AFTER));
 
     let session = server.sign_in(Role::Manager, None, None).await;
-    let response = session.request(Method::GET, "/api/v1/me").send().await.unwrap();
+    let response = session
+        .request(Method::GET, "/api/v1/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let (status, created) = session.post("/api/v1/tokens", json!({"name": "CRM"})).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -180,15 +263,37 @@ async fn sign_in_is_throttled_and_sessions_and_tokens_authenticate(server: TestS
     let machine = session.with_token(secret);
     assert_eq!(machine.get("/api/v1/me").await.0, StatusCode::OK);
     let (_, listed) = session.get("/api/v1/tokens").await;
-    assert!(!listed.to_string().contains(secret), "a secret is shown once");
+    assert!(
+        !listed.to_string().contains(secret),
+        "a secret is shown once"
+    );
 
-    assert_eq!(session.post("/api/v1/auth/logout", json!({})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        session.post("/api/v1/auth/logout", json!({})).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(session.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
     let id = created["token"]["id"].as_str().unwrap();
     let other = server.sign_in(Role::Manager, None, None).await;
-    assert_eq!(other.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(machine.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await.0, StatusCode::OK);
-    assert_eq!(machine.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED, "revoked");
+    assert_eq!(
+        other
+            .call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        machine
+            .call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        machine.get("/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
 }
 
 /// The status a server answers to a request announcing a body of `length` bytes. Written on
@@ -209,7 +314,10 @@ async fn announced_body_of(server: &TestServer, path: &str, token: &str, length:
         .expect("the server answers before the body arrives")
         .unwrap();
     let head = String::from_utf8_lossy(&head[..read]).into_owned();
-    head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Rate limits live in each node's memory, whatever the database.
@@ -218,23 +326,44 @@ async fn a_token_past_its_rate_limit_is_answered_with_429() {
     let db = delego_store::testing::Harness::sqlite().await;
     let limited = TestServer::start_with(
         db,
-        delego_server::Config { token_requests_per_minute: 3, ..Default::default() },
+        delego_server::Config {
+            token_requests_per_minute: 3,
+            ..Default::default()
+        },
     )
     .await;
     let session = limited.sign_in(Role::Manager, None, None).await;
-    let (_, created) = session.post("/api/v1/tokens", json!({"name": "busy robot"})).await;
+    let (_, created) = session
+        .post("/api/v1/tokens", json!({"name": "busy robot"}))
+        .await;
     let robot = session.with_token(created["secret"].as_str().unwrap());
     for _ in 0..3 {
         assert_eq!(robot.get("/api/v1/me").await.0, StatusCode::OK);
     }
-    let response = robot.request(Method::GET, "/api/v1/me").send().await.unwrap();
+    let response = robot
+        .request(Method::GET, "/api/v1/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let wait: u64 = response.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    let wait: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     assert!(problem_of(response.headers()));
-    assert_eq!(session.get("/api/v1/me").await.0, StatusCode::OK, "the person's session is not limited");
+    assert_eq!(
+        session.get("/api/v1/me").await.0,
+        StatusCode::OK,
+        "the person's session is not limited"
+    );
     limited.db.advance(jiff::SignedDuration::from_secs(61));
-    assert_eq!(robot.get("/api/v1/me").await.0, StatusCode::OK, "a new minute, a new allowance");
+    assert_eq!(
+        robot.get("/api/v1/me").await.0,
+        StatusCode::OK,
+        "a new minute, a new allowance"
+    );
 }
 
 async fn a_batch_keeps_its_valid_items_and_lists_page_with_a_cursor(server: TestServer) {
@@ -246,14 +375,25 @@ async fn a_batch_keeps_its_valid_items_and_lists_page_with_a_cursor(server: Test
     entries[3] = json!({"data": {"subject": "No description"}});
     entries[5]["idempotency_key"] = json!("batch-5");
     let (status, results) = user
-        .post(&format!("/api/v1/engagements/{engagement}/items/batch"), json!({"items": entries}))
+        .post(
+            &format!("/api/v1/engagements/{engagement}/items/batch"),
+            json!({"items": entries}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{results}");
-    let statuses: Vec<u64> = results.as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [201, 201, 201, 422, 201, 201]);
     assert_eq!(results[3]["errors"][0]["field"], "description");
     let (_, again) = user
-        .post(&format!("/api/v1/engagements/{engagement}/items/batch"), json!({"items": [entries[5]]}))
+        .post(
+            &format!("/api/v1/engagements/{engagement}/items/batch"),
+            json!({"items": [entries[5]]}),
+        )
         .await;
     assert_eq!(again[0]["status"], 200, "an idempotent repeat");
 
@@ -270,7 +410,10 @@ async fn a_batch_keeps_its_valid_items_and_lists_page_with_a_cursor(server: Test
             None => break,
         }
     }
-    assert_eq!(subjects, ["Ticket 5", "Ticket 4", "Ticket 2", "Ticket 1", "Ticket 0"]);
+    assert_eq!(
+        subjects,
+        ["Ticket 5", "Ticket 4", "Ticket 2", "Ticket 1", "Ticket 0"]
+    );
     let (_, waiting) = user.get("/api/v1/items?status=waiting").await;
     assert!(waiting["items"].as_array().unwrap().is_empty());
 }

@@ -48,6 +48,8 @@ pub struct TestServer {
     pub base: String,
     pub db: Harness,
     pub state: AppState,
+    /// Holds the attachment files (under `attachments/`) for as long as the server runs.
+    pub data_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -60,14 +62,27 @@ impl TestServer {
         db.store.publish_service(CUSTOMER_SUPPORT).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = Config { public_url: base.clone(), ..config };
+        let config = Config {
+            public_url: base.clone(),
+            ..config
+        };
         let clock: Arc<ManualClock> = db.clock();
-        let state = AppState::new(db.store.clone(), clock, config);
+        let data_dir = tempfile::tempdir().unwrap();
+        let blobs = delego_server::blobs::LocalDirectory::open(data_dir.path().join("attachments"))
+            .await
+            .unwrap();
+        let state = AppState::new(db.store.clone(), clock, Arc::new(blobs), config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(delego_server::serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));
-        Self { base, db, state, shutdown: Some(stop) }
+        Self {
+            base,
+            db,
+            state,
+            data_dir,
+            shutdown: Some(stop),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Backend> {
@@ -78,7 +93,10 @@ impl TestServer {
     pub fn anonymous(&self) -> Session {
         Session {
             base: self.base.clone(),
-            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap(),
             bearer: None,
         }
     }
@@ -98,6 +116,7 @@ impl TestServer {
                 Name::parse("Support").unwrap(),
                 &Key::parse("customer-support").unwrap(),
                 1,
+                Default::default(),
                 &Actor::System,
             )
             .await
@@ -111,13 +130,20 @@ impl TestServer {
         let worker = Worker {
             id: WorkerId::new(),
             name: Name::parse("Jana Nováková").unwrap(),
-            skills: [(Key::parse("customer_support").unwrap(), SkillLevel::new(3).unwrap())].into(),
+            skills: [(
+                Key::parse("customer_support").unwrap(),
+                SkillLevel::new(3).unwrap(),
+            )]
+            .into(),
             languages: [Language::parse("en").unwrap()].into(),
             clearances: clients.iter().copied().collect(),
             capacity: 5,
             presence: Presence::Available,
         };
-        self.store().create_worker(&worker, &Actor::System).await.unwrap();
+        self.store()
+            .create_worker(&worker, &Actor::System)
+            .await
+            .unwrap();
         worker.id
     }
 
@@ -141,8 +167,17 @@ impl TestServer {
         session
     }
 
-    pub async fn user(&self, role: Role, client: Option<ClientId>, worker: Option<WorkerId>) -> User {
-        let email = format!("{}-{}@example.com", role.as_str().replace('_', "-"), uuid::Uuid::now_v7().simple());
+    pub async fn user(
+        &self,
+        role: Role,
+        client: Option<ClientId>,
+        worker: Option<WorkerId>,
+    ) -> User {
+        let email = format!(
+            "{}-{}@example.com",
+            role.as_str().replace('_', "-"),
+            uuid::Uuid::now_v7().simple()
+        );
         self.store()
             .create_user(
                 NewUser {

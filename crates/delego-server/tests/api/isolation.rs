@@ -23,6 +23,7 @@ struct Foreign {
     task: String,
     worker: String,
     token: String,
+    attachment: String,
     /// A requester link for a home item, bent to name the foreign item.
     forged_token: String,
     secrets: Vec<String>,
@@ -51,9 +52,14 @@ struct Case {
 
 fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
     let f = foreign;
-    let item_body = json!({"data": {"subject": "x", "description": "y", "requester_email": "a@b.example"}});
+    let item_body =
+        json!({"data": {"subject": "x", "description": "y", "requester_email": "a@b.example"}});
     let works = role.works_tasks();
-    let case = |method: Method, template: &'static str, path: String, body: Option<Json>, expect: Expect| Case {
+    let case = |method: Method,
+                template: &'static str,
+                path: String,
+                body: Option<Json>,
+                expect: Expect| Case {
         method,
         template,
         path,
@@ -62,64 +68,334 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
     };
     use Expect::*;
     vec![
-        case(Method::POST, "/api/v1/auth/login", "/api/v1/auth/login".into(),
-            Some(json!({"email": "foreign-user@foreign.example", "password": "wrong password!"})), Status(401)),
+        case(
+            Method::POST,
+            "/api/v1/auth/login",
+            "/api/v1/auth/login".into(),
+            Some(json!({"email": "foreign-user@foreign.example", "password": "wrong password!"})),
+            Status(401),
+        ),
         case(Method::GET, "/api/v1/me", "/api/v1/me".into(), None, Shown),
-        case(Method::POST, "/api/v1/tokens", "/api/v1/tokens".into(), Some(json!({"name": "mine"})), Status(201)),
-        case(Method::GET, "/api/v1/tokens", "/api/v1/tokens".into(), None, Shown),
-        case(Method::DELETE, "/api/v1/tokens/{id}", format!("/api/v1/tokens/{}", f.token), None, Hidden),
-        case(Method::GET, "/api/v1/clients", "/api/v1/clients".into(), None, Shown),
-        case(Method::POST, "/api/v1/clients", "/api/v1/clients".into(), Some(json!({"name": "New"})), Refused),
-        case(Method::GET, "/api/v1/clients/{id}", format!("/api/v1/clients/{}", f.client), None, Hidden),
-        case(Method::GET, "/api/v1/users", "/api/v1/users".into(), None, Shown),
-        case(Method::POST, "/api/v1/users", "/api/v1/users".into(),
-            Some(json!({"email": "n@example.com", "name": "N", "role": "client_user", "client_id": f.client})), Refused),
-        case(Method::GET, "/api/v1/workers", "/api/v1/workers".into(), None, Refused),
-        case(Method::POST, "/api/v1/workers", "/api/v1/workers".into(),
-            Some(json!({"name": "W", "skills": {}, "capacity": 1, "clearances": [f.client]})), Refused),
-        case(Method::GET, "/api/v1/workers/{id}", format!("/api/v1/workers/{}", f.worker), None, Hidden),
-        case(Method::PUT, "/api/v1/workers/{id}/presence", format!("/api/v1/workers/{}/presence", f.worker),
-            Some(json!({"state": "offline"})), Hidden),
-        case(Method::GET, "/api/v1/services", "/api/v1/services".into(), None, Shown),
-        case(Method::GET, "/api/v1/services/{key}/versions/{version}",
-            "/api/v1/services/customer-support/versions/1".into(), None, Shown),
-        case(Method::GET, "/api/v1/engagements", "/api/v1/engagements".into(), None, Shown),
-        case(Method::POST, "/api/v1/engagements", "/api/v1/engagements".into(),
-            Some(json!({"client_id": f.client, "name": "E", "service_key": "customer-support", "service_version": 1})), Refused),
-        case(Method::GET, "/api/v1/engagements/{id}", format!("/api/v1/engagements/{}", f.engagement), None, Hidden),
-        case(Method::POST, "/api/v1/engagements/{id}/items", format!("/api/v1/engagements/{}/items", f.engagement),
-            Some(item_body.clone()), Hidden),
-        case(Method::POST, "/api/v1/engagements/{id}/items/batch", format!("/api/v1/engagements/{}/items/batch", f.engagement),
-            Some(json!({"items": [item_body]})), Hidden),
-        case(Method::GET, "/api/v1/items", "/api/v1/items".into(), None, Shown),
-        case(Method::GET, "/api/v1/items", format!("/api/v1/items?client_id={}", f.client), None, Shown),
-        case(Method::GET, "/api/v1/items", format!("/api/v1/items?engagement_id={}", f.engagement), None, Shown),
-        case(Method::GET, "/api/v1/items/{id}", format!("/api/v1/items/{}", f.item), None, Hidden),
-        case(Method::PATCH, "/api/v1/items/{id}", format!("/api/v1/items/{}", f.item),
-            Some(json!({"data": {"subject": "changed"}})), Hidden),
-        case(Method::GET, "/api/v1/items/{id}/messages", format!("/api/v1/items/{}/messages", f.item), None, Hidden),
-        case(Method::POST, "/api/v1/items/{id}/messages", format!("/api/v1/items/{}/messages", f.item),
-            Some(json!({"visibility": "public", "body": "hello"})), Hidden),
-        case(Method::POST, "/api/v1/items/{id}/cancel", format!("/api/v1/items/{}/cancel", f.item),
-            Some(json!({"reason": "mine now"})), Hidden),
-        case(Method::GET, "/api/v1/items/{id}/history", format!("/api/v1/items/{}/history", f.item), None, Hidden),
-        case(Method::GET, "/api/v1/items/{id}/tasks", format!("/api/v1/items/{}/tasks", f.item), None, Hidden),
-        case(Method::GET, "/api/v1/items/{id}/requester-links", format!("/api/v1/items/{}/requester-links", f.item), None, Hidden),
-        case(Method::POST, "/api/v1/tasks/next", "/api/v1/tasks/next".into(), None,
-            if works { Status(204) } else { Refused }),
-        case(Method::GET, "/api/v1/tasks/{id}", format!("/api/v1/tasks/{}", f.task), None, Hidden),
-        case(Method::POST, "/api/v1/tasks/{id}/start", format!("/api/v1/tasks/{}/start", f.task), None, Hidden),
-        case(Method::POST, "/api/v1/tasks/{id}/submit", format!("/api/v1/tasks/{}/submit", f.task),
-            Some(json!({"outcome": "resolved", "data": {"reply": "x"}})), Hidden),
-        case(Method::POST, "/api/v1/tasks/{id}/release", format!("/api/v1/tasks/{}/release", f.task), None, Hidden),
-        case(Method::GET, "/api/v1/public/csat/{token}", format!("/api/v1/public/csat/{}", f.forged_token), None, Hidden),
-        case(Method::POST, "/api/v1/public/csat/{token}", format!("/api/v1/public/csat/{}", f.forged_token),
-            Some(json!({"rating": 1})), Hidden),
-        case(Method::GET, "/api/v1/public/replies/{token}", format!("/api/v1/public/replies/{}", f.forged_token), None, Hidden),
-        case(Method::POST, "/api/v1/public/replies/{token}", format!("/api/v1/public/replies/{}", f.forged_token),
-            Some(json!({"body": "let me in"})), Hidden),
+        case(
+            Method::POST,
+            "/api/v1/tokens",
+            "/api/v1/tokens".into(),
+            Some(json!({"name": "mine"})),
+            Status(201),
+        ),
+        case(
+            Method::GET,
+            "/api/v1/tokens",
+            "/api/v1/tokens".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            format!("/api/v1/tokens/{}", f.token),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/clients",
+            "/api/v1/clients".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/clients",
+            "/api/v1/clients".into(),
+            Some(json!({"name": "New"})),
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/clients/{id}",
+            format!("/api/v1/clients/{}", f.client),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/users",
+            "/api/v1/users".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/users",
+            "/api/v1/users".into(),
+            Some(
+                json!({"email": "n@example.com", "name": "N", "role": "client_user", "client_id": f.client}),
+            ),
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/workers",
+            "/api/v1/workers".into(),
+            None,
+            Refused,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/workers",
+            "/api/v1/workers".into(),
+            Some(json!({"name": "W", "skills": {}, "capacity": 1, "clearances": [f.client]})),
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/workers/{id}",
+            format!("/api/v1/workers/{}", f.worker),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/workers/{id}/presence",
+            format!("/api/v1/workers/{}/presence", f.worker),
+            Some(json!({"state": "offline"})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/services",
+            "/api/v1/services".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/services/{key}/versions/{version}",
+            "/api/v1/services/customer-support/versions/1".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/engagements",
+            "/api/v1/engagements".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/engagements",
+            "/api/v1/engagements".into(),
+            Some(
+                json!({"client_id": f.client, "name": "E", "service_key": "customer-support", "service_version": 1}),
+            ),
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/engagements/{id}",
+            format!("/api/v1/engagements/{}", f.engagement),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/engagements/{id}/settings",
+            format!("/api/v1/engagements/{}/settings", f.engagement),
+            Some(json!({"wait_timers": {"await_reply": "1m"}})),
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/engagements/{id}/items",
+            format!("/api/v1/engagements/{}/items", f.engagement),
+            Some(item_body.clone()),
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/engagements/{id}/items/batch",
+            format!("/api/v1/engagements/{}/items/batch", f.engagement),
+            Some(json!({"items": [item_body]})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items",
+            "/api/v1/items".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items",
+            format!("/api/v1/items?client_id={}", f.client),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items",
+            format!("/api/v1/items?engagement_id={}", f.engagement),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items/{id}",
+            format!("/api/v1/items/{}", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::PATCH,
+            "/api/v1/items/{id}",
+            format!("/api/v1/items/{}", f.item),
+            Some(json!({"data": {"subject": "changed"}})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items/{id}/messages",
+            format!("/api/v1/items/{}/messages", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/messages",
+            format!("/api/v1/items/{}/messages", f.item),
+            Some(json!({"visibility": "public", "body": "hello"})),
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/cancel",
+            format!("/api/v1/items/{}/cancel", f.item),
+            Some(json!({"reason": "mine now"})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items/{id}/history",
+            format!("/api/v1/items/{}/history", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items/{id}/tasks",
+            format!("/api/v1/items/{}/tasks", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items/{id}/requester-links",
+            format!("/api/v1/items/{}/requester-links", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/attachments",
+            format!("/api/v1/items/{}/attachments?filename=mine.json", f.item),
+            Some(json!({"planted": true})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/items/{id}/attachments",
+            format!("/api/v1/items/{}/attachments", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/attachments/{id}",
+            format!("/api/v1/attachments/{}", f.attachment),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/attachments/{id}/content",
+            format!("/api/v1/attachments/{}/content", f.attachment),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tasks/next",
+            "/api/v1/tasks/next".into(),
+            None,
+            if works { Status(204) } else { Refused },
+        ),
+        case(
+            Method::GET,
+            "/api/v1/tasks/{id}",
+            format!("/api/v1/tasks/{}", f.task),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tasks/{id}/start",
+            format!("/api/v1/tasks/{}/start", f.task),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tasks/{id}/submit",
+            format!("/api/v1/tasks/{}/submit", f.task),
+            Some(json!({"outcome": "resolved", "data": {"reply": "x"}})),
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tasks/{id}/release",
+            format!("/api/v1/tasks/{}/release", f.task),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/public/csat/{token}",
+            format!("/api/v1/public/csat/{}", f.forged_token),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/public/csat/{token}",
+            format!("/api/v1/public/csat/{}", f.forged_token),
+            Some(json!({"rating": 1})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/public/replies/{token}",
+            format!("/api/v1/public/replies/{}", f.forged_token),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/public/replies/{token}",
+            format!("/api/v1/public/replies/{}", f.forged_token),
+            Some(json!({"body": "let me in"})),
+            Hidden,
+        ),
         // Last: it ends the session.
-        case(Method::POST, "/api/v1/auth/logout", "/api/v1/auth/logout".into(), None, Status(204)),
+        case(
+            Method::POST,
+            "/api/v1/auth/logout",
+            "/api/v1/auth/logout".into(),
+            None,
+            Status(204),
+        ),
     ]
 }
 
@@ -141,9 +417,24 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{item}");
     let (_, claimed) = foreign_agent.post("/api/v1/tasks/next", json!({})).await;
-    let (_, token) = foreign_agent.post("/api/v1/tokens", json!({"name": "foreign"})).await;
+    let (_, token) = foreign_agent
+        .post("/api/v1/tokens", json!({"name": "foreign"}))
+        .await;
     let (_, me) = foreign_agent.get("/api/v1/me").await;
     let item_id = item["id"].as_str().unwrap().to_owned();
+    let uploaded = foreign_agent
+        .request(
+            Method::POST,
+            &format!("/api/v1/items/{item_id}/attachments?filename=foreign-secret-contract.txt"),
+        )
+        .header("content-type", "text/plain")
+        .body("Foreign secret contract")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let attachment: Json = uploaded.json().await.unwrap();
+    let attachment = attachment["id"].as_str().unwrap().to_owned();
     let secrets = vec![
         client.id.to_string(),
         client.name.to_string(),
@@ -155,6 +446,9 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
         me["user"]["id"].as_str().unwrap().to_owned(),
         me["user"]["email"].as_str().unwrap().to_owned(),
         token["token"]["id"].as_str().unwrap().to_owned(),
+        attachment.clone(),
+        "foreign-secret-contract.txt".into(),
+        "Foreign secret contract".into(),
     ];
     Foreign {
         client: client.id.to_string(),
@@ -163,13 +457,19 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
         worker: worker.to_string(),
         token: token["token"]["id"].as_str().unwrap().to_owned(),
         forged_token: String::new(),
+        attachment,
         item: item_id,
         secrets,
     }
 }
 
 /// A valid reply link of a home item with its item id swapped for the foreign one.
-async fn forged_link(server: &TestServer, home_engagement: &str, foreign_item: &str, agent: &Session) -> String {
+async fn forged_link(
+    server: &TestServer,
+    home_engagement: &str,
+    foreign_item: &str,
+    agent: &Session,
+) -> String {
     let (_, home) = agent
         .post(
             &format!("/api/v1/engagements/{home_engagement}/items"),
@@ -177,10 +477,19 @@ async fn forged_link(server: &TestServer, home_engagement: &str, foreign_item: &
         )
         .await;
     let home_item = home["id"].as_str().unwrap();
-    let (_, links) = agent.get(&format!("/api/v1/items/{home_item}/requester-links")).await;
+    let (_, links) = agent
+        .get(&format!("/api/v1/items/{home_item}/requester-links"))
+        .await;
     let reply = links["reply"].as_str().unwrap();
     let token = reply.rsplit('/').next().unwrap();
-    assert!(server.anonymous().get(&format!("/api/v1/public/replies/{token}")).await.0.is_success());
+    assert!(
+        server
+            .anonymous()
+            .get(&format!("/api/v1/public/replies/{token}"))
+            .await
+            .0
+            .is_success()
+    );
     token.replacen(home_item, foreign_item, 1)
 }
 
@@ -201,20 +510,35 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    assert!(documented.len() >= 40, "the OpenAPI document lists {} operations", documented.len());
+    assert!(
+        documented.len() >= 40,
+        "the OpenAPI document lists {} operations",
+        documented.len()
+    );
 
     let mut calls = 0;
-    for role in [Role::ClientUser, Role::Agent, Role::TeamLead, Role::Expert, Role::QaReviewer] {
+    for role in [
+        Role::ClientUser,
+        Role::Agent,
+        Role::TeamLead,
+        Role::Expert,
+        Role::QaReviewer,
+    ] {
         let (client, worker) = match role {
             Role::ClientUser => (Some(home), None),
             _ => (None, Some(server.worker(&[home]).await)),
         };
         let session = server.sign_in(role, client, worker).await;
         let cases = cases(&foreign, role);
-        let covered: BTreeSet<(String, String)> =
-            cases.iter().map(|c| (c.method.to_string(), c.template.to_owned())).collect();
+        let covered: BTreeSet<(String, String)> = cases
+            .iter()
+            .map(|c| (c.method.to_string(), c.template.to_owned()))
+            .collect();
         let uncovered: Vec<_> = documented.difference(&covered).collect();
-        assert!(uncovered.is_empty(), "routes without an isolation case: {uncovered:?}");
+        assert!(
+            uncovered.is_empty(),
+            "routes without an isolation case: {uncovered:?}"
+        );
 
         for case in cases {
             let (status, text) = call(&session, &case, &case.path).await;
@@ -225,20 +549,34 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
                 Expect::Refused => &[403],
                 Expect::Status(status) => &[status],
             };
-            assert!(allowed.contains(&status), "{context}: status {status}, body {text}");
+            assert!(
+                allowed.contains(&status),
+                "{context}: status {status}, body {text}"
+            );
             for secret in &foreign.secrets {
-                assert!(!text.contains(secret.as_str()), "{context}: the answer shows `{secret}`: {text}");
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "{context}: the answer shows `{secret}`: {text}"
+                );
             }
             if matches!(case.expect, Expect::Hidden) {
-                let (unknown_status, unknown_body) = call(&session, &case, &unknown_path(&case.path, &foreign)).await;
-                assert_eq!((unknown_status, unknown_body.as_str()), (status, text.as_str()),
-                    "{context}: a foreign object must answer exactly like an unknown one");
+                let (unknown_status, unknown_body) =
+                    call(&session, &case, &unknown_path(&case.path, &foreign)).await;
+                assert_eq!(
+                    (unknown_status, unknown_body.as_str()),
+                    (status, text.as_str()),
+                    "{context}: a foreign object must answer exactly like an unknown one"
+                );
             }
             calls += 1;
         }
     }
     // The foreign item is untouched by all of it.
-    let item = server.store().item(foreign.item.parse().unwrap()).await.unwrap();
+    let item = server
+        .store()
+        .item(foreign.item.parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(item.state.data["subject"], "Foreign secret subject");
     assert_eq!(item.state.position.status(), "active");
     assert!(calls >= 200, "{calls} calls");
@@ -259,8 +597,19 @@ async fn call(session: &Session, case: &Case, path: &str) -> (u16, String) {
 
 /// The same path with every foreign id (and a forged token) replaced by unknown ones.
 fn unknown_path(path: &str, foreign: &Foreign) -> String {
-    let mut path = path.replace(&foreign.forged_token, "00000000-0000-7000-8000-000000000000.1.00");
-    for id in [&foreign.client, &foreign.engagement, &foreign.item, &foreign.task, &foreign.worker, &foreign.token] {
+    let mut path = path.replace(
+        &foreign.forged_token,
+        "00000000-0000-7000-8000-000000000000.1.00",
+    );
+    for id in [
+        &foreign.client,
+        &foreign.engagement,
+        &foreign.item,
+        &foreign.task,
+        &foreign.worker,
+        &foreign.token,
+        &foreign.attachment,
+    ] {
         path = path.replace(id.as_str(), &uuid::Uuid::now_v7().to_string());
     }
     path

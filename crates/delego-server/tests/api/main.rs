@@ -1,6 +1,7 @@
 //! The server as its users meet it: a real HTTP server on port 0 over a fresh database,
 //! driven through the API. Every test runs on SQLite and on PostgreSQL.
 
+mod attachments;
 mod errors;
 mod harness;
 mod isolation;
