@@ -228,6 +228,7 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
         skills: vec![key("general")],
         sla: SlaDefaults::default(),
         language_field: None,
+        requester_field: None,
         intake: Form {
             fields: vec![number_field("score")],
         },

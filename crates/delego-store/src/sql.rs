@@ -81,6 +81,7 @@ macro_rules! impl_store {
         use uuid::Uuid;
 
         use crate::rows::{self, micros, timestamp};
+        use crate::Directory as _;
         use crate::Store as _;
         use crate::sql::CLAIM_BATCH;
         use crate::{
@@ -155,6 +156,26 @@ macro_rules! impl_store {
             async fn definition_for(&self, item: &WorkItem) -> Result<Arc<ServiceDefinition>> {
                 let engagement = self.engagement(item.engagement_id).await?;
                 self.tuned_definition(&engagement).await
+            }
+
+            /// The client's requester whose address the definition's requester field holds;
+            /// a malformed address is left to the form validation to report.
+            async fn requester_named_by(
+                &self,
+                definition: &ServiceDefinition,
+                client_id: ClientId,
+                data: &Map<String, Json>,
+            ) -> Result<Option<delego_core::id::RequesterId>> {
+                let address = definition
+                    .requester_field
+                    .as_ref()
+                    .and_then(|field| data.get(field.as_str()))
+                    .and_then(Json::as_str)
+                    .and_then(|text| delego_core::values::EmailAddress::parse(text).ok());
+                match address {
+                    Some(email) => Ok(Some(self.requester_for_email(client_id, &email, None).await?.id)),
+                    None => Ok(None),
+                }
             }
 
             fn check_settings(definition: &ServiceDefinition, settings: &EngagementSettings) -> Result<()> {
@@ -788,6 +809,10 @@ macro_rules! impl_store {
                     return Ok(Created { value: existing, created: false });
                 }
                 let definition = self.tuned_definition(&engagement).await?;
+                let requester_id = match new.requester_id {
+                    Some(id) => Some(id),
+                    None => self.requester_named_by(&definition, engagement.client_id, &new.data).await?,
+                };
                 let now = self.now();
                 let outcome = engine::start(&definition, WorkItemId::new(), &new.data, new.priority, now)
                     .map_err(|rejection| match rejection {
@@ -799,7 +824,7 @@ macro_rules! impl_store {
                     engagement_id: engagement.id,
                     service_key: engagement.service_key.clone(),
                     service_version: engagement.service_version,
-                    requester_id: new.requester_id,
+                    requester_id,
                     state: outcome.state,
                     version: 1,
                     created_at: now,

@@ -94,6 +94,7 @@ const SERVICE_KEYS: &[&str] = &[
     "skills",
     "start",
     "language_field",
+    "requester_field",
 ];
 const SLA_KEYS: &[&str] = &["first_response", "resolution", "step"];
 const FIELD_KEYS: &[&str] = &[
@@ -264,6 +265,7 @@ struct Header<'a> {
     skills: Option<Vec<At<Key>>>,
     start: Option<At<&'a str>>,
     language_field: Lookup<&'a str>,
+    requester_field: Lookup<&'a str>,
 }
 
 /// One `[[steps]]` entry as read, with what the graph checks need even when the step
@@ -736,7 +738,19 @@ impl<'s> Loader<'s> {
         }
         self.check_conditions(&drafts, &fields);
         let language_field = match header.as_ref().map(|header| &header.language_field) {
-            Some(Some(Some(field))) => self.language_field(field, &fields),
+            Some(Some(Some(field))) => self.intake_field(
+                field,
+                &fields,
+                "language",
+                &[FieldType::Text, FieldType::Enum],
+            ),
+            Some(Some(None)) => Some(None),
+            _ => None,
+        };
+        let requester_field = match header.as_ref().map(|header| &header.requester_field) {
+            Some(Some(Some(field))) => {
+                self.intake_field(field, &fields, "requester", &[FieldType::Email])
+            }
             Some(Some(None)) => Some(None),
             _ => None,
         };
@@ -759,6 +773,7 @@ impl<'s> Loader<'s> {
                 .collect(),
             sla: sla?,
             language_field: language_field?,
+            requester_field: requester_field?,
             intake: intake?,
             start: Key::parse(header.start?.value).ok()?,
             steps,
@@ -816,6 +831,7 @@ impl<'s> Loader<'s> {
             .map(|skills| skills.map_or_else(Vec::new, |skills| skills.value));
         let start = self.string(section, "start", Need::Required).flatten();
         let language_field = self.string(section, "language_field", Need::Optional);
+        let requester_field = self.string(section, "requester_field", Need::Optional);
         Header {
             key,
             version,
@@ -825,6 +841,7 @@ impl<'s> Loader<'s> {
             skills,
             start,
             language_field,
+            requester_field,
         }
     }
 
@@ -1747,12 +1764,21 @@ impl<'s> Loader<'s> {
         }
     }
 
-    fn language_field(&mut self, field: &At<&str>, fields: &Fields) -> Option<Option<Key>> {
+    /// An intake field named by `[service]` for a purpose, of one of the allowed types.
+    fn intake_field(
+        &mut self,
+        field: &At<&str>,
+        fields: &Fields,
+        purpose: &str,
+        allowed: &[FieldType],
+    ) -> Option<Option<Key>> {
         match fields.intake.iter().find(|(name, _)| name == field.value) {
-            Some((_, FieldType::Text | FieldType::Enum)) => Key::parse(field.value).ok().map(Some),
+            Some((_, kind)) if allowed.contains(kind) => Key::parse(field.value).ok().map(Some),
             Some((_, other)) => {
+                let names: Vec<String> = allowed.iter().map(FieldType::name).collect();
                 let message = format!(
-                    "the language field must be of type text or enum, not {}",
+                    "the {purpose} field must be of type {}, not {}",
+                    names.join(" or "),
                     other.name()
                 );
                 self.report(Some(field.span.clone()), &field.path, message);

@@ -23,6 +23,9 @@ pub struct ServiceDefinition {
     /// An intake field holding the requester's language; its value is required of the
     /// worker who takes the item's tasks.
     pub language_field: Option<Key>,
+    /// An intake e-mail field naming the requester: items are linked to the client's
+    /// requester with that address, created on first sight.
+    pub requester_field: Option<Key>,
     pub intake: Form,
     pub start: Key,
     /// In the order the file lists them.

@@ -8,7 +8,7 @@ use delego_core::engine::Event;
 use delego_core::id::{AttachmentId, EngagementId, WorkItemId};
 use delego_core::identity::{Role, Scope};
 use delego_core::model::{AuditEvent, Engagement, Message, Task, Visibility, WorkItem};
-use delego_core::values::{EmailAddress, Key, Priority};
+use delego_core::values::{Key, Priority};
 use delego_store::{ItemFilter, NewItem, NewMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -127,8 +127,8 @@ pub struct NewItemBody {
     priority: Option<Priority>,
 }
 
-/// Links the item to its requester when the intake names one by `requester_email`, after
-/// checking that its attachment fields name the client's own attachments.
+/// A new item from a request body, after checking that its attachment fields name the
+/// client's own attachments. (The store links the requester the definition names.)
 async fn new_item(
     state: &AppState,
     engagement: &Engagement,
@@ -146,25 +146,11 @@ async fn new_item(
         &body.data,
     )
     .await?;
-    let requester_id = match body.data.get("requester_email").and_then(Json::as_str) {
-        Some(address) => match EmailAddress::parse(address) {
-            Ok(email) => Some(
-                state
-                    .store
-                    .requester_for_email(engagement.client_id, &email, None)
-                    .await?
-                    .id,
-            ),
-            // The form validation reports the bad address with the other problems.
-            Err(_) => None,
-        },
-        None => None,
-    };
     Ok(NewItem {
         engagement_id: engagement.id,
         data: body.data,
         priority: body.priority.unwrap_or_default(),
-        requester_id,
+        requester_id: None,
         idempotency_key,
     })
 }

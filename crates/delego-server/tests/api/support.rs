@@ -78,6 +78,11 @@ async fn a_ticket_goes_from_intake_through_reply_and_requester_answer_to_resolut
         created["step"], "answer",
         "acknowledged and waiting for an agent"
     );
+    let stored = server.store().item(item.parse().unwrap()).await.unwrap();
+    let requester_id = stored.requester_id.expect("linked by requester_field");
+    let requester = server.store().requester(requester_id).await.unwrap();
+    assert_eq!(requester.email.unwrap().as_str(), "jane@customer.example");
+    assert_eq!(requester.client_id, acme);
     let (status, _) = globex_user
         .post(
             &format!("/api/v1/engagements/{globex_support}/items"),
