@@ -9,6 +9,7 @@ use std::time::Duration;
 use delego_core::id::{ClientId, EngagementId, WorkerId};
 use delego_core::identity::Role;
 use delego_core::model::{Actor, Presence, Worker};
+use delego_core::routing::Channel;
 use delego_core::values::{EmailAddress, Key, Language, Name, Priority, SkillLevel};
 use delego_server::auth;
 use delego_store::{Backend, NewItem, NewMessage, NewUser};
@@ -225,8 +226,12 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
             skills: support_skill(level)?,
             languages: languages(tongues),
             clearances: clearances.clone(),
-            capacity: 3,
+            capacity: [(Channel::Email, 3), (Channel::BackOffice, 3)].into(),
             presence: Presence::Offline,
+            certifications: Default::default(),
+            exclusions: Default::default(),
+            idle_since: None,
+            wrap_up_secs: 0,
         };
         store.create_worker(&worker, &actor).await?;
         add_user(address, full_name, Role::Agent, None, Some(worker.id)).await?;
@@ -243,8 +248,12 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
             skills: support_skill(3)?,
             languages: languages(tongues),
             clearances: all.clone(),
-            capacity: 1,
+            capacity: [(Channel::Email, 1)].into(),
             presence: Presence::Available,
+            certifications: Default::default(),
+            exclusions: Default::default(),
+            idle_since: None,
+            wrap_up_secs: 0,
         };
         store.create_worker(&worker, &actor).await?;
         bots.push(worker.id);

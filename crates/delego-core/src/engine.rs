@@ -147,9 +147,16 @@ pub struct TaskSpec {
     pub skill: Key,
     pub min_level: SkillLevel,
     pub language: Option<Language>,
+    pub certifications: std::collections::BTreeSet<Key>,
+    pub channel: crate::routing::Channel,
+    pub relax: Vec<crate::routing::Relaxation>,
     pub excluded_worker: Option<WorkerId>,
+    /// The worker who last did this step, kept first in line for it for a short while
+    /// (a review sent the work back, say).
+    pub reserved_for: Option<(WorkerId, Timestamp)>,
     pub priority: Priority,
     pub due_at: Option<Timestamp>,
+    pub serve_by: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -524,16 +531,33 @@ impl<'d> Run<'d> {
             .and_then(|field| self.state.data.get(field.as_str()))
             .and_then(Json::as_str)
             .and_then(|tag| Language::parse(tag).ok());
-        let due = work.due.or(self.definition.sla.step);
+        let due_at = work
+            .due
+            .or(self.definition.sla.step)
+            .and_then(|d| self.now.checked_add(d).ok());
+        let policy = &work.routing;
+        let reserved_for = self
+            .state
+            .performers
+            .get(&step.id)
+            .filter(|_| policy.preferred_window.is_positive())
+            .and_then(|worker| {
+                Some((*worker, self.now.checked_add(policy.preferred_window).ok()?))
+            });
         TaskSpec {
             step: step.id.clone(),
             visit,
             skill: work.skill.clone(),
             min_level: work.min_level,
             language,
+            certifications: work.certifications.clone(),
+            channel: policy.channel,
+            relax: policy.relax.clone(),
             excluded_worker,
+            reserved_for,
             priority: self.state.priority,
-            due_at: due.and_then(|d| self.now.checked_add(d).ok()),
+            due_at,
+            serve_by: crate::routing::serve_by(self.state.priority, self.now, due_at, policy),
         }
     }
 

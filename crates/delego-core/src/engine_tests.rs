@@ -113,6 +113,8 @@ fn step_id(len: usize, i: usize) -> Key {
 
 fn work(form: Form) -> crate::definition::Work {
     crate::definition::Work {
+        certifications: Default::default(),
+        routing: Default::default(),
         skill: key("general"),
         min_level: SkillLevel::MIN,
         handle_time: SignedDuration::from_mins(5),

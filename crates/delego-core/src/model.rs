@@ -12,6 +12,7 @@ use crate::id::{
     ApiTokenId, AttachmentId, AuditEventId, ClientId, EngagementId, MessageId, RequesterId, TaskId,
     UserId, WorkItemId, WorkerId,
 };
+use crate::routing::{Channel, Exclusions, Relaxation};
 use crate::values::{EmailAddress, Key, Language, Name, PhoneNumber, Priority, SkillLevel};
 
 /// A customer company of the provider: the tenant boundary.
@@ -39,19 +40,15 @@ pub struct Requester {
 pub enum Presence {
     Available,
     Busy,
-    WrapUp,
+    /// Finishing the last task's after-work; takes new work again from `until`.
+    WrapUp {
+        until: Timestamp,
+    },
     Break {
         reason: String,
     },
     #[default]
     Offline,
-}
-
-impl Presence {
-    /// Available and busy workers may take more work up to their capacity.
-    pub fn accepts_work(&self) -> bool {
-        matches!(self, Presence::Available | Presence::Busy)
-    }
 }
 
 /// A person at the provider who does human steps.
@@ -63,9 +60,28 @@ pub struct Worker {
     pub languages: BTreeSet<Language>,
     /// The clients whose work this worker may see.
     pub clearances: BTreeSet<ClientId>,
-    /// How many tasks the worker may hold at once.
-    pub capacity: u32,
+    /// Qualifications some steps require (e.g. `cfa`, `licensed_adjuster`).
+    #[serde(default)]
+    pub certifications: BTreeSet<Key>,
+    /// Ethical walls: clients and engagements this worker must never see.
+    #[serde(default)]
+    pub exclusions: Exclusions,
+    /// How many tasks the worker may hold at once on each channel; none on a channel
+    /// that is not listed.
+    pub capacity: BTreeMap<Channel, u32>,
     pub presence: Presence,
+    /// Since when the worker has been free for more work: longest-idle routing reads it.
+    #[serde(default)]
+    pub idle_since: Option<Timestamp>,
+    /// Seconds of after-work following each task, during which no new task is given.
+    #[serde(default)]
+    pub wrap_up_secs: u32,
+}
+
+impl Worker {
+    pub fn capacity_on(&self, channel: Channel) -> u32 {
+        self.capacity.get(&channel).copied().unwrap_or(0)
+    }
 }
 
 /// A client's contract for one service, pinned to one version of its definition.
@@ -84,6 +100,10 @@ pub struct Engagement {
 /// How an engagement tunes its pinned process without a new version of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngagementSettings {
+    /// Its share of workers it shares with other engagements, relative to theirs
+    /// (1 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
     /// A timer per wait step, replacing the definition's: e.g. how long a ticket waits
     /// for the requester before it closes itself. Applies to waits begun after the change.
     #[serde(default)]
@@ -125,11 +145,22 @@ pub struct Task {
     pub skill: Key,
     pub min_level: SkillLevel,
     pub language: Option<Language>,
+    #[serde(default)]
+    pub certifications: BTreeSet<Key>,
+    #[serde(default)]
+    pub channel: Channel,
+    /// Requirements that relax while the task waits.
+    #[serde(default)]
+    pub relax: Vec<Relaxation>,
     /// The worker who must not take it (four eyes: the author of the work under review).
     pub excluded_worker: Option<WorkerId>,
+    /// Kept for this worker (who did the step before) until the instant.
+    pub reserved_for: Option<(WorkerId, Timestamp)>,
     pub priority: Priority,
     pub queued_at: Timestamp,
     pub due_at: Option<Timestamp>,
+    /// Its place in line (see [`crate::routing::serve_by`]).
+    pub serve_by: Timestamp,
     pub status: TaskStatus,
 }
 

@@ -209,6 +209,8 @@ pub trait Store: Send + Sync {
     /// Hands a held task back; it keeps its place in line.
     async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
     async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>>;
+    /// The tasks a worker holds, per channel.
+    async fn worker_load(&self, worker: WorkerId) -> Result<delego_core::routing::Load>;
     async fn task(&self, id: TaskId) -> Result<Task>;
     /// Records that the holder began work on the task (handle time counts from here).
     async fn start_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;

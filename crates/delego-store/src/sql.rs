@@ -39,7 +39,13 @@ macro_rules! item_columns {
 
 macro_rules! task_columns {
     () => {
-        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at"
+        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by"
+    };
+}
+
+macro_rules! worker_columns {
+    () => {
+        "id, name, skills, languages, clearances, capacity, presence, certifications, exclusions, idle_since, wrap_up_secs"
     };
 }
 
@@ -118,9 +124,13 @@ macro_rules! impl_store {
                     skills: rows::from_json(row.try_get::<SqlJson<Json>, _>(2)?.0)?,
                     languages: rows::from_json(row.try_get::<SqlJson<Json>, _>(3)?.0)?,
                     clearances: rows::from_json(row.try_get::<SqlJson<Json>, _>(4)?.0)?,
-                    capacity: u32::try_from(row.try_get::<i64, _>(5)?)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    capacity: rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?,
                     presence: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
+                    certifications: rows::from_json(row.try_get::<SqlJson<Json>, _>(7)?.0)?,
+                    exclusions: rows::from_json(row.try_get::<SqlJson<Json>, _>(8)?.0)?,
+                    idle_since: rows::optional_timestamp(row.try_get(9)?)?,
+                    wrap_up_secs: u32::try_from(row.try_get::<i64, _>(10)?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 })
             }
 
@@ -236,6 +246,17 @@ macro_rules! impl_store {
                     priority: rows::priority(row.try_get(10)?)?,
                     queued_at: timestamp(row.try_get(11)?)?,
                     due_at: rows::optional_timestamp(row.try_get(12)?)?,
+                    certifications: rows::from_json(row.try_get::<SqlJson<Json>, _>(18)?.0)?,
+                    channel: rows::from_json(Json::String(row.try_get(19)?))?,
+                    relax: rows::from_json(row.try_get::<SqlJson<Json>, _>(20)?.0)?,
+                    reserved_for: match (
+                        row.try_get::<Option<Uuid>, _>(21)?,
+                        rows::optional_timestamp(row.try_get(22)?)?,
+                    ) {
+                        (Some(worker), Some(until)) => Some((WorkerId::from_uuid(worker), until)),
+                        _ => None,
+                    },
+                    serve_by: timestamp(row.try_get(23)?)?,
                     status,
                 })
             }
@@ -340,7 +361,8 @@ macro_rules! impl_store {
                         Effect::OpenTask(spec) => {
                             sqlx::query(concat!(
                                 "INSERT INTO tasks (", task_columns!(), ") VALUES \
-                                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL)"
+                                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL, \
+                                 $14, $15, $16, $17, $18, $19)"
                             ))
                             .bind(TaskId::new().as_uuid())
                             .bind(item.id().as_uuid())
@@ -355,6 +377,12 @@ macro_rules! impl_store {
                             .bind(spec.priority.rank())
                             .bind(micros(now))
                             .bind(spec.due_at.map(micros))
+                            .bind(SqlJson(rows::to_json(&spec.certifications)))
+                            .bind(spec.channel.as_str())
+                            .bind(SqlJson(rows::to_json(&spec.relax)))
+                            .bind(spec.reserved_for.map(|(worker, _)| worker.as_uuid()))
+                            .bind(spec.reserved_for.map(|(_, until)| micros(until)))
+                            .bind(micros(spec.serve_by))
                             .execute(&mut **tx)
                             .await?;
                         }
@@ -485,22 +513,109 @@ macro_rules! impl_store {
                 .transpose()
             }
 
+            /// After a task: the worker's wrap-up begins (if it has one), and with no task
+            /// left in hand its idle clock starts when the wrap-up ends.
+            async fn after_task(tx: &mut Tx, worker_id: WorkerId, now: jiff::Timestamp) -> Result<()> {
+                let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1", $for_update))
+                    .bind(worker_id.as_uuid())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let worker = Self::worker_from_row(&row)?;
+                let still_holding: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
+                )
+                .bind(worker_id.as_uuid())
+                .fetch_one(&mut **tx)
+                .await?;
+                let wrap_up = jiff::SignedDuration::from_secs(i64::from(worker.wrap_up_secs));
+                let until = now.checked_add(wrap_up).unwrap_or(now);
+                let accepting = matches!(worker.presence, Presence::Available | Presence::Busy);
+                if accepting && worker.wrap_up_secs > 0 {
+                    let presence = Presence::WrapUp { until };
+                    sqlx::query("UPDATE workers SET presence = $1, updated_at = $2 WHERE id = $3")
+                        .bind(SqlJson(rows::to_json(&presence)))
+                        .bind(micros(now))
+                        .bind(worker_id.as_uuid())
+                        .execute(&mut **tx)
+                        .await?;
+                    let detail = json!({"worker": worker_id, "presence": presence});
+                    Self::insert_audit(
+                        tx,
+                        None,
+                        None,
+                        &Actor::System,
+                        "worker.presence",
+                        detail.as_object().cloned().unwrap_or_default(),
+                        now,
+                    )
+                    .await?;
+                }
+                if still_holding == 0 {
+                    sqlx::query("UPDATE workers SET idle_since = $1 WHERE id = $2")
+                        .bind(micros(until))
+                        .bind(worker_id.as_uuid())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// The tasks a worker holds, per channel.
+            async fn load_of(tx: &mut Tx, worker: WorkerId) -> Result<routing::Load> {
+                let rows = sqlx::query(
+                    "SELECT channel, COUNT(*) FROM tasks WHERE worker_id = $1 AND status = 'claimed' GROUP BY channel",
+                )
+                .bind(worker.as_uuid())
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut load = routing::Load::new();
+                for row in rows {
+                    let channel: routing::Channel = rows::from_json(Json::String(row.try_get(0)?))?;
+                    load.insert(channel, u32::try_from(row.try_get::<i64, _>(1)?).unwrap_or(u32::MAX));
+                }
+                Ok(load)
+            }
+
+            /// The service received and the weights of the engagements of `tasks`.
+            async fn shares_of(tx: &mut Tx, tasks: &[Task]) -> Result<routing::Shares> {
+                let engagements: std::collections::BTreeSet<EngagementId> =
+                    tasks.iter().map(|t| t.engagement_id).collect();
+                let mut shares = routing::Shares::default();
+                for engagement in engagements {
+                    let row = sqlx::query(
+                        "SELECT e.settings, s.served FROM engagements e \
+                         LEFT JOIN engagement_shares s ON s.engagement_id = e.id WHERE e.id = $1",
+                    )
+                    .bind(engagement.as_uuid())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    let settings: EngagementSettings = rows::from_json(row.try_get::<SqlJson<Json>, _>(0)?.0)?;
+                    if let Some(weight) = settings.weight {
+                        shares.weights.insert(engagement, weight);
+                    }
+                    if let Some(served) = row.try_get::<Option<i64>, _>(1)? {
+                        shares.served.insert(engagement, u64::try_from(served).unwrap_or(0));
+                    }
+                }
+                Ok(shares)
+            }
+
             /// Open tasks needing one of `skills`, best first, after the position `after`.
             async fn open_tasks(
                 tx: &mut Tx,
                 skills: &[String],
                 after: Option<&Task>,
             ) -> Result<Vec<Task>> {
-                let (priority, queued_at, id) = after.map_or((i64::MAX, i64::MIN, Uuid::nil()), |t| {
-                    (t.priority.rank(), micros(t.queued_at), t.id.as_uuid())
+                let (serve_by, queued_at, id) = after.map_or((i64::MIN, i64::MIN, Uuid::nil()), |t| {
+                    (micros(t.serve_by), micros(t.queued_at), t.id.as_uuid())
                 });
                 let rows = sqlx::query(concat!(
                     "SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' AND ", $skill_in_list,
-                    " AND (priority < $2 OR (priority = $2 AND (queued_at > $3 OR (queued_at = $3 AND id > $4)))) \
-                     ORDER BY priority DESC, queued_at, id LIMIT $5"
+                    " AND (serve_by > $2 OR (serve_by = $2 AND (queued_at > $3 OR (queued_at = $3 AND id > $4)))) \
+                     ORDER BY serve_by, queued_at, id LIMIT $5"
                 ))
                 .bind(serde_json::to_string(skills).unwrap_or_default())
-                .bind(priority)
+                .bind(serve_by)
                 .bind(queued_at)
                 .bind(id)
                 .bind(CLAIM_BATCH)
@@ -630,17 +745,21 @@ macro_rules! impl_store {
             async fn create_worker(&self, worker: &Worker, actor: &Actor) -> Result<()> {
                 let now = self.now();
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO workers (id, name, skills, languages, clearances, capacity, presence, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
+                sqlx::query(concat!(
+                    "INSERT INTO workers (", worker_columns!(), ", updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ))
                 .bind(worker.id.as_uuid())
                 .bind(worker.name.as_str())
                 .bind(SqlJson(rows::to_json(&worker.skills)))
                 .bind(SqlJson(rows::to_json(&worker.languages)))
                 .bind(SqlJson(rows::to_json(&worker.clearances)))
-                .bind(i64::from(worker.capacity))
+                .bind(SqlJson(rows::to_json(&worker.capacity)))
                 .bind(SqlJson(rows::to_json(&worker.presence)))
+                .bind(SqlJson(rows::to_json(&worker.certifications)))
+                .bind(SqlJson(rows::to_json(&worker.exclusions)))
+                .bind(worker.idle_since.map(micros))
+                .bind(i64::from(worker.wrap_up_secs))
                 .bind(micros(now))
                 .execute(&mut *tx)
                 .await?;
@@ -660,9 +779,7 @@ macro_rules! impl_store {
             }
 
             async fn worker(&self, id: WorkerId) -> Result<Worker> {
-                let row = sqlx::query(
-                    "SELECT id, name, skills, languages, clearances, capacity, presence FROM workers WHERE id = $1",
-                )
+                let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1"))
                 .bind(id.as_uuid())
                 .fetch_optional(&self.pool)
                 .await?
@@ -678,13 +795,17 @@ macro_rules! impl_store {
             ) -> Result<Worker> {
                 let now = self.now();
                 let mut tx = self.begin_write().await?;
-                let row = sqlx::query(
-                    "UPDATE workers SET presence = $1, updated_at = $2 WHERE id = $3 \
-                     RETURNING id, name, skills, languages, clearances, capacity, presence",
-                )
+                // Becoming available starts the idle clock (unless it runs already); a break
+                // or going offline stops it.
+                let row = sqlx::query(concat!(
+                    "UPDATE workers SET presence = $1, updated_at = $2, \
+                     idle_since = CASE WHEN $4 THEN COALESCE(idle_since, $2) ELSE NULL END \
+                     WHERE id = $3 RETURNING ", worker_columns!()
+                ))
                 .bind(SqlJson(rows::to_json(&presence)))
                 .bind(micros(now))
                 .bind(id.as_uuid())
+                .bind(matches!(presence, Presence::Available))
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound("worker"))?;
@@ -980,43 +1101,37 @@ macro_rules! impl_store {
             async fn claim_next_task(&self, worker_id: WorkerId) -> Result<Option<Claimed>> {
                 let mut tx = self.begin_write().await?;
                 let row = sqlx::query(concat!(
-                    "SELECT id, name, skills, languages, clearances, capacity, presence \
-                     FROM workers WHERE id = $1", $for_update
+                    "SELECT ", worker_columns!(), " FROM workers WHERE id = $1", $for_update
                 ))
                 .bind(worker_id.as_uuid())
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound("worker"))?;
                 let worker = Self::worker_from_row(&row)?;
-                let held: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
-                )
-                .bind(worker_id.as_uuid())
-                .fetch_one(&mut *tx)
-                .await?;
-                let held = u32::try_from(held).unwrap_or(u32::MAX);
-                if routing::worker_ineligibility(&worker, held).is_some() {
+                let now = self.now();
+                if routing::worker_ineligibility(&worker, now).is_some() {
                     return Ok(None);
                 }
+                let load = Self::load_of(&mut tx, worker_id).await?;
                 let skills: Vec<String> = worker.skills.keys().map(|k| k.as_str().to_owned()).collect();
                 let mut after: Option<Task> = None;
                 loop {
                     let batch = Self::open_tasks(&mut tx, &skills, after.as_ref()).await?;
-                    let Some(task) = routing::next_task(&worker, held, &batch) else {
+                    let shares = Self::shares_of(&mut tx, &batch).await?;
+                    let Some(pick) = routing::pick(&worker, &load, &batch, &shares, routing::FAIRNESS_BAND, now) else {
                         if (batch.len() as i64) < CLAIM_BATCH {
                             return Ok(None);
                         }
                         after = batch.last().cloned();
                         continue;
                     };
-                    let now = self.now();
                     let claimed = sqlx::query(
                         "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2 \
                          WHERE id = $3 AND status = 'open'",
                     )
                     .bind(worker_id.as_uuid())
                     .bind(micros(now))
-                    .bind(task.id.as_uuid())
+                    .bind(pick.task.id.as_uuid())
                     .execute(&mut *tx)
                     .await?;
                     if claimed.rows_affected() == 0 {
@@ -1024,9 +1139,31 @@ macro_rules! impl_store {
                         after = None;
                         continue;
                     }
-                    let mut task = task.clone();
+                    sqlx::query(
+                        "INSERT INTO engagement_shares (engagement_id, served) VALUES ($1, $2) \
+                         ON CONFLICT (engagement_id) DO UPDATE SET served = excluded.served",
+                    )
+                    .bind(pick.task.engagement_id.as_uuid())
+                    .bind(i64::try_from(pick.charged).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE workers SET idle_since = NULL WHERE id = $1")
+                        .bind(worker_id.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                    let mut task = pick.task.clone();
                     task.status = TaskStatus::Claimed { worker: worker_id, at: now };
-                    let detail = json!({"task": task.id, "step": task.step, "worker": worker_id});
+                    // Why this task: the record managers read when they ask.
+                    let detail = json!({
+                        "task": task.id,
+                        "step": task.step,
+                        "worker": worker_id,
+                        "rule": pick.rule,
+                        "serve_by": task.serve_by,
+                        "waited_seconds": now.duration_since(task.queued_at).as_secs(),
+                        "eligible_tasks": pick.eligible,
+                        "engagement_service": pick.charged,
+                    });
                     Self::insert_audit(
                         &mut tx,
                         Some(task.client_id),
@@ -1082,6 +1219,7 @@ macro_rules! impl_store {
                 .bind(task_id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
+                Self::after_task(&mut tx, worker_id, now).await?;
                 self.commit_outcome(tx, item, result, &Actor::Worker(worker_id), now)
                     .await
             }
@@ -1127,6 +1265,13 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(Self::task_from_row).collect()
+            }
+
+            async fn worker_load(&self, worker: WorkerId) -> Result<routing::Load> {
+                let mut tx = self.pool.begin().await?;
+                let load = Self::load_of(&mut tx, worker).await?;
+                tx.commit().await?;
+                Ok(load)
             }
 
             async fn task(&self, id: TaskId) -> Result<Task> {

@@ -698,10 +698,9 @@ macro_rules! impl_directory {
                 }
 
                 async fn workers(&self) -> Result<Vec<Worker>> {
-                    let found = sqlx::query(
-                        "SELECT id, name, skills, languages, clearances, capacity, presence \
-                         FROM workers ORDER BY name, id",
-                    )
+                    let found = sqlx::query(concat!(
+                        "SELECT ", worker_columns!(), " FROM workers ORDER BY name, id"
+                    ))
                     .fetch_all(&self.pool)
                     .await?;
                     found.iter().map(Self::worker_from_row).collect()

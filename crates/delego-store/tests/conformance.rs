@@ -147,8 +147,12 @@ async fn worker(store: &dyn Store, skills: &[(&str, u8)], clients: &[ClientId]) 
             .collect(),
         languages: BTreeSet::from([Language::parse("en").unwrap()]),
         clearances: clients.iter().copied().collect(),
-        capacity: 100,
+        capacity: BTreeMap::from([(delego_core::routing::Channel::BackOffice, 100)]),
         presence: Presence::Available,
+        certifications: Default::default(),
+        exclusions: Default::default(),
+        idle_since: None,
+        wrap_up_secs: 0,
     };
     store.create_worker(&worker, &operator()).await.unwrap();
     worker.id
@@ -1472,8 +1476,12 @@ async fn engagements_workers_users_and_services_are_listed_filtered_and_ordered_
             skills: BTreeMap::from([(key("support"), SkillLevel::new(2).unwrap())]),
             languages: BTreeSet::from([Language::parse("en").unwrap()]),
             clearances: BTreeSet::from([acme.client]),
-            capacity: 3,
+            capacity: BTreeMap::from([(delego_core::routing::Channel::BackOffice, 3)]),
             presence: Presence::Offline,
+            certifications: Default::default(),
+            exclusions: Default::default(),
+            idle_since: None,
+            wrap_up_secs: 0,
         };
         store.create_worker(&profile, &operator()).await.unwrap();
     }

@@ -21,6 +21,7 @@ use super::model::{
     Action, Branch, Field, FieldType, Form, Rules, ServiceDefinition, ServiceKind, SlaDefaults,
     Step, StepKind, TIMEOUT, Transition, Work,
 };
+use crate::routing::{Channel, Relaxation, RoutingPolicy, WorkerOrder};
 use crate::values::{Currency, Key, Name, Priority, SkillLevel};
 
 /// One problem in a definition file.
@@ -68,20 +69,34 @@ pub(super) fn anchored_pattern(pattern: &str) -> Result<regex::Regex, regex::Err
     regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
-/// Reads a duration such as `30m`, `4h`, `1h 30m` or `2d`; a day is 24 hours.
 /// Parses a positive duration as written in definitions and settings: `30m`, `4h`,
 /// `1h 30m`, `2d`, `1w` or ISO 8601 (`PT4H`). A day is 24 hours.
 pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
-    let span: jiff::Span = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `30m`, `4h`, `1h 30m` or `2d`"))?;
-    let duration = span
-        .to_duration(SpanRelativeTo::days_are_24_hours())
-        .map_err(|_| format!("`{text}` uses months or years; use weeks, days, hours or minutes"))?;
+    let duration = parse_any_duration(text)?;
     if duration <= SignedDuration::ZERO {
         return Err(format!("`{text}` must be a positive duration"));
     }
     Ok(duration)
+}
+
+/// As [`parse_duration`], but zero (`0s`, `0m`) is accepted too: for a routing setting
+/// that zero turns off.
+fn parse_duration_or_zero(text: &str) -> Result<SignedDuration, String> {
+    let duration = parse_any_duration(text)?;
+    if duration < SignedDuration::ZERO {
+        return Err(format!(
+            "`{text}` must be zero (`0s`, to turn it off) or a positive duration"
+        ));
+    }
+    Ok(duration)
+}
+
+fn parse_any_duration(text: &str) -> Result<SignedDuration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `30m`, `4h`, `1h 30m` or `2d`"))?;
+    span.to_duration(SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| format!("`{text}` uses months or years; use weeks, days, hours or minutes"))
 }
 
 const TOP_KEYS: &[&str] = &["service", "sla", "intake", "steps"];
@@ -130,6 +145,20 @@ const FIELD_TYPES: &[&str] = &[
     "attachment",
 ];
 const BRANCH_KEYS: &[&str] = &["when", "to"];
+const ROUTING_KEYS: &[&str] = &[
+    "channel",
+    "aging",
+    "urgency_lead",
+    "relax",
+    "worker_order",
+    "preferred_window",
+];
+const RELAX_KEYS: &[&str] = &["after", "min_level", "any_language"];
+const WORKER_ORDERS: [(&str, WorkerOrder); 3] = [
+    ("longest_idle", WorkerOrder::LongestIdle),
+    ("best_skill", WorkerOrder::BestSkill),
+    ("least_loaded", WorkerOrder::LeastLoaded),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KindName {
@@ -173,6 +202,8 @@ impl KindName {
                 "handle_time",
                 "due",
                 "form",
+                "certifications",
+                "routing",
                 "outcomes",
                 "on",
             ],
@@ -185,6 +216,8 @@ impl KindName {
                 "handle_time",
                 "due",
                 "form",
+                "certifications",
+                "routing",
                 "reviews",
                 "sample_percent",
                 "on_approve",
@@ -280,6 +313,8 @@ struct Draft<'a> {
     reviews: Option<At<&'a str>>,
     skill: Option<At<Key>>,
     conditions: Vec<At<Expression>>,
+    /// Each `any_language = true` of the step's relaxations: it needs a `language_field`.
+    any_language: Vec<At<()>>,
     step: Option<Step>,
 }
 
@@ -506,6 +541,82 @@ impl<'s> Loader<'s> {
         }
     }
 
+    /// An optional boolean with where it was written.
+    fn flag(&mut self, section: &Section<'_, '_>, key: &str) -> Lookup<bool> {
+        let Some(value) = self.lookup(section, key, Need::Optional)? else {
+            return Some(None);
+        };
+        let path = section.path_of(key);
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Some(Some(At {
+                value: *flag,
+                span: value.span(),
+                path,
+            })),
+            _ => {
+                self.wrong_type(value, &path, "true or false");
+                None
+            }
+        }
+    }
+
+    /// An optional string naming one of `options`; `what` names the kind of thing in the
+    /// message, e.g. "a channel".
+    fn choice<T: Copy>(
+        &mut self,
+        section: &Section<'_, '_>,
+        key: &str,
+        options: &[(&str, T)],
+        what: &str,
+    ) -> Lookup<T> {
+        let Some(text) = self.string(section, key, Need::Optional)? else {
+            return Some(None);
+        };
+        match options.iter().find(|(name, _)| *name == text.value) {
+            Some((_, value)) => Some(Some(At {
+                value: *value,
+                span: text.span,
+                path: text.path,
+            })),
+            None => {
+                let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+                let message = format!(
+                    "`{}` is not {what}{}",
+                    text.value,
+                    hint(text.value, names.iter().copied())
+                        .unwrap_or_else(|| format!("; use one of: {}", names.join(", ")))
+                );
+                self.report(Some(text.span), &text.path, message);
+                None
+            }
+        }
+    }
+
+    /// An optional skill level, 1 to 5.
+    fn level(&mut self, section: &Section<'_, '_>, key: &str) -> Lookup<SkillLevel> {
+        let Some(level) = self.integer(section, key, Need::Optional)? else {
+            return Some(None);
+        };
+        match u8::try_from(level.value)
+            .ok()
+            .and_then(|value| SkillLevel::new(value).ok())
+        {
+            Some(value) => Some(Some(At {
+                value,
+                span: level.span,
+                path: level.path,
+            })),
+            None => {
+                self.report(
+                    Some(level.span),
+                    &level.path,
+                    format!("`{key}` must be 1 to 5"),
+                );
+                None
+            }
+        }
+    }
+
     fn key(&mut self, section: &Section<'_, '_>, key: &str, need: Need) -> Lookup<Key> {
         let Some(text) = self.string(section, key, need)? else {
             return Some(None);
@@ -529,10 +640,20 @@ impl<'s> Loader<'s> {
         key: &str,
         need: Need,
     ) -> Lookup<SignedDuration> {
+        self.duration_with(section, key, need, parse_duration)
+    }
+
+    fn duration_with(
+        &mut self,
+        section: &Section<'_, '_>,
+        key: &str,
+        need: Need,
+        parse: fn(&str) -> Result<SignedDuration, String>,
+    ) -> Lookup<SignedDuration> {
         let Some(text) = self.string(section, key, need)? else {
             return Some(None);
         };
-        match parse_duration(text.value) {
+        match parse(text.value) {
             Ok(duration) => Some(Some(At {
                 value: duration,
                 span: text.span,
@@ -754,6 +875,16 @@ impl<'s> Loader<'s> {
             Some(Some(None)) => Some(None),
             _ => None,
         };
+
+        if let Some(Some(None)) = header.as_ref().map(|header| &header.language_field) {
+            for flag in drafts.iter().flat_map(|draft| &draft.any_language) {
+                self.report(
+                    Some(flag.span.clone()),
+                    &flag.path,
+                    "`any_language` has nothing to relax: the service has no `language_field`, so no language is required",
+                );
+            }
+        }
 
         let header = header?;
         let steps = drafts
@@ -1241,6 +1372,7 @@ impl<'s> Loader<'s> {
             reviews: None,
             skill: None,
             conditions: Vec::new(),
+            any_language: Vec::new(),
             step: None,
         };
         let step_kind = match kind {
@@ -1267,29 +1399,173 @@ impl<'s> Loader<'s> {
         let skill = self.key(section, "skill", Need::Required).flatten();
         draft.skill = skill.clone();
         let min_level = self
-            .integer(section, "min_level", Need::Optional)
-            .and_then(|level| match level {
-                None => Some(SkillLevel::MIN),
-                Some(level) => u8::try_from(level.value)
-                    .ok()
-                    .and_then(|value| SkillLevel::new(value).ok())
-                    .or_else(|| {
-                        self.report(Some(level.span), &level.path, "`min_level` must be 1 to 5");
-                        None
-                    }),
-            });
+            .level(section, "min_level")
+            .map(|level| level.map_or(SkillLevel::MIN, |level| level.value));
         let handle_time = self
             .duration(section, "handle_time", Need::Required)
             .flatten();
         let due = self.duration(section, "due", Need::Optional);
         let form = self.form(section, "form", fields, false);
+        let certifications = self
+            .keys(section, "certifications", Need::Optional)
+            .map(|keys| {
+                keys.map_or_else(BTreeSet::new, |keys| {
+                    keys.value.into_iter().map(|key| key.value).collect()
+                })
+            });
+        let routing = match self.table(section, "routing", Need::Optional) {
+            Some(Some(routing)) => self.routing(&routing, min_level, draft),
+            Some(None) => Some(RoutingPolicy::default()),
+            None => None,
+        };
         Some(Work {
             skill: skill?.value,
             min_level: min_level?,
             handle_time: handle_time?.value,
             due: due?.map(|due| due.value),
             form: form?,
+            certifications: certifications?,
+            routing: routing?,
         })
+    }
+
+    /// A step's `routing` table; `min_level` is the step's, when it could be read.
+    fn routing(
+        &mut self,
+        section: &Section<'_, '_>,
+        min_level: Option<SkillLevel>,
+        draft: &mut Draft<'_>,
+    ) -> Option<RoutingPolicy> {
+        let before = self.problems.len();
+        self.unknown_keys(section, ROUTING_KEYS, &|_| None);
+        let defaults = RoutingPolicy::default();
+        let channels = Channel::ALL.map(|channel| (channel.as_str(), channel));
+        let channel = self.choice(section, "channel", &channels, "a channel");
+        let worker_order = self.choice(section, "worker_order", &WORKER_ORDERS, "a worker order");
+        type Parse = fn(&str) -> Result<SignedDuration, String>;
+        let mut duration = |key: &str, parse: Parse, default: SignedDuration| {
+            self.duration_with(section, key, Need::Optional, parse)
+                .map(|d| d.map_or(default, |d| d.value))
+        };
+        let aging = duration("aging", parse_duration, defaults.aging);
+        let urgency_lead = duration("urgency_lead", parse_duration, defaults.urgency_lead);
+        let preferred_window = duration(
+            "preferred_window",
+            parse_duration_or_zero,
+            defaults.preferred_window,
+        );
+        let relax = self.relaxations(section, min_level, draft);
+        let policy = RoutingPolicy {
+            channel: channel?.map_or(defaults.channel, |c| c.value),
+            aging: aging?,
+            urgency_lead: urgency_lead?,
+            relax: relax?,
+            worker_order: worker_order?.map_or(defaults.worker_order, |o| o.value),
+            preferred_window: preferred_window?,
+        };
+        (self.problems.len() == before).then_some(policy)
+    }
+
+    /// `routing.relax`: each entry after the one before, each asking less than the step
+    /// and than the entries before it.
+    fn relaxations(
+        &mut self,
+        section: &Section<'_, '_>,
+        step_level: Option<SkillLevel>,
+        draft: &mut Draft<'_>,
+    ) -> Option<Vec<Relaxation>> {
+        let before = self.problems.len();
+        let entries = self
+            .tables(section, "relax", Need::Optional)?
+            .unwrap_or_default();
+        let mut relax = Vec::new();
+        // The latest `after` and the lowest level so far, so that every entry out of
+        // order is reported, not only the first.
+        let mut latest_after: Option<At<SignedDuration>> = None;
+        let mut lowest_level: Option<(At<SkillLevel>, String)> = None;
+        for entry in entries {
+            self.unknown_keys(&entry, RELAX_KEYS, &|_| None);
+            let after = self.duration(&entry, "after", Need::Required).flatten();
+            let level = self.level(&entry, "min_level").flatten();
+            let any_language = self.flag(&entry, "any_language");
+
+            if let Some(after) = &after {
+                if let Some(previous) = &latest_after
+                    && after.value <= previous.value
+                {
+                    self.report(
+                        Some(after.span.clone()),
+                        &after.path,
+                        format!(
+                            "relaxations must come in increasing `after` order; this one is not after {} (`{:#}`)",
+                            previous.path, previous.value
+                        ),
+                    );
+                }
+                if latest_after
+                    .as_ref()
+                    .is_none_or(|latest| after.value > latest.value)
+                {
+                    latest_after = Some(after.clone());
+                }
+            }
+            if let Some(level) = &level {
+                let step_level = step_level.filter(|step| level.value >= *step);
+                if let Some(step) = step_level {
+                    self.report(
+                        Some(level.span.clone()),
+                        &level.path,
+                        format!(
+                            "`min_level` {} must be below the step's `min_level` ({}): a relaxation can only ask less",
+                            level.value.get(),
+                            step.get()
+                        ),
+                    );
+                } else if let Some((previous, path)) = &lowest_level
+                    && level.value > previous.value
+                {
+                    self.report(
+                        Some(level.span.clone()),
+                        &level.path,
+                        format!(
+                            "`min_level` {} is above the {} of {path}: levels must not rise along `relax`",
+                            level.value.get(),
+                            previous.value.get()
+                        ),
+                    );
+                }
+                if lowest_level
+                    .as_ref()
+                    .is_none_or(|(lowest, _)| level.value < lowest.value)
+                {
+                    lowest_level = Some((level.clone(), entry.path.clone()));
+                }
+            }
+            let any_language = any_language.map(|flag| flag.filter(|flag| flag.value));
+            if let Some(Some(flag)) = &any_language {
+                draft.any_language.push(At {
+                    value: (),
+                    span: flag.span.clone(),
+                    path: flag.path.clone(),
+                });
+            }
+            // A `min_level` or `any_language` that had a problem was reported already.
+            if entry.get("min_level").is_none() && matches!(any_language, Some(None)) {
+                self.report(
+                    entry.span.clone(),
+                    &entry.path,
+                    "a relaxation must relax something: give `min_level`, `any_language = true`, or both",
+                );
+            }
+            if let Some(after) = after {
+                relax.push(Relaxation {
+                    after: after.value,
+                    min_level: level.map(|level| level.value),
+                    any_language: matches!(any_language, Some(Some(_))),
+                });
+            }
+        }
+        (self.problems.len() == before).then_some(relax)
     }
 
     fn human<'a>(
@@ -1948,6 +2224,14 @@ start = "first"
             .unwrap()
     }
 
+    /// The 1-based line of the first occurrence of `needle`.
+    fn line_of(source: &str, needle: &str) -> usize {
+        let offset = source
+            .find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` not in the source"));
+        source[..offset].lines().count() + usize::from(source[..offset].ends_with('\n'))
+    }
+
     fn assert_reported(listed: &[String], expected: &str) {
         assert!(
             listed.iter().any(|line| line.contains(expected)),
@@ -1985,6 +2269,15 @@ start = "first"
         let work = answer.work().unwrap();
         assert_eq!(work.skill.as_str(), "customer_support");
         assert_eq!(work.handle_time, SignedDuration::from_mins(6));
+        assert_eq!(work.routing.channel, Channel::Email);
+        assert_eq!(
+            work.routing.relax,
+            [Relaxation {
+                after: SignedDuration::from_mins(30),
+                min_level: None,
+                any_language: true,
+            }]
+        );
         let mut successors: Vec<_> = answer
             .successors()
             .into_iter()
@@ -2587,6 +2880,386 @@ kind = "end"
             panic!("not an end");
         };
         assert_eq!(resolution.as_str(), "finish");
+    }
+
+    #[test]
+    fn a_full_routing_table_builds_the_policy_and_certifications() {
+        let source = with_intake(
+            "  { name = \"language\", type = \"text\" },\n",
+            r#"language_field = "language"
+
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+min_level = 3
+handle_time = "1h"
+certifications = ["cfa", "licensed_adjuster"]
+outcomes = ["done"]
+on = { done = "check" }
+[steps.routing]
+channel = "voice"
+aging = "15m"
+urgency_lead = "1h"
+worker_order = "best_skill"
+preferred_window = "0s"
+relax = [
+  { after = "60s", min_level = 2 },
+  { after = "5m", any_language = true },
+  { after = "1h", min_level = 1, any_language = false },
+]
+
+[[steps]]
+id = "check"
+kind = "review"
+skill = "research"
+handle_time = "5m"
+reviews = "first"
+certifications = ["cfa"]
+routing = { channel = "chat", worker_order = "least_loaded", preferred_window = "10m" }
+on_approve = "done"
+reject_to = "first"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        );
+        let definition =
+            load_definition(&source).unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let key = |k: &str| Key::parse(k).unwrap();
+        let level = |l| Some(SkillLevel::new(l).unwrap());
+        let work = definition.steps[0].work().unwrap();
+        assert_eq!(
+            work.certifications,
+            BTreeSet::from([key("cfa"), key("licensed_adjuster")])
+        );
+        assert_eq!(
+            work.routing,
+            RoutingPolicy {
+                channel: Channel::Voice,
+                aging: SignedDuration::from_mins(15),
+                urgency_lead: SignedDuration::from_hours(1),
+                relax: vec![
+                    Relaxation {
+                        after: SignedDuration::from_secs(60),
+                        min_level: level(2),
+                        any_language: false,
+                    },
+                    Relaxation {
+                        after: SignedDuration::from_mins(5),
+                        min_level: None,
+                        any_language: true,
+                    },
+                    Relaxation {
+                        after: SignedDuration::from_hours(1),
+                        min_level: level(1),
+                        any_language: false,
+                    },
+                ],
+                worker_order: WorkerOrder::BestSkill,
+                preferred_window: SignedDuration::ZERO,
+            }
+        );
+        let review = definition.steps[1].work().unwrap();
+        assert_eq!(review.certifications, BTreeSet::from([key("cfa")]));
+        assert_eq!(
+            review.routing,
+            RoutingPolicy {
+                channel: Channel::Chat,
+                worker_order: WorkerOrder::LeastLoaded,
+                preferred_window: SignedDuration::from_mins(10),
+                ..RoutingPolicy::default()
+            }
+        );
+    }
+
+    #[test]
+    fn routing_and_certifications_have_defaults_when_absent() {
+        let definition = load_definition(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["done"]
+on = { done = "check" }
+
+[[steps]]
+id = "check"
+kind = "review"
+skill = "research"
+handle_time = "5m"
+reviews = "first"
+routing = {}
+on_approve = "done"
+reject_to = "first"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ))
+        .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        for step in &definition.steps[..2] {
+            let work = step.work().unwrap();
+            assert!(work.certifications.is_empty());
+            assert_eq!(work.routing, RoutingPolicy::default());
+        }
+        let defaults = RoutingPolicy::default();
+        assert_eq!(defaults.channel, Channel::BackOffice);
+        assert_eq!(defaults.aging, SignedDuration::from_mins(10));
+        assert_eq!(defaults.urgency_lead, SignedDuration::from_mins(30));
+        assert_eq!(defaults.preferred_window, SignedDuration::from_mins(2));
+        assert_eq!(defaults.worker_order, WorkerOrder::LongestIdle);
+    }
+
+    #[test]
+    fn routing_values_are_checked_and_reported_at_their_line() {
+        let source = with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+certifications = ["CFA", "cfa", "cfa"]
+outcomes = ["done"]
+on = { done = "check" }
+[steps.routing]
+channel = "emial"
+aging = "0m"
+urgency_lead = "soon"
+preferred_window = "-1m"
+worker_order = "fastest"
+agin = "5m"
+colour = "red"
+
+[[steps]]
+id = "check"
+kind = "review"
+skill = "research"
+handle_time = "5m"
+reviews = "first"
+routing = { channel = "fax", worker_order = "best_skil" }
+on_approve = "done"
+reject_to = "first"
+
+[[steps]]
+id = "done"
+kind = "end"
+routing = { channel = "chat" }
+"#,
+        );
+        let listed = listed(&source);
+        let at = |needle: &str, rest: &str| format!("{} {rest}", line_of(&source, needle));
+        for expected in [
+            at(
+                "\"CFA\"",
+                "steps[0] (first).certifications[0]: `CFA` is not a valid key",
+            ),
+            at(
+                "\"cfa\", \"cfa\"]",
+                "steps[0] (first).certifications[2]: `cfa` is listed twice",
+            ),
+            at(
+                "\"emial\"",
+                "steps[0] (first).routing.channel: `emial` is not a channel; did you mean `email`?",
+            ),
+            at(
+                "\"0m\"",
+                "steps[0] (first).routing.aging: `0m` must be a positive duration",
+            ),
+            at(
+                "\"soon\"",
+                "steps[0] (first).routing.urgency_lead: `soon` is not a duration",
+            ),
+            at(
+                "\"-1m\"",
+                "steps[0] (first).routing.preferred_window: `-1m` must be zero (`0s`, to turn it off) or a positive duration",
+            ),
+            at(
+                "\"fastest\"",
+                "steps[0] (first).routing.worker_order: `fastest` is not a worker order; use one of: longest_idle, best_skill, least_loaded",
+            ),
+            at(
+                "agin =",
+                "steps[0] (first).routing.agin: unknown key `agin`; did you mean `aging`?",
+            ),
+            at(
+                "colour",
+                "steps[0] (first).routing.colour: unknown key `colour`; expected one of: channel, aging, urgency_lead, relax, worker_order, preferred_window",
+            ),
+            at(
+                "\"fax\"",
+                "steps[1] (check).routing.channel: `fax` is not a channel; use one of: voice, chat, email, back_office",
+            ),
+            at(
+                "\"best_skil\"",
+                "steps[1] (check).routing.worker_order: `best_skil` is not a worker order; did you mean `best_skill`?",
+            ),
+            at(
+                "routing = { channel = \"chat\" }",
+                "steps[2] (done).routing: `routing` does not apply to an end step",
+            ),
+        ] {
+            assert_reported(&listed, &expected);
+        }
+        assert_eq!(listed.len(), 12, "{listed:#?}");
+    }
+
+    #[test]
+    fn relaxations_come_in_order_and_only_ever_ask_less() {
+        let source = with_intake(
+            "  { name = \"language\", type = \"text\" },\n",
+            r#"language_field = "language"
+
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+min_level = 3
+handle_time = "1h"
+outcomes = ["done"]
+on = { done = "answer" }
+routing.relax = [
+  { after = "5m", min_level = 2 },
+  { after = "60s", any_language = true },
+  { after = "4m", any_language = true },
+  { after = "10m", min_level = 3 },
+  { after = "20m", min_level = 1 },
+  { after = "30m", min_level = 2 },
+  { after = "40m", any_language = false },
+  { min_level = 1 },
+  { after = "50m", min_lvl = 1, min_level = 9 },
+  { after = "0s", any_language = "yes" },
+]
+
+[[steps]]
+id = "answer"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["done"]
+on = { done = "done" }
+[steps.routing]
+relax = [ { after = "5m", min_level = 1 } ]
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        );
+        let listed = listed(&source);
+        let at = |needle: &str, rest: &str| format!("{} {rest}", line_of(&source, needle));
+        let relax = "steps[0] (first).routing.relax";
+        for expected in [
+            at(
+                "\"60s\"",
+                &format!(
+                    "{relax}[1].after: relaxations must come in increasing `after` order; this one is not after {relax}[0].after (`5m`)"
+                ),
+            ),
+            at(
+                "\"4m\"",
+                &format!(
+                    "{relax}[2].after: relaxations must come in increasing `after` order; this one is not after {relax}[0].after (`5m`)"
+                ),
+            ),
+            at(
+                "min_level = 3 }",
+                &format!(
+                    "{relax}[3].min_level: `min_level` 3 must be below the step's `min_level` (3)"
+                ),
+            ),
+            at(
+                "\"30m\", min_level = 2",
+                &format!(
+                    "{relax}[5].min_level: `min_level` 2 is above the 1 of {relax}[4]: levels must not rise"
+                ),
+            ),
+            at(
+                "{ after = \"40m\"",
+                &format!("{relax}[6]: a relaxation must relax something"),
+            ),
+            at(
+                "{ min_level = 1 }",
+                &format!("{relax}[7].after: missing required key `after`"),
+            ),
+            at(
+                "min_lvl",
+                &format!("{relax}[8].min_lvl: unknown key `min_lvl`; did you mean `min_level`?"),
+            ),
+            at(
+                "min_level = 9",
+                &format!("{relax}[8].min_level: `min_level` must be 1 to 5"),
+            ),
+            at(
+                "\"0s\"",
+                &format!("{relax}[9].after: `0s` must be a positive duration"),
+            ),
+            at(
+                "\"yes\"",
+                &format!("{relax}[9].any_language: expected true or false, found a string"),
+            ),
+            at(
+                "[ { after = \"5m\", min_level = 1 } ]",
+                "steps[1] (answer).routing.relax[0].min_level: `min_level` 1 must be below the step's `min_level` (1)",
+            ),
+        ] {
+            assert_reported(&listed, &expected);
+        }
+        assert_eq!(listed.len(), 11, "{listed:#?}");
+    }
+
+    #[test]
+    fn any_language_needs_a_language_field() {
+        let source = with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["done"]
+on = { done = "done" }
+[steps.routing]
+relax = [
+  { after = "5m", any_language = false, min_level = 1 },
+  { after = "30m", any_language = true },
+]
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        );
+        let listed = listed(&source);
+        let line = line_of(&source, "any_language = true");
+        assert!(
+            listed.iter().any(|l| l.starts_with(&format!(
+                "{line} steps[0] (first).routing.relax[1].any_language: `any_language` has nothing to relax: the service has no `language_field`"
+            ))),
+            "{listed:#?}"
+        );
+        // The level relaxation is refused too: the step asks for level 1 already.
+        assert_eq!(listed.len(), 2, "{listed:#?}");
+    }
+
+    #[test]
+    fn zero_is_accepted_only_where_it_turns_something_off() {
+        for zero in ["0s", "0m", "PT0S"] {
+            assert_eq!(parse_duration_or_zero(zero), Ok(SignedDuration::ZERO));
+            assert!(parse_duration(zero).is_err());
+        }
+        assert_eq!(
+            parse_duration_or_zero("90s"),
+            Ok(SignedDuration::from_secs(90))
+        );
+        for bad in ["-1m", "1mo", "now", ""] {
+            assert!(parse_duration_or_zero(bad).is_err(), "{bad} was accepted");
+        }
     }
 
     #[test]

@@ -257,6 +257,10 @@ pub struct Work {
     pub due: Option<SignedDuration>,
     /// What the worker fills in; submitted values are merged into the item's data.
     pub form: Form,
+    /// Qualifications the worker must hold, beyond the skill.
+    pub certifications: std::collections::BTreeSet<Key>,
+    /// How the step's tasks are queued and handed out.
+    pub routing: crate::routing::RoutingPolicy,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -8,6 +8,7 @@ use delego_core::definition::parse_duration;
 use delego_core::id::{ClientId, WorkerId};
 use delego_core::identity::{Role, Scope, User};
 use delego_core::model::{Client, Engagement, EngagementSettings, Presence, Worker};
+use delego_core::routing::{Channel, Exclusions};
 use delego_core::values::{EmailAddress, Key, Language, Name, SkillLevel};
 use delego_store::{NewUser, ServiceVersion};
 use serde::{Deserialize, Serialize};
@@ -168,7 +169,20 @@ pub struct NewWorker {
     /// Ids of the clients whose work this worker may see.
     #[serde(default)]
     clearances: Vec<String>,
-    capacity: u32,
+    /// Tasks held at once per channel (`voice`, `chat`, `email`, `back_office`), e.g.
+    /// `{"chat": 3, "back_office": 5}`; none on a channel not listed.
+    #[schema(value_type = Object)]
+    capacity: BTreeMap<Channel, u32>,
+    /// Qualifications some steps require.
+    #[serde(default)]
+    certifications: Vec<String>,
+    /// Ethical walls: clients and engagements this worker must never see.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    exclusions: Exclusions,
+    /// Seconds of after-work following each task before the next one.
+    #[serde(default)]
+    wrap_up_secs: u32,
 }
 
 /// Workers (admins and managers).
@@ -219,6 +233,15 @@ pub async fn create_worker(
             Err(e) => field(format!("languages[{n}]"), e.0),
         }
     }
+    let mut certifications = BTreeSet::new();
+    for (n, certification) in new.certifications.iter().enumerate() {
+        match Key::parse(certification) {
+            Ok(key) => {
+                certifications.insert(key);
+            }
+            Err(e) => field(format!("certifications[{n}]"), e.0),
+        }
+    }
     let mut clearances = BTreeSet::new();
     for (n, id) in new.clearances.iter().enumerate() {
         match id.parse::<ClientId>() {
@@ -242,6 +265,10 @@ pub async fn create_worker(
         clearances,
         capacity: new.capacity,
         presence: Presence::Offline,
+        certifications,
+        exclusions: new.exclusions,
+        idle_since: None,
+        wrap_up_secs: new.wrap_up_secs,
     };
     state.store.create_worker(&worker, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(worker)))
@@ -366,6 +393,9 @@ pub struct SettingsBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     wait_timers: BTreeMap<String, String>,
+    /// Its share of shared workers relative to other engagements (1 to 1000; 1 if unset):
+    /// with weights 2 and 1, two tasks of the first are served for each of the second.
+    weight: Option<u32>,
 }
 
 impl SettingsBody {
@@ -377,7 +407,17 @@ impl SettingsBody {
             let duration = parse_duration(&duration).map_err(|e| invalid(&field, e))?;
             wait_timers.insert(key, duration);
         }
-        Ok(EngagementSettings { wait_timers })
+        if self.weight.is_some_and(|w| !(1..=1000).contains(&w)) {
+            return Err(ApiError::field(
+                "settings.weight",
+                "out_of_range",
+                "use 1 to 1000",
+            ));
+        }
+        Ok(EngagementSettings {
+            wait_timers,
+            weight: self.weight,
+        })
     }
 }
 

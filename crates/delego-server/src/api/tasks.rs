@@ -131,3 +131,100 @@ pub async fn release_task(
         state.store.release_task(task.id, worker.id).await?,
     ))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EligibilityQuery {
+    /// The worker to check; yourself when left out.
+    worker: Option<String>,
+}
+
+/// Whether a worker may take a task now, and if not, the requirement that fails.
+#[derive(Serialize, ToSchema)]
+pub struct Eligibility {
+    #[schema(value_type = String)]
+    worker: delego_core::id::WorkerId,
+    eligible: bool,
+    /// The first requirement that fails, e.g. `{"reason": "skill_too_low", …}`.
+    #[schema(value_type = Option<Object>)]
+    reason: Option<delego_core::routing::Ineligible>,
+    /// The skill level asked for now, after any relaxation for waiting.
+    min_level_now: u8,
+    /// Whether the task's language is still required.
+    language_required: bool,
+}
+
+/// Why a worker is or is not eligible for a task. Managers and team leads ask about any
+/// worker; others about themselves.
+#[utoipa::path(get, path = "/tasks/{id}/eligibility", tag = "tasks",
+    params(("id" = String, Path), EligibilityQuery),
+    responses((status = 200, body = Eligibility), (status = 404, body = Problem)))]
+pub async fn eligibility(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<EligibilityQuery>,
+) -> ApiResult<axum::Json<Eligibility>> {
+    let task = visible_task(&state, &caller, &id).await?;
+    let worker_id = match query.worker {
+        Some(raw) => parse_id(&raw, "worker")?,
+        None => caller.worker()?.id,
+    };
+    let may_ask = caller.role().manages()
+        || caller.role() == delego_core::identity::Role::TeamLead
+        || caller.user.worker_id == Some(worker_id);
+    if !may_ask {
+        return Err(ApiError::NotFound("worker"));
+    }
+    let worker = state.store.worker(worker_id).await?;
+    let now = state.clock.now();
+    let load = state.store.worker_load(worker_id).await?;
+    let reason = delego_core::routing::ineligibility(&worker, &load, &task, now);
+    let (level, language_required) = delego_core::routing::requirements_at(&task, now);
+    Ok(axum::Json(Eligibility {
+        worker: worker_id,
+        eligible: reason.is_none(),
+        reason,
+        min_level_now: level.get(),
+        language_required,
+    }))
+}
+
+/// Who took a task and by which rule, as recorded when it was claimed.
+#[derive(Serialize, ToSchema)]
+pub struct Assignment {
+    #[schema(value_type = Object)]
+    actor: delego_core::model::Actor,
+    #[schema(value_type = String, format = DateTime)]
+    at: jiff::Timestamp,
+    /// `preferred`, `earliest` or `fair_share`, with the serve-by instant, the wait, how
+    /// many tasks the worker was eligible for and the engagement's service so far.
+    #[schema(value_type = Object)]
+    why: Map<String, Json>,
+}
+
+/// Why this task went to its worker: the rule and the figures behind it.
+#[utoipa::path(get, path = "/tasks/{id}/assignment", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = Assignment), (status = 404, body = Problem)))]
+pub async fn assignment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Assignment>> {
+    let task = visible_task(&state, &caller, &id).await?;
+    let task_id = Json::String(task.id.to_string());
+    let claim = state
+        .store
+        .item_history(task.item_id)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|event| event.action == "task.claimed" && event.detail.get("task") == Some(&task_id))
+        .ok_or(ApiError::NotFound("assignment"))?;
+    Ok(axum::Json(Assignment {
+        actor: claim.actor,
+        at: claim.at,
+        why: claim.detail,
+    }))
+}

@@ -137,7 +137,15 @@ impl TestServer {
             .into(),
             languages: [Language::parse("en").unwrap()].into(),
             clearances: clients.iter().copied().collect(),
-            capacity: 5,
+            capacity: [
+                (delego_core::routing::Channel::Email, 5),
+                (delego_core::routing::Channel::BackOffice, 5),
+            ]
+            .into(),
+            certifications: Default::default(),
+            exclusions: Default::default(),
+            idle_since: None,
+            wrap_up_secs: 0,
             presence: Presence::Available,
         };
         self.store()

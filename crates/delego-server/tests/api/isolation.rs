@@ -145,7 +145,9 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Method::POST,
             "/api/v1/workers",
             "/api/v1/workers".into(),
-            Some(json!({"name": "W", "skills": {}, "capacity": 1, "clearances": [f.client]})),
+            Some(
+                json!({"name": "W", "skills": {}, "capacity": {"back_office": 1}, "clearances": [f.client]}),
+            ),
             Refused,
         ),
         case(
@@ -336,6 +338,20 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Method::GET,
             "/api/v1/tasks/{id}",
             format!("/api/v1/tasks/{}", f.task),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/tasks/{id}/eligibility",
+            format!("/api/v1/tasks/{}/eligibility?worker={}", f.task, f.worker),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/tasks/{id}/assignment",
+            format!("/api/v1/tasks/{}/assignment", f.task),
             None,
             Hidden,
         ),

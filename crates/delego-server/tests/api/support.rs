@@ -11,6 +11,7 @@ crate::on_both_backends!(
     a_ticket_goes_from_intake_through_reply_and_requester_answer_to_resolution_and_csat,
     a_ticket_without_a_reply_closes_itself_after_the_quiet_period,
     an_engagement_sets_its_own_quiet_period,
+    a_manager_sees_why_a_task_went_to_a_worker_and_why_another_could_not_take_it,
 );
 
 fn ticket(subject: &str, requester: &str) -> Json {
@@ -331,4 +332,59 @@ async fn an_engagement_sets_its_own_quiet_period(server: TestServer) {
     server.store().fire_due_timers().await.unwrap();
     let closed = server.store().item(item.parse().unwrap()).await.unwrap();
     assert_eq!(closed.state.position.status(), "completed");
+}
+
+async fn a_manager_sees_why_a_task_went_to_a_worker_and_why_another_could_not_take_it(
+    server: TestServer,
+) {
+    let client = server.client("Acme").await;
+    let other = server.client("Globex").await;
+    let engagement = server.engagement(client).await;
+    let profile = server.worker(&[client]).await;
+    let agent = server.sign_in(Role::Agent, None, Some(profile)).await;
+    let outsider = server.worker(&[other]).await;
+    let manager = server.sign_in(Role::Manager, None, None).await;
+    agent
+        .post(
+            &format!("/api/v1/engagements/{engagement}/items"),
+            ticket("Why me", "w@example.com"),
+        )
+        .await;
+    let (_, claimed) = agent.post("/api/v1/tasks/next", json!({})).await;
+    let task = claimed["task"]["id"].as_str().unwrap();
+
+    let (status, why) = manager
+        .get(&format!("/api/v1/tasks/{task}/assignment"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{why}");
+    assert_eq!(why["why"]["rule"]["rule"], "earliest");
+    assert_eq!(why["why"]["eligible_tasks"], 1);
+    assert_eq!(why["actor"]["id"], profile.to_string());
+
+    let (_, mine) = agent
+        .get(&format!("/api/v1/tasks/{task}/eligibility"))
+        .await;
+    assert_eq!(mine["eligible"], true, "the holder meets every requirement");
+    assert_eq!(
+        mine["language_required"], true,
+        "the English ticket has not waited 30 minutes"
+    );
+    let (status, not_cleared) = manager
+        .get(&format!(
+            "/api/v1/tasks/{task}/eligibility?worker={outsider}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(not_cleared["eligible"], false);
+    assert_eq!(not_cleared["reason"]["reason"], "not_cleared");
+    let (status, _) = agent
+        .get(&format!(
+            "/api/v1/tasks/{task}/eligibility?worker={outsider}"
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an agent asks only about itself"
+    );
 }
