@@ -49,8 +49,11 @@ pub async fn serve_until_stopped(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+    // One SQLite node hands held tasks back when it stops; PostgreSQL nodes leave them to
+    // their leases, since the workers' clients carry on through the other nodes.
     let config = Config {
         secure_cookies,
+        hand_back_on_shutdown: store.backend() == "sqlite",
         ..Config::default()
     };
     let attachments = data_dir.join("attachments");

@@ -162,6 +162,9 @@ pub struct Task {
     /// Its place in line (see [`crate::routing::serve_by`]).
     pub serve_by: Timestamp,
     pub status: TaskStatus,
+    /// While claimed: when the claim lapses unless the holder renews it.
+    #[serde(default)]
+    pub lease_until: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,6 +77,7 @@ fn task(spec: Spec, policy: &RoutingPolicy) -> Task {
         due_at: None,
         serve_by: serve_by(spec.priority, spec.queued_at, None, policy),
         status: TaskStatus::Open,
+        lease_until: None,
     }
 }
 

@@ -39,6 +39,13 @@ pub struct Config {
     pub max_attachment_bytes: u64,
     /// The address requesters reach this server at, for the links sent to them.
     pub public_url: String,
+    /// How long a claimed task is held before its worker's client must renew it.
+    pub task_lease: SignedDuration,
+    /// How often a worker waiting for a task looks again even without a notification.
+    pub wake_poll_interval: std::time::Duration,
+    /// On shutdown, put held tasks back in line (kept for their holders for a while):
+    /// right for a single node; several nodes rely on leases instead.
+    pub hand_back_on_shutdown: bool,
 }
 
 impl Default for Config {
@@ -50,6 +57,9 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_attachment_bytes: 25 * 1024 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
+            task_lease: SignedDuration::from_mins(5),
+            wake_poll_interval: std::time::Duration::from_secs(2),
+            hand_back_on_shutdown: true,
         }
     }
 }
@@ -68,6 +78,9 @@ pub struct Shared {
     /// A hash to verify against when an account does not exist, so that a failed sign-in
     /// takes as long either way.
     pub dummy_hash: tokio::sync::OnceCell<String>,
+    /// True once shutdown begins: `/readyz` fails so load balancers stop sending work,
+    /// and workers waiting for a task are answered at once.
+    pub draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -86,6 +99,7 @@ impl AppState {
         config: Config,
     ) -> Self {
         let limits = auth::Limits::new(config.token_requests_per_minute);
+        store.set_task_lease(config.task_lease);
         Self(Arc::new(Shared {
             store,
             clock,
@@ -93,6 +107,7 @@ impl AppState {
             config,
             limits,
             dummy_hash: tokio::sync::OnceCell::new(),
+            draining: tokio::sync::watch::Sender::new(false),
         }))
     }
 }
@@ -125,6 +140,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             }),
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(move |request, next| {
             refuse_announced_oversize(max_body, request, next)
@@ -132,6 +148,27 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     (app, openapi)
+}
+
+/// Ready when the database answers and the node is not shutting down.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if *state.draining.borrow() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the database does not answer");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Answers a body announced larger than the limit at once, from its `Content-Length`,
@@ -169,6 +206,9 @@ fn is_attachment_upload(request: &axum::extract::Request) -> bool {
         && path.ends_with("/attachments")
 }
 
+/// After a shutdown, how long each handed-back task is kept for the worker who held it.
+pub const HOLDER_KEEPS_FOR: SignedDuration = SignedDuration::from_mins(10);
+
 /// Serves until `shutdown` resolves, running the background runtime beside the API.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -176,13 +216,24 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (app, _) = router(state.clone());
-    let background = tokio::spawn(runtime::run(state));
+    let background = tokio::spawn(runtime::run(state.clone()));
+    let draining = state.clone();
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        draining.draining.send_replace(true);
+    })
     .await?;
     background.abort();
+    if state.config.hand_back_on_shutdown {
+        let handed = state.store.hand_back_held_tasks(HOLDER_KEEPS_FOR).await?;
+        tracing::info!(
+            handed,
+            "held tasks are back in line, kept for their holders for a while"
+        );
+    }
     Ok(())
 }

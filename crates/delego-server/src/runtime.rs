@@ -21,6 +21,11 @@ pub async fn run(state: AppState) {
         if let Err(error) = state.store.fire_due_timers().await {
             tracing::warn!(%error, "firing timers failed; retrying next tick");
         }
+        match state.store.expire_leases().await {
+            Ok(0) => {}
+            Ok(lapsed) => tracing::info!(lapsed, "tasks whose lease lapsed are back in line"),
+            Err(error) => tracing::warn!(%error, "expiring leases failed; retrying next tick"),
+        }
         if let Err(error) = deliver_outgoing(&state).await {
             tracing::warn!(error = format!("{error:#}"), "delivering messages failed");
         }

@@ -139,6 +139,9 @@ pub trait Store: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
+    /// Answers when the database does: for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
     /// Stores a version of a service definition. Publishing the same text again is a no-op;
     /// a different text under an existing key and version is a conflict: published versions
     /// never change, so items in flight keep their process.
@@ -208,6 +211,18 @@ pub trait Store: Send + Sync {
     ) -> Result<WorkItem>;
     /// Hands a held task back; it keeps its place in line.
     async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
+    /// How long a claim holds before it must be renewed (5 minutes unless set).
+    fn set_task_lease(&self, lease: jiff::SignedDuration);
+    /// Extends the holder's lease on a task by the lease duration from now.
+    async fn renew_lease(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
+    /// Puts tasks whose lease lapsed back in their place in line; returns how many.
+    async fn expire_leases(&self) -> Result<usize>;
+    /// Puts every held task back in line, kept for its holder for `keep_for`: a single
+    /// node shutting down does this so its work is not stuck until the leases lapse.
+    async fn hand_back_held_tasks(&self, keep_for: jiff::SignedDuration) -> Result<usize>;
+    /// Changes whenever tasks may have become claimable, on this node or (PostgreSQL)
+    /// any node: waiting workers watch it instead of polling.
+    fn wake_ups(&self) -> tokio::sync::watch::Receiver<u64>;
     async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>>;
     /// The tasks a worker holds, per channel.
     async fn worker_load(&self, worker: WorkerId) -> Result<delego_core::routing::Load>;

@@ -1,7 +1,8 @@
 //! PostgreSQL: the store for several Delego nodes sharing one database.
 
 use delego_core::clock::Clock;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::watch;
 
 use crate::sql::ServiceCache;
 
@@ -12,6 +13,45 @@ pub struct PgStore {
     pool: PgPool,
     clock: std::sync::Arc<dyn Clock>,
     services: ServiceCache,
+    wake: std::sync::Arc<watch::Sender<u64>>,
+    lease_micros: std::sync::atomic::AtomicI64,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// The NOTIFY channel on which nodes announce tasks that became claimable.
+const TASKS_CHANNEL: &str = "delego_tasks";
+
+/// Forwards other nodes' announcements to this node's waiting workers, reconnecting when
+/// the connection drops (and waking everyone then, since notices may have been missed).
+async fn listen(pool: PgPool, wake: std::sync::Arc<watch::Sender<u64>>) {
+    let bump = |n: &mut u64| *n = n.wrapping_add(1);
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(TASKS_CHANNEL).await {
+                Ok(()) => {
+                    wake.send_modify(bump);
+                    loop {
+                        match listener.recv().await {
+                            Ok(_) => wake.send_modify(bump),
+                            Err(error) => {
+                                tracing::warn!(%error, "lost the task notification channel; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot LISTEN for task notifications"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot connect to LISTEN for task notifications"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 impl PgStore {
@@ -27,10 +67,15 @@ impl PgStore {
             .connect(url)
             .await?;
         Self::migrate(&pool).await?;
+        let wake = std::sync::Arc::new(watch::Sender::new(0));
+        let listener = tokio::spawn(listen(pool.clone(), wake.clone()));
         Ok(Self {
             pool,
             clock,
             services: ServiceCache::default(),
+            wake,
+            lease_micros: std::sync::atomic::AtomicI64::new(crate::sql::DEFAULT_LEASE_MICROS),
+            listener,
         })
     }
 }
@@ -44,6 +89,7 @@ impl_store!(
     begin_write = "BEGIN",
     for_update = " FOR UPDATE",
     skip_locked = " FOR UPDATE SKIP LOCKED",
+    notify_sql = "SELECT pg_notify('delego_tasks', '')",
     skill_in_list = "skill IN (SELECT jsonb_array_elements_text($1::jsonb))",
     client_in_list = "client_id IN (SELECT jsonb_array_elements_text($6::jsonb)::uuid)",
 );

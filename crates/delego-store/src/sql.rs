@@ -39,7 +39,7 @@ macro_rules! item_columns {
 
 macro_rules! task_columns {
     () => {
-        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by"
+        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by, lease_until"
     };
 }
 
@@ -48,6 +48,9 @@ macro_rules! worker_columns {
         "id, name, skills, languages, clearances, capacity, presence, certifications, exclusions, idle_since, wrap_up_secs"
     };
 }
+
+/// How long a claim holds before its holder must renew it, unless the server sets another.
+pub const DEFAULT_LEASE_MICROS: i64 = 5 * 60 * 1_000_000;
 
 /// How many open tasks a claim reads per round before ranking them in the core.
 pub const CLAIM_BATCH: i64 = 200;
@@ -62,6 +65,7 @@ macro_rules! impl_store {
         begin_write = $begin_write:literal,
         for_update = $for_update:literal,
         skip_locked = $skip_locked:literal,
+        notify_sql = $notify_sql:literal,
         skill_in_list = $skill_in_list:literal,
         client_in_list = $client_in_list:literal $(,)?
     ) => {
@@ -257,6 +261,7 @@ macro_rules! impl_store {
                         _ => None,
                     },
                     serve_by: timestamp(row.try_get(23)?)?,
+                    lease_until: rows::optional_timestamp(row.try_get(24)?)?,
                     status,
                 })
             }
@@ -348,21 +353,24 @@ macro_rules! impl_store {
                 }
             }
 
-            /// Makes the engine's effects true, in the caller's transaction.
+            /// Makes the engine's effects true, in the caller's transaction. Returns whether
+            /// a task was opened, so that waiting workers are woken after the commit.
             async fn apply_effects(
                 tx: &mut Tx,
                 item: &WorkItem,
                 effects: Vec<Effect>,
                 actor: &Actor,
                 now: jiff::Timestamp,
-            ) -> Result<()> {
+            ) -> Result<bool> {
+                let mut opened = false;
                 for effect in effects {
                     match effect {
                         Effect::OpenTask(spec) => {
+                            opened = true;
                             sqlx::query(concat!(
                                 "INSERT INTO tasks (", task_columns!(), ") VALUES \
                                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL, \
-                                 $14, $15, $16, $17, $18, $19)"
+                                 $14, $15, $16, $17, $18, $19, NULL)"
                             ))
                             .bind(TaskId::new().as_uuid())
                             .bind(item.id().as_uuid())
@@ -430,7 +438,10 @@ macro_rules! impl_store {
                         }
                     }
                 }
-                Ok(())
+                if opened {
+                    Self::announce_tasks(tx).await?;
+                }
+                Ok(opened)
             }
 
             /// Queues an outbound message for delivery after commit.
@@ -491,8 +502,11 @@ macro_rules! impl_store {
                 item.version += 1;
                 item.updated_at = now;
                 Self::write_item(&mut tx, &item, expected).await?;
-                Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
+                let opened = Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
                 tx.commit().await?;
+                if opened {
+                    self.wake();
+                }
                 Ok(item)
             }
 
@@ -511,6 +525,65 @@ macro_rules! impl_store {
                 .await?
                 .map(|row| Self::item_from_row(&row))
                 .transpose()
+            }
+
+            /// Puts a held task back in its place in line (its serve-by is unchanged), kept for
+            /// `reserve` if given, and audits why.
+            async fn requeue(
+                tx: &mut Tx,
+                mut task: Task,
+                action: &str,
+                reserve: Option<(WorkerId, jiff::Timestamp)>,
+                now: jiff::Timestamp,
+            ) -> Result<Task> {
+                let holder = match task.status {
+                    TaskStatus::Claimed { worker, .. } => Some(worker),
+                    _ => None,
+                };
+                sqlx::query(
+                    "UPDATE tasks SET status = 'open', worker_id = NULL, claimed_at = NULL, lease_until = NULL, \
+                     reserved_worker = $2, reserved_until = $3 WHERE id = $1 AND status = 'claimed'",
+                )
+                .bind(task.id.as_uuid())
+                .bind(reserve.map(|(worker, _)| worker.as_uuid()))
+                .bind(reserve.map(|(_, until)| micros(until)))
+                .execute(&mut **tx)
+                .await?;
+                Self::announce_tasks(tx).await?;
+                let detail = json!({"task": task.id, "step": task.step, "worker": holder});
+                let actor = holder.map_or(Actor::System, Actor::Worker);
+                Self::insert_audit(
+                    tx,
+                    Some(task.client_id),
+                    Some(task.item_id),
+                    &actor,
+                    action,
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                task.status = TaskStatus::Open;
+                task.lease_until = None;
+                task.reserved_for = reserve;
+                Ok(task)
+            }
+
+            /// Tells other nodes, on commit, that tasks became claimable (PostgreSQL NOTIFY;
+            /// SQLite has no other nodes).
+            async fn announce_tasks(tx: &mut Tx) -> Result<()> {
+                if !$notify_sql.is_empty() {
+                    sqlx::query($notify_sql).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Wakes this node's workers waiting for a task.
+            fn wake(&self) {
+                self.wake.send_modify(|n| *n = n.wrapping_add(1));
+            }
+
+            fn lease(&self) -> jiff::SignedDuration {
+                jiff::SignedDuration::from_micros(self.lease_micros.load(std::sync::atomic::Ordering::Relaxed))
             }
 
             /// After a task: the worker's wrap-up begins (if it has one), and with no task
@@ -629,6 +702,11 @@ macro_rules! impl_store {
         impl crate::Store for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn publish_service(&self, source: &str) -> Result<Arc<ServiceDefinition>> {
@@ -983,8 +1061,11 @@ macro_rules! impl_store {
                         .ok_or_else(|| StoreError::Conflict("idempotency key in use".into()))?;
                     return Ok(Created { value: existing, created: false });
                 }
-                Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
+                let opened = Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
                 tx.commit().await?;
+                if opened {
+                    self.wake();
+                }
                 Ok(Created { value: item, created: true })
             }
 
@@ -1125,13 +1206,15 @@ macro_rules! impl_store {
                         after = batch.last().cloned();
                         continue;
                     };
+                    let lease_until = now.checked_add(self.lease()).unwrap_or(now);
                     let claimed = sqlx::query(
-                        "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2 \
+                        "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2, lease_until = $4 \
                          WHERE id = $3 AND status = 'open'",
                     )
                     .bind(worker_id.as_uuid())
                     .bind(micros(now))
                     .bind(pick.task.id.as_uuid())
+                    .bind(micros(lease_until))
                     .execute(&mut *tx)
                     .await?;
                     if claimed.rows_affected() == 0 {
@@ -1153,6 +1236,7 @@ macro_rules! impl_store {
                         .await?;
                     let mut task = pick.task.clone();
                     task.status = TaskStatus::Claimed { worker: worker_id, at: now };
+                    task.lease_until = Some(lease_until);
                     // Why this task: the record managers read when they ask.
                     let detail = json!({
                         "task": task.id,
@@ -1226,35 +1310,94 @@ macro_rules! impl_store {
 
             async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task> {
                 let mut tx = self.begin_write().await?;
-                let mut task = Self::load_task(&mut tx, task_id).await?;
-                let released = sqlx::query(
-                    "UPDATE tasks SET status = 'open', worker_id = NULL, claimed_at = NULL \
-                     WHERE id = $1 AND worker_id = $2 AND status = 'claimed'",
-                )
-                .bind(task_id.as_uuid())
-                .bind(worker_id.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-                if released.rows_affected() == 0 {
+                let task = Self::load_task(&mut tx, task_id).await?;
+                if !matches!(task.status, TaskStatus::Claimed { worker, .. } if worker == worker_id) {
                     return Err(StoreError::Conflict(format!(
                         "task {task_id} is {} and not held by worker {worker_id}",
                         task.status.name()
                     )));
                 }
-                task.status = TaskStatus::Open;
-                let detail = json!({"task": task_id, "step": task.step, "worker": worker_id});
-                Self::insert_audit(
-                    &mut tx,
-                    Some(task.client_id),
-                    Some(task.item_id),
-                    &Actor::Worker(worker_id),
-                    "task.released",
-                    detail.as_object().cloned().unwrap_or_default(),
-                    self.now(),
-                )
-                .await?;
+                let task = Self::requeue(&mut tx, task, "task.released", None, self.now()).await?;
                 tx.commit().await?;
+                self.wake();
                 Ok(task)
+            }
+
+            fn set_task_lease(&self, lease: jiff::SignedDuration) {
+                let micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX).max(1);
+                self.lease_micros.store(micros, std::sync::atomic::Ordering::Relaxed);
+            }
+
+            fn wake_ups(&self) -> tokio::sync::watch::Receiver<u64> {
+                self.wake.subscribe()
+            }
+
+            async fn renew_lease(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task> {
+                let now = self.now();
+                let until = now.checked_add(self.lease()).unwrap_or(now);
+                let mut tx = self.begin_write().await?;
+                let mut task = Self::load_task(&mut tx, task_id).await?;
+                let renewed = sqlx::query(
+                    "UPDATE tasks SET lease_until = $1 WHERE id = $2 AND worker_id = $3 AND status = 'claimed'",
+                )
+                .bind(micros(until))
+                .bind(task_id.as_uuid())
+                .bind(worker_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                if renewed.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "task {task_id} is {} and not held by worker {worker_id}: its lease may have lapsed",
+                        task.status.name()
+                    )));
+                }
+                tx.commit().await?;
+                task.lease_until = Some(until);
+                Ok(task)
+            }
+
+            async fn expire_leases(&self) -> Result<usize> {
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE status = 'claimed' AND lease_until < $1 \
+                     ORDER BY lease_until LIMIT 500", $skip_locked
+                ))
+                .bind(micros(now))
+                .fetch_all(&mut *tx)
+                .await?;
+                let lapsed = rows.iter().map(Self::task_from_row).collect::<Result<Vec<_>>>()?;
+                let count = lapsed.len();
+                for task in lapsed {
+                    Self::requeue(&mut tx, task, "task.lease_expired", None, now).await?;
+                }
+                tx.commit().await?;
+                if count > 0 {
+                    self.wake();
+                }
+                Ok(count)
+            }
+
+            async fn hand_back_held_tasks(&self, keep_for: jiff::SignedDuration) -> Result<usize> {
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE status = 'claimed'", $skip_locked
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
+                let held = rows.iter().map(Self::task_from_row).collect::<Result<Vec<_>>>()?;
+                let count = held.len();
+                let until = now.checked_add(keep_for).unwrap_or(now);
+                for task in held {
+                    let holder = match task.status {
+                        TaskStatus::Claimed { worker, .. } => Some((worker, until)),
+                        _ => None,
+                    };
+                    Self::requeue(&mut tx, task, "task.handed_back", holder, now).await?;
+                }
+                tx.commit().await?;
+                Ok(count)
             }
 
             async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>> {

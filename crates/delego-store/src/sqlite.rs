@@ -18,6 +18,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     clock: std::sync::Arc<dyn Clock>,
     services: ServiceCache,
+    wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    lease_micros: std::sync::atomic::AtomicI64,
     _lock: ProcessLock,
 }
 
@@ -49,6 +51,8 @@ impl SqliteStore {
             pool,
             clock,
             services: ServiceCache::default(),
+            wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            lease_micros: std::sync::atomic::AtomicI64::new(crate::sql::DEFAULT_LEASE_MICROS),
             _lock: lock,
         })
     }
@@ -63,6 +67,7 @@ impl_store!(
     begin_write = "BEGIN IMMEDIATE",
     for_update = "",
     skip_locked = "",
+    notify_sql = "",
     skill_in_list = "skill IN (SELECT value FROM json_each($1))",
     client_in_list = "client_id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($6))",
 );

@@ -53,6 +53,18 @@ impl Harness {
         })
     }
 
+    /// A second store on the same PostgreSQL database, as another node would have, with the
+    /// same clock; `None` on SQLite, which is single-node.
+    pub async fn another_node(&self) -> Option<Arc<dyn Backend>> {
+        let Database::Postgres { admin_url, name } = &self._database else {
+            return None;
+        };
+        let store = PgStore::open(&database_url(admin_url, name), self.clock.clone())
+            .await
+            .unwrap();
+        Some(Arc::new(store))
+    }
+
     /// The injected clock, for a server built on this store.
     pub fn clock(&self) -> Arc<ManualClock> {
         self.clock.clone()

@@ -193,6 +193,9 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_lapsed_lease_puts_the_task_back_in_its_place_and_a_renewed_one_holds,
+    a_node_shutting_down_hands_tasks_back_kept_for_their_holders,
+    waiting_workers_are_woken_when_a_task_opens,
     publishing_the_same_version_twice_is_a_no_op_but_changed_content_is_refused,
     a_new_item_runs_to_its_first_human_step_and_every_change_is_audited,
     invalid_intake_data_is_refused_with_every_field_problem,
@@ -1649,4 +1652,126 @@ async fn an_items_attachments_are_listed_oldest_first_without_those_of_other_ite
     );
     let unknown = delego_core::id::WorkItemId::new();
     assert!(store.attachments_of_item(unknown).await.unwrap().is_empty());
+}
+
+async fn a_lapsed_lease_puts_the_task_back_in_its_place_and_a_renewed_one_holds(h: &Harness) {
+    let store = h.store.as_ref();
+    store.set_task_lease(SignedDuration::from_mins(2));
+    let floor = floor(store, "Acme").await;
+    let first = store
+        .create_item(new_item(&floor, "first"), &operator())
+        .await
+        .unwrap()
+        .value;
+    h.advance(SignedDuration::from_secs(10));
+    store
+        .create_item(new_item(&floor, "second"), &operator())
+        .await
+        .unwrap();
+    let careless = worker(store, &[("support", 3)], &[floor.client]).await;
+    let diligent = worker(store, &[("support", 3)], &[floor.client]).await;
+    let lapsing = store.claim_next_task(careless).await.unwrap().unwrap();
+    assert_eq!(lapsing.item.id(), first.id());
+    assert_eq!(
+        lapsing.task.lease_until,
+        Some(h.clock_now() + SignedDuration::from_mins(2))
+    );
+    let kept = store.claim_next_task(diligent).await.unwrap().unwrap();
+
+    h.advance(SignedDuration::from_secs(90));
+    let renewed = store.renew_lease(kept.task.id, diligent).await.unwrap();
+    assert_eq!(
+        renewed.lease_until,
+        Some(h.clock_now() + SignedDuration::from_mins(2))
+    );
+    let err = store.renew_lease(kept.task.id, careless).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "only the holder renews"
+    );
+    assert_eq!(store.expire_leases().await.unwrap(), 0);
+
+    h.advance(SignedDuration::from_secs(31));
+    assert_eq!(
+        store.expire_leases().await.unwrap(),
+        1,
+        "only the unrenewed lease lapses"
+    );
+    let back = store.task(lapsing.task.id).await.unwrap();
+    assert_eq!(back.status, TaskStatus::Open);
+    assert_eq!(
+        back.serve_by, lapsing.task.serve_by,
+        "it keeps its place in line"
+    );
+    let again = store.claim_next_task(diligent).await.unwrap().unwrap();
+    assert_eq!(again.task.id, lapsing.task.id);
+    let err = store
+        .submit_task(
+            lapsing.task.id,
+            careless,
+            key("resolved"),
+            data(json!({"reply": "late"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "a lapsed holder cannot submit"
+    );
+    let history = store.item_history(first.id()).await.unwrap();
+    assert!(history.iter().any(|e| e.action == "task.lease_expired"));
+}
+
+async fn a_node_shutting_down_hands_tasks_back_kept_for_their_holders(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    store
+        .create_item(new_item(&floor, "mine"), &operator())
+        .await
+        .unwrap();
+    let holder = worker(store, &[("support", 3)], &[floor.client]).await;
+    let other = worker(store, &[("support", 3)], &[floor.client]).await;
+    let held = store.claim_next_task(holder).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .hand_back_held_tasks(SignedDuration::from_mins(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store.claim_next_task(other).await.unwrap().is_none(),
+        "kept for its holder"
+    );
+    let again = store.claim_next_task(holder).await.unwrap().unwrap();
+    assert_eq!(again.task.id, held.task.id);
+}
+
+async fn waiting_workers_are_woken_when_a_task_opens(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let mut wake_ups = store.wake_ups();
+    wake_ups.borrow_and_update();
+    store
+        .create_item(new_item(&floor, "wake up"), &operator())
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), wake_ups.changed())
+        .await
+        .expect("a new task wakes waiting workers")
+        .unwrap();
+    if let Some(other_node) = h.another_node().await {
+        let mut elsewhere = other_node.wake_ups();
+        // Let the new node's listener connect (it wakes once when it does).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), elsewhere.changed()).await;
+        elsewhere.borrow_and_update();
+        store
+            .create_item(new_item(&floor, "across nodes"), &operator())
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), elsewhere.changed())
+            .await
+            .expect("another node hears of the task through LISTEN/NOTIFY")
+            .unwrap();
+    }
 }

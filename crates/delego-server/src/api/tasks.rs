@@ -23,20 +23,83 @@ pub struct ClaimedTask {
     item: ItemView,
 }
 
-/// Claims the best task the caller is eligible for: highest priority, then oldest. 204
-/// when there is none.
-#[utoipa::path(post, path = "/tasks/next", tag = "tasks",
-    responses((status = 200, body = ClaimedTask), (status = 204), (status = 403, body = Problem)))]
-pub async fn claim_next(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    let worker = caller.worker()?;
-    match state.store.claim_next_task(worker.id).await? {
-        Some(claimed) => Ok(axum::Json(ClaimedTask {
-            task: claimed.task,
-            item: claimed.item.into(),
-        })
-        .into_response()),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NextQuery {
+    /// Seconds to wait for a task when none is ready (0–60, default 0): the answer comes
+    /// as soon as one becomes eligible, on any node.
+    wait: Option<u64>,
+}
+
+/// The longest a worker may wait in one request for a task.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+/// Claims the best task the caller is eligible for (see the routing rules), holding it on
+/// a lease the client renews. With `wait`, waits for one; 204 when there is none.
+#[utoipa::path(post, path = "/tasks/next", tag = "tasks", params(NextQuery),
+    responses((status = 200, body = ClaimedTask), (status = 204), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn claim_next(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<axum::extract::Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
+    let wait = query.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(ApiError::field(
+            "wait",
+            "out_of_range",
+            format!("wait at most {MAX_WAIT_SECONDS} seconds"),
+        ));
     }
+    let worker = caller.worker()?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let mut wake_ups = state.store.wake_ups();
+    let mut draining = state.draining.subscribe();
+    loop {
+        // Mark what we have seen before looking, so a task opened meanwhile wakes us.
+        wake_ups.borrow_and_update();
+        if let Some(claimed) = state.store.claim_next_task(worker.id).await? {
+            return Ok(axum::Json(ClaimedTask {
+                task: claimed.task,
+                item: claimed.item.into(),
+            })
+            .into_response());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline || *draining.borrow_and_update() {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let nap = (deadline - now).min(state.config.wake_poll_interval);
+        tokio::select! {
+            changed = wake_ups.changed() => {
+                if changed.is_err() {
+                    // The store is gone: fall back to the timer alone.
+                    tokio::time::sleep(nap).await;
+                }
+            }
+            _ = tokio::time::sleep(nap) => {}
+            _ = draining.changed() => {}
+        }
+    }
+}
+
+/// Renews the lease on a held task: the client calls this while the worker works on it.
+#[utoipa::path(post, path = "/tasks/{id}/lease", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn renew_lease(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Task>> {
+    let task = visible_task(&state, &caller, &id).await?;
+    let worker = caller.worker()?;
+    Ok(axum::Json(
+        state.store.renew_lease(task.id, worker.id).await?,
+    ))
 }
 
 async fn visible_task(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Task> {

@@ -46,7 +46,8 @@ macro_rules! on_both_backends {
 
 pub struct TestServer {
     pub base: String,
-    pub db: Harness,
+    /// The database; shared with the other nodes of a multi-node test.
+    pub db: Arc<Harness>,
     pub state: AppState,
     /// Holds the attachment files (under `attachments/`) for as long as the server runs.
     pub data_dir: tempfile::TempDir,
@@ -60,6 +61,16 @@ impl TestServer {
 
     pub async fn start_with(db: Harness, config: Config) -> Self {
         db.store.publish_service(CUSTOMER_SUPPORT).await.unwrap();
+        let store = db.store.clone();
+        Self::start_node(Arc::new(db), store, config).await
+    }
+
+    /// Another node over the same database, through its own connection pool.
+    pub async fn another_node(&self, store: Arc<dyn Backend>, config: Config) -> Self {
+        Self::start_node(self.db.clone(), store, config).await
+    }
+
+    async fn start_node(db: Arc<Harness>, store: Arc<dyn Backend>, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let config = Config {
@@ -71,7 +82,7 @@ impl TestServer {
         let blobs = delego_server::blobs::LocalDirectory::open(data_dir.path().join("attachments"))
             .await
             .unwrap();
-        let state = AppState::new(db.store.clone(), clock, Arc::new(blobs), config);
+        let state = AppState::new(store, clock, Arc::new(blobs), config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(delego_server::serve(listener, state.clone(), async {
             let _ = stopped.await;

@@ -377,6 +377,13 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Hidden,
         ),
         case(
+            Method::POST,
+            "/api/v1/tasks/{id}/lease",
+            format!("/api/v1/tasks/{}/lease", f.task),
+            None,
+            Hidden,
+        ),
+        case(
             Method::GET,
             "/api/v1/public/csat/{token}",
             format!("/api/v1/public/csat/{}", f.forged_token),

@@ -5,4 +5,5 @@ mod attachments;
 mod errors;
 mod harness;
 mod isolation;
+mod routing;
 mod support;
