@@ -29,12 +29,8 @@ pub struct DemoArgs {
         default_value = "sqlite://delego-data/demo.db"
     )]
     pub database_url: String,
-    /// The address and port to listen on.
-    #[arg(long, env = "DELEGO_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: String,
-    /// Where files live: attachments go to `<data-dir>/attachments`.
-    #[arg(long, env = "DELEGO_DATA_DIR", default_value = "delego-data")]
-    pub data_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub node: serve::NodeArgs,
     /// Seed and exit instead of serving (for scripts and tests).
     #[arg(long)]
     pub seed_only: bool,
@@ -76,7 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     tokio::spawn(keep_work_flowing(store.clone(), floor));
-    serve::serve_until_stopped(store, &args.bind, false, &args.data_dir).await
+    serve::serve_until_stopped(store, &args.node).await
 }
 
 fn print_sign_ins() {

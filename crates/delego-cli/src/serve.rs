@@ -1,6 +1,5 @@
 //! `delego serve`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use delego_core::clock::SystemClock;
@@ -14,6 +13,13 @@ use crate::{DatabaseArgs, catalog, parse_bind};
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// How this node serves, whatever its database.
+#[derive(clap::Args, Clone)]
+pub struct NodeArgs {
     /// The address and port to listen on.
     #[arg(long, env = "DELEGO_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -23,6 +29,10 @@ pub struct ServeArgs {
     /// Where files live: attachments go to `<data-dir>/attachments`.
     #[arg(long, env = "DELEGO_DATA_DIR", default_value = "delego-data")]
     pub data_dir: std::path::PathBuf,
+    /// Seconds a claimed task is held before the worker's client must renew its lease; a
+    /// closed browser or a crashed node gives the task back after this long.
+    #[arg(long, env = "DELEGO_LEASE_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(5..=86_400))]
+    pub lease_seconds: u32,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -35,28 +45,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.database.database_url
         );
     }
-    serve_until_stopped(store, &args.bind, args.secure_cookies, &args.data_dir).await
+    serve_until_stopped(store, &args.node).await
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
-pub async fn serve_until_stopped(
-    store: Arc<dyn Backend>,
-    bind: &str,
-    secure_cookies: bool,
-    data_dir: &Path,
-) -> anyhow::Result<()> {
-    let address = parse_bind(bind)?;
+pub async fn serve_until_stopped(store: Arc<dyn Backend>, node: &NodeArgs) -> anyhow::Result<()> {
+    let address = parse_bind(&node.bind)?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
     // One SQLite node hands held tasks back when it stops; PostgreSQL nodes leave them to
     // their leases, since the workers' clients carry on through the other nodes.
     let config = Config {
-        secure_cookies,
+        secure_cookies: node.secure_cookies,
         hand_back_on_shutdown: store.backend() == "sqlite",
+        task_lease: jiff::SignedDuration::from_secs(i64::from(node.lease_seconds)),
         ..Config::default()
     };
-    let attachments = data_dir.join("attachments");
+    let attachments = node.data_dir.join("attachments");
     let blobs = LocalDirectory::open(&attachments).await.map_err(|e| {
         anyhow::anyhow!("cannot use {} for attachments: {e}", attachments.display())
     })?;

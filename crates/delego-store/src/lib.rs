@@ -127,6 +127,24 @@ pub struct Outgoing {
     pub message: Json,
 }
 
+/// One queue (an engagement's step) at a glance, read from counters kept with every task
+/// change rather than counted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    pub engagement_id: EngagementId,
+    pub step: String,
+    /// Tasks waiting for a worker.
+    pub open: u64,
+    /// Tasks held by workers.
+    pub held: u64,
+    /// When the longest-waiting open task was queued.
+    pub oldest_queued_at: Option<jiff::Timestamp>,
+    /// Open or held tasks past their SLA deadline (to the minute).
+    pub breached: u64,
+    /// Open or held tasks due within the risk window.
+    pub at_risk: u64,
+}
+
 /// A worker's task handed out by a claim.
 #[derive(Clone, Debug)]
 pub struct Claimed {
@@ -248,6 +266,12 @@ pub trait Store: Send + Sync {
     /// Takes up to `limit` undelivered outbox messages, marking them delivered in the same
     /// transaction, so that of several nodes exactly one delivers each.
     async fn take_outgoing(&self, limit: u32) -> Result<Vec<Outgoing>>;
+
+    /// Every queue with work in it, at `now`: tasks due within `risk_window` are at risk.
+    async fn queues(&self, risk_window: jiff::SignedDuration) -> Result<Vec<QueueStats>>;
+    /// Recounts the queues from the tasks and lists every counter that disagrees: empty
+    /// when the counters are right (they are kept in the same transactions as the tasks).
+    async fn verify_queue_counts(&self) -> Result<Vec<String>>;
 
     /// Fires every timer due by now; returns how many items moved.
     async fn fire_due_timers(&self) -> Result<usize>;

@@ -367,6 +367,7 @@ macro_rules! impl_store {
                     match effect {
                         Effect::OpenTask(spec) => {
                             opened = true;
+                            Self::count(tx, item.engagement_id, spec.step.as_str(), spec.due_at, "open", 1).await?;
                             sqlx::query(concat!(
                                 "INSERT INTO tasks (", task_columns!(), ") VALUES \
                                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL, \
@@ -395,6 +396,16 @@ macro_rules! impl_store {
                             .await?;
                         }
                         Effect::CancelTasks => {
+                            let live = sqlx::query(concat!(
+                                "SELECT ", task_columns!(), " FROM tasks WHERE item_id = $1 AND status IN ('open', 'claimed')"
+                            ))
+                            .bind(item.id().as_uuid())
+                            .fetch_all(&mut **tx)
+                            .await?;
+                            for row in &live {
+                                let task = Self::task_from_row(row)?;
+                                Self::recount_move(tx, &task, Some(task.status.name()), None).await?;
+                            }
                             sqlx::query(
                                 "UPDATE tasks SET status = 'cancelled' \
                                  WHERE item_id = $1 AND status IN ('open', 'claimed')",
@@ -527,6 +538,54 @@ macro_rules! impl_store {
                 .transpose()
             }
 
+            /// Moves `delta` tasks of a queue (engagement and step) into or out of a status
+            /// in the counters, in the caller's transaction.
+            async fn count(
+                tx: &mut Tx,
+                engagement: EngagementId,
+                step: &str,
+                due_at: Option<jiff::Timestamp>,
+                status: &str,
+                delta: i64,
+            ) -> Result<()> {
+                let due_minute = due_at.map_or(-1, |due| due.as_second().div_euclid(60));
+                sqlx::query(
+                    "INSERT INTO queue_counts (engagement_id, step, status, due_minute, n) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (engagement_id, step, status, due_minute) DO UPDATE SET n = queue_counts.n + excluded.n",
+                )
+                .bind(engagement.as_uuid())
+                .bind(step)
+                .bind(status)
+                .bind(due_minute)
+                .bind(delta)
+                .execute(&mut **tx)
+                .await?;
+                if delta < 0 {
+                    sqlx::query(
+                        "DELETE FROM queue_counts WHERE engagement_id = $1 AND step = $2 AND status = $3 \
+                         AND due_minute = $4 AND n = 0",
+                    )
+                    .bind(engagement.as_uuid())
+                    .bind(step)
+                    .bind(status)
+                    .bind(due_minute)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            /// Moves a task between statuses in the counters.
+            async fn recount_move(tx: &mut Tx, task: &Task, from: Option<&str>, to: Option<&str>) -> Result<()> {
+                if let Some(from) = from {
+                    Self::count(tx, task.engagement_id, task.step.as_str(), task.due_at, from, -1).await?;
+                }
+                if let Some(to) = to {
+                    Self::count(tx, task.engagement_id, task.step.as_str(), task.due_at, to, 1).await?;
+                }
+                Ok(())
+            }
+
             /// Puts a held task back in its place in line (its serve-by is unchanged), kept for
             /// `reserve` if given, and audits why.
             async fn requeue(
@@ -549,6 +608,7 @@ macro_rules! impl_store {
                 .bind(reserve.map(|(_, until)| micros(until)))
                 .execute(&mut **tx)
                 .await?;
+                Self::recount_move(tx, &task, Some("claimed"), Some("open")).await?;
                 Self::announce_tasks(tx).await?;
                 let detail = json!({"task": task.id, "step": task.step, "worker": holder});
                 let actor = holder.map_or(Actor::System, Actor::Worker);
@@ -1235,6 +1295,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                     let mut task = pick.task.clone();
+                    Self::recount_move(&mut tx, &task, Some("open"), Some("claimed")).await?;
                     task.status = TaskStatus::Claimed { worker: worker_id, at: now };
                     task.lease_until = Some(lease_until);
                     // Why this task: the record managers read when they ask.
@@ -1303,6 +1364,7 @@ macro_rules! impl_store {
                 .bind(task_id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
+                Self::recount_move(&mut tx, &task, Some("claimed"), None).await?;
                 Self::after_task(&mut tx, worker_id, now).await?;
                 self.commit_outcome(tx, item, result, &Actor::Worker(worker_id), now)
                     .await
@@ -1624,6 +1686,92 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(taken)
+            }
+
+            async fn queues(&self, risk_window: jiff::SignedDuration) -> Result<Vec<crate::QueueStats>> {
+                let now_minute = self.now().as_second().div_euclid(60);
+                let risk_minutes = risk_window.as_secs().div_euclid(60).max(0);
+                let rows = sqlx::query(
+                    "SELECT engagement_id, step, status, due_minute, n FROM queue_counts ORDER BY engagement_id, step",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut queues: std::collections::BTreeMap<(Uuid, String), crate::QueueStats> = Default::default();
+                for row in rows {
+                    let engagement: Uuid = row.try_get(0)?;
+                    let step: String = row.try_get(1)?;
+                    let status: String = row.try_get(2)?;
+                    let due_minute: i64 = row.try_get(3)?;
+                    let n = u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or(0);
+                    let queue = queues.entry((engagement, step.clone())).or_insert_with(|| crate::QueueStats {
+                        engagement_id: EngagementId::from_uuid(engagement),
+                        step,
+                        open: 0,
+                        held: 0,
+                        oldest_queued_at: None,
+                        breached: 0,
+                        at_risk: 0,
+                    });
+                    match status.as_str() {
+                        "open" => queue.open += n,
+                        _ => queue.held += n,
+                    }
+                    // A minute bucket counts as breached once it has wholly passed.
+                    if due_minute >= 0 && due_minute < now_minute {
+                        queue.breached += n;
+                    } else if due_minute >= 0 && due_minute <= now_minute + risk_minutes {
+                        queue.at_risk += n;
+                    }
+                }
+                for ((engagement, step), queue) in &mut queues {
+                    let oldest: Option<i64> = sqlx::query_scalar(
+                        "SELECT MIN(queued_at) FROM tasks WHERE engagement_id = $1 AND step = $2 AND status = 'open'",
+                    )
+                    .bind(*engagement)
+                    .bind(step.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+                    queue.oldest_queued_at = rows::optional_timestamp(oldest)?;
+                }
+                Ok(queues.into_values().filter(|q| q.open + q.held > 0).collect())
+            }
+
+            async fn verify_queue_counts(&self) -> Result<Vec<String>> {
+                let counted = sqlx::query(
+                    "SELECT engagement_id, step, status, due_minute, n FROM queue_counts",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let recounted = sqlx::query(
+                    "SELECT engagement_id, step, status, \
+                     CASE WHEN due_at IS NULL THEN -1 ELSE due_at / 60000000 END AS due_minute, COUNT(*) \
+                     FROM tasks WHERE status IN ('open', 'claimed') \
+                     GROUP BY engagement_id, step, status, due_minute",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                type Counts = std::collections::BTreeMap<(Uuid, String, String, i64), i64>;
+                let read = |rows: &[DbRow]| -> Result<Counts> {
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?),
+                                row.try_get(4)?,
+                            ))
+                        })
+                        .collect()
+                };
+                let (counted, recounted) = (read(&counted)?, read(&recounted)?);
+                let keys: std::collections::BTreeSet<_> = counted.keys().chain(recounted.keys()).collect();
+                Ok(keys
+                    .into_iter()
+                    .filter_map(|key| {
+                        let (kept, actual) = (counted.get(key).copied().unwrap_or(0), recounted.get(key).copied().unwrap_or(0));
+                        (kept != actual).then(|| {
+                            format!("{} {} {} due minute {}: counter {kept}, tasks {actual}", key.0, key.1, key.2, key.3)
+                        })
+                    })
+                    .collect())
             }
 
             async fn fire_due_timers(&self) -> Result<usize> {

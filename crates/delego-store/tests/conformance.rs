@@ -193,6 +193,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    queue_counters_always_equal_a_full_recount,
+    queues_at_a_glance_show_backlog_oldest_age_and_sla_risk,
     a_lapsed_lease_puts_the_task_back_in_its_place_and_a_renewed_one_holds,
     a_node_shutting_down_hands_tasks_back_kept_for_their_holders,
     waiting_workers_are_woken_when_a_task_opens,
@@ -1774,4 +1776,205 @@ async fn waiting_workers_are_woken_when_a_task_opens(h: &Harness) {
             .expect("another node hears of the task through LISTEN/NOTIFY")
             .unwrap();
     }
+}
+
+#[derive(Clone, Debug)]
+enum QueueOp {
+    Create { urgent: bool },
+    Claim { worker: usize },
+    Submit { worker: usize, resolve: bool },
+    Release { worker: usize },
+    Cancel { item: usize },
+    Reply { item: usize },
+    Later { minutes: i64 },
+    ExpireLeases,
+    FireTimers,
+}
+
+fn queue_ops() -> impl proptest::strategy::Strategy<Value = Vec<QueueOp>> {
+    use proptest::prelude::*;
+    let op = prop_oneof![
+        4 => any::<bool>().prop_map(|urgent| QueueOp::Create { urgent }),
+        4 => (0usize..3).prop_map(|worker| QueueOp::Claim { worker }),
+        3 => (0usize..3, any::<bool>()).prop_map(|(worker, resolve)| QueueOp::Submit { worker, resolve }),
+        1 => (0usize..3).prop_map(|worker| QueueOp::Release { worker }),
+        1 => (0usize..20).prop_map(|item| QueueOp::Cancel { item }),
+        1 => (0usize..20).prop_map(|item| QueueOp::Reply { item }),
+        2 => (1i64..400).prop_map(|minutes| QueueOp::Later { minutes }),
+        1 => Just(QueueOp::ExpireLeases),
+        1 => Just(QueueOp::FireTimers),
+    ];
+    proptest::collection::vec(op, 1..60)
+}
+
+/// Random sequences of everything that changes tasks; after every step the counters
+/// equal a recount of the tasks.
+async fn queue_counters_always_equal_a_full_recount(h: &Harness) {
+    let store = h.store.clone();
+    store.set_task_lease(SignedDuration::from_mins(30));
+    let floor = Arc::new(floor(store.as_ref(), "Acme").await);
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(
+            worker(
+                store.as_ref(),
+                &[("support", 3), ("qa", 3)],
+                &[floor.client],
+            )
+            .await,
+        );
+    }
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 12,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    let result = runner.run(&queue_ops(), |ops| {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let mut items = Vec::new();
+                for op in &ops {
+                    apply_queue_op(h, &floor, &workers, &mut items, op).await;
+                    let wrong = store.verify_queue_counts().await.unwrap();
+                    proptest::prop_assert!(wrong.is_empty(), "after {op:?}: {wrong:?}");
+                }
+                Ok(())
+            })
+        })
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+async fn apply_queue_op(
+    h: &Harness,
+    floor: &Floor,
+    workers: &[WorkerId],
+    items: &mut Vec<delego_core::id::WorkItemId>,
+    op: &QueueOp,
+) {
+    let store = h.store.as_ref();
+    let held = |worker: WorkerId| async move {
+        let mut held = Vec::new();
+        for item in store
+            .items(&ItemFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        {
+            for task in store.item_tasks(item.id()).await.unwrap() {
+                if matches!(task.status, TaskStatus::Claimed { worker: w, .. } if w == worker) {
+                    held.push(task);
+                }
+            }
+        }
+        held
+    };
+    match *op {
+        QueueOp::Create { urgent } => {
+            let subject = if urgent { "URGENT now" } else { "whenever" };
+            items.push(
+                store
+                    .create_item(new_item(floor, subject), &operator())
+                    .await
+                    .unwrap()
+                    .value
+                    .id(),
+            );
+        }
+        QueueOp::Claim { worker } => {
+            store.claim_next_task(workers[worker]).await.unwrap();
+        }
+        QueueOp::Submit { worker, resolve } => {
+            if let Some(task) = held(workers[worker]).await.first() {
+                let (outcome, data) = match (task.step.as_str(), resolve) {
+                    ("check", true) => ("approve", Map::new()),
+                    ("check", false) => ("reject", Map::new()),
+                    (_, true) => ("resolved", data(json!({"reply": "done"}))),
+                    (_, false) => ("replied", data(json!({"reply": "more?"}))),
+                };
+                // Four eyes may refuse a reviewer; that changes nothing.
+                let _ = store
+                    .submit_task(task.id, workers[worker], key(outcome), data)
+                    .await;
+            }
+        }
+        QueueOp::Release { worker } => {
+            if let Some(task) = held(workers[worker]).await.first() {
+                store.release_task(task.id, workers[worker]).await.unwrap();
+            }
+        }
+        QueueOp::Cancel { item } => {
+            if let Some(id) = items.get(item) {
+                let _ = store
+                    .apply_event(
+                        *id,
+                        None,
+                        Event::Cancel {
+                            reason: "test".into(),
+                        },
+                        &operator(),
+                    )
+                    .await;
+            }
+        }
+        QueueOp::Reply { item } => {
+            if let Some(id) = items.get(item) {
+                let _ = store
+                    .apply_event(
+                        *id,
+                        None,
+                        Event::External {
+                            name: key("requester_reply"),
+                        },
+                        &operator(),
+                    )
+                    .await;
+            }
+        }
+        QueueOp::Later { minutes } => h.advance(SignedDuration::from_mins(minutes)),
+        QueueOp::ExpireLeases => {
+            store.expire_leases().await.unwrap();
+        }
+        QueueOp::FireTimers => {
+            store.fire_due_timers().await.unwrap();
+        }
+    }
+}
+
+async fn queues_at_a_glance_show_backlog_oldest_age_and_sla_risk(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let first_queued = h.clock_now();
+    for n in 0..3 {
+        store
+            .create_item(new_item(&floor, &format!("t{n}")), &operator())
+            .await
+            .unwrap();
+        h.advance(SignedDuration::from_mins(1));
+    }
+    let agent = worker(store, &[("support", 3)], &[floor.client]).await;
+    store.claim_next_task(agent).await.unwrap().unwrap();
+    // The test service's steps are due 4 hours after they open.
+    h.advance(SignedDuration::from_mins(200));
+    let queues = store.queues(SignedDuration::from_hours(1)).await.unwrap();
+    assert_eq!(queues.len(), 1);
+    let answer = &queues[0];
+    assert_eq!(
+        (answer.step.as_str(), answer.open, answer.held),
+        ("answer", 2, 1)
+    );
+    assert_eq!(
+        answer.oldest_queued_at,
+        Some(first_queued + SignedDuration::from_mins(1)),
+        "the claimed first one is not waiting"
+    );
+    assert_eq!((answer.breached, answer.at_risk), (0, 3));
+    h.advance(SignedDuration::from_mins(45));
+    let queues = store.queues(SignedDuration::from_hours(1)).await.unwrap();
+    assert_eq!((queues[0].breached, queues[0].at_risk), (3, 0));
 }

@@ -56,6 +56,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::submit_task))
         .routes(routes!(tasks::release_task))
         .routes(routes!(tasks::renew_lease))
+        .routes(routes!(tasks::queues))
         .routes(routes!(tasks::eligibility))
         .routes(routes!(tasks::assignment))
         .routes(routes!(public::csat_page, public::rate))

@@ -291,3 +291,74 @@ pub async fn assignment(
         why: claim.detail,
     }))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueuesQuery {
+    /// Tasks due within this many minutes count as at risk (default 60).
+    risk_minutes: Option<u32>,
+}
+
+/// One queue at a glance.
+#[derive(Serialize, ToSchema)]
+pub struct QueueView {
+    #[schema(value_type = String)]
+    engagement_id: delego_core::id::EngagementId,
+    engagement: String,
+    #[schema(value_type = String)]
+    client_id: delego_core::id::ClientId,
+    step: String,
+    open: u64,
+    held: u64,
+    /// How long the longest-waiting open task has waited.
+    oldest_age_seconds: Option<i64>,
+    breached: u64,
+    at_risk: u64,
+}
+
+/// Backlog per engagement and step: waiting and held tasks, the oldest wait, and tasks
+/// past or near their SLA deadline. Read from counters, so it is cheap to poll.
+#[utoipa::path(get, path = "/queues", tag = "tasks", params(QueuesQuery),
+    responses((status = 200, body = Vec<QueueView>), (status = 422, body = Problem)))]
+pub async fn queues(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<axum::extract::Query<QueuesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Vec<QueueView>>> {
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
+    let risk = jiff::SignedDuration::from_mins(i64::from(query.risk_minutes.unwrap_or(60)));
+    let engagements: std::collections::BTreeMap<_, _> = state
+        .store
+        .engagements(None)
+        .await?
+        .into_iter()
+        .filter(|e| caller.scope.allows(e.client_id))
+        .map(|e| (e.id, e))
+        .collect();
+    let now = state.clock.now();
+    let views = state
+        .store
+        .queues(risk)
+        .await?
+        .into_iter()
+        .filter_map(|queue| {
+            let engagement = engagements.get(&queue.engagement_id)?;
+            Some(QueueView {
+                engagement_id: engagement.id,
+                engagement: engagement.name.to_string(),
+                client_id: engagement.client_id,
+                step: queue.step,
+                open: queue.open,
+                held: queue.held,
+                oldest_age_seconds: queue
+                    .oldest_queued_at
+                    .map(|at| now.duration_since(at).as_secs()),
+                breached: queue.breached,
+                at_risk: queue.at_risk,
+            })
+        })
+        .collect();
+    Ok(axum::Json(views))
+}

@@ -385,6 +385,13 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/api/v1/queues",
+            "/api/v1/queues".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
             "/api/v1/public/csat/{token}",
             format!("/api/v1/public/csat/{}", f.forged_token),
             None,
