@@ -157,6 +157,8 @@ pub struct TaskSpec {
     pub priority: Priority,
     pub due_at: Option<Timestamp>,
     pub serve_by: Timestamp,
+    pub offer_timeout: Option<jiff::SignedDuration>,
+    pub worker_order: crate::routing::WorkerOrder,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -558,6 +560,8 @@ impl<'d> Run<'d> {
             priority: self.state.priority,
             due_at,
             serve_by: crate::routing::serve_by(self.state.priority, self.now, due_at, policy),
+            offer_timeout: policy.offer_timeout,
+            worker_order: policy.worker_order,
         }
     }
 

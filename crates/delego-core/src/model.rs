@@ -9,8 +9,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::engine::ItemState;
 use crate::id::{
-    ApiTokenId, AttachmentId, AuditEventId, ClientId, EngagementId, MessageId, RequesterId, TaskId,
-    UserId, WorkItemId, WorkerId,
+    ApiTokenId, AttachmentId, AuditEventId, ClientId, EngagementId, MessageId, OfferId,
+    RequesterId, TaskId, UserId, WorkItemId, WorkerId,
 };
 use crate::routing::{Channel, Exclusions, Relaxation};
 use crate::values::{EmailAddress, Key, Language, Name, PhoneNumber, Priority, SkillLevel};
@@ -165,6 +165,22 @@ pub struct Task {
     /// While claimed: when the claim lapses unless the holder renews it.
     #[serde(default)]
     pub lease_until: Option<Timestamp>,
+    /// Push routing: how long an offered worker has to accept (`None`: pulled only).
+    #[serde(default)]
+    pub offer_timeout: Option<jiff::SignedDuration>,
+    /// Which eligible worker is offered the task first.
+    #[serde(default)]
+    pub worker_order: crate::routing::WorkerOrder,
+}
+
+/// A task offered to one worker, who accepts or rejects it before it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub id: OfferId,
+    pub task: Task,
+    pub worker_id: WorkerId,
+    pub offered_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

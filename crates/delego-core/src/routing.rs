@@ -65,6 +65,9 @@ pub struct RoutingPolicy {
     pub worker_order: WorkerOrder,
     /// How long a task that returns to the queue is kept for the worker who had it.
     pub preferred_window: SignedDuration,
+    /// Push: each task is offered to the best available worker, who has this long to
+    /// accept before the next worker is offered it. `None`: workers pull their next task.
+    pub offer_timeout: Option<SignedDuration>,
 }
 
 /// Tasks within this much of the best serve-by compete on fairness between engagements.
@@ -79,6 +82,7 @@ impl Default for RoutingPolicy {
             relax: Vec::new(),
             worker_order: WorkerOrder::LongestIdle,
             preferred_window: SignedDuration::from_mins(2),
+            offer_timeout: None,
         }
     }
 }
@@ -431,8 +435,9 @@ pub fn rank_workers<'w>(
         .filter(|(worker, load)| ineligibility(worker, load, task, now).is_none())
         .map(|(worker, load)| {
             let score = match order {
+                // A worker busy with a task (no idle clock) comes after every idle one.
                 WorkerOrder::LongestIdle => {
-                    worker.idle_since.map_or(i64::MIN, |t| t.as_microsecond())
+                    worker.idle_since.map_or(i64::MAX, |t| t.as_microsecond())
                 }
                 WorkerOrder::BestSkill => {
                     -i64::from(worker.skills.get(&task.skill).map_or(0, |l| l.get()))

@@ -78,6 +78,8 @@ fn task(spec: Spec, policy: &RoutingPolicy) -> Task {
         serve_by: serve_by(spec.priority, spec.queued_at, None, policy),
         status: TaskStatus::Open,
         lease_until: None,
+        offer_timeout: None,
+        worker_order: WorkerOrder::default(),
     }
 }
 

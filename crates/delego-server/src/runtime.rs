@@ -14,10 +14,21 @@ use crate::links::{self, Purpose};
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wake_ups = state.store.wake_ups();
     let mut ticks: u64 = 0;
     loop {
-        tick.tick().await;
+        // New tasks are offered at once; the rest of the housekeeping runs each second.
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = wake_ups.changed() => {
+                if changed.is_ok() {
+                    dispatch(&state).await;
+                }
+                continue;
+            }
+        }
         ticks += 1;
+        dispatch(&state).await;
         if let Err(error) = state.store.fire_due_timers().await {
             tracing::warn!(%error, "firing timers failed; retrying next tick");
         }
@@ -29,11 +40,22 @@ pub async fn run(state: AppState) {
         if let Err(error) = deliver_outgoing(&state).await {
             tracing::warn!(error = format!("{error:#}"), "delivering messages failed");
         }
+        if ticks.is_multiple_of(5)
+            && let Err(error) = state.store.compact_queue_counts().await
+        {
+            tracing::warn!(%error, "compacting queue counters failed; retrying later");
+        }
         if ticks.is_multiple_of(600)
             && let Err(error) = state.store.delete_expired_sessions(state.clock.now()).await
         {
             tracing::warn!(%error, "clearing expired sessions failed");
         }
+    }
+}
+
+async fn dispatch(state: &AppState) {
+    if let Err(error) = state.store.dispatch_offers().await {
+        tracing::warn!(%error, "offering tasks failed; retrying next tick");
     }
 }
 

@@ -71,6 +71,9 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Offers a worker may let lapse in a row before being put on a break.
+pub const MISSED_OFFERS_BEFORE_BREAK: i64 = 3;
+
 /// A new work item as submitted.
 #[derive(Clone, Debug)]
 pub struct NewItem {
@@ -267,8 +270,25 @@ pub trait Store: Send + Sync {
     /// transaction, so that of several nodes exactly one delivers each.
     async fn take_outgoing(&self, limit: u32) -> Result<Vec<Outgoing>>;
 
+    /// Offers open push tasks to their best available workers (one pending offer per
+    /// worker), expiring lapsed offers first; returns how many offers were made.
+    async fn dispatch_offers(&self) -> Result<usize>;
+    /// The worker's offers that are still open.
+    async fn pending_offers(&self, worker: WorkerId) -> Result<Vec<delego_core::model::Offer>>;
+    /// Accepts (claiming the task) or rejects an offer; the next worker is offered a
+    /// rejected task on the next dispatch.
+    async fn answer_offer(
+        &self,
+        offer: delego_core::id::OfferId,
+        worker: WorkerId,
+        accept: bool,
+    ) -> Result<Option<Claimed>>;
+
     /// Every queue with work in it, at `now`: tasks due within `risk_window` are at risk.
     async fn queues(&self, risk_window: jiff::SignedDuration) -> Result<Vec<QueueStats>>;
+    /// Folds the counters' ledger into their totals; returns how many changes it folded.
+    /// Every node runs it now and then; only one compacts at a time.
+    async fn compact_queue_counts(&self) -> Result<usize>;
     /// Recounts the queues from the tasks and lists every counter that disagrees: empty
     /// when the counters are right (they are kept in the same transactions as the tasks).
     async fn verify_queue_counts(&self) -> Result<Vec<String>>;

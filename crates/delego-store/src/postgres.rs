@@ -90,6 +90,8 @@ impl_store!(
     for_update = " FOR UPDATE",
     skip_locked = " FOR UPDATE SKIP LOCKED",
     notify_sql = "SELECT pg_notify('delego_tasks', '')",
+    compaction_lock = "SELECT pg_try_advisory_xact_lock(72657002)",
+    seq_in_list = "seq IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
     skill_in_list = "skill IN (SELECT jsonb_array_elements_text($1::jsonb))",
     client_in_list = "client_id IN (SELECT jsonb_array_elements_text($6::jsonb)::uuid)",
 );

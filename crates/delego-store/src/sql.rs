@@ -39,7 +39,7 @@ macro_rules! item_columns {
 
 macro_rules! task_columns {
     () => {
-        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by, lease_until"
+        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by, lease_until, offer_timeout_secs, worker_order"
     };
 }
 
@@ -51,6 +51,12 @@ macro_rules! worker_columns {
 
 /// How long a claim holds before its holder must renew it, unless the server sets another.
 pub const DEFAULT_LEASE_MICROS: i64 = 5 * 60 * 1_000_000;
+
+/// The queue counters: the compacted totals plus the ledger not yet folded into them.
+pub const QUEUE_COUNTS: &str = "SELECT engagement_id, step, status, due_minute, CAST(SUM(n) AS BIGINT) FROM ( \
+     SELECT engagement_id, step, status, due_minute, n FROM queue_counts \
+     UNION ALL SELECT engagement_id, step, status, due_minute, delta FROM queue_count_changes) AS counts \
+     GROUP BY engagement_id, step, status, due_minute ORDER BY engagement_id, step";
 
 /// How many open tasks a claim reads per round before ranking them in the core.
 pub const CLAIM_BATCH: i64 = 200;
@@ -66,6 +72,8 @@ macro_rules! impl_store {
         for_update = $for_update:literal,
         skip_locked = $skip_locked:literal,
         notify_sql = $notify_sql:literal,
+        compaction_lock = $compaction_lock:literal,
+        seq_in_list = $seq_in_list:literal,
         skill_in_list = $skill_in_list:literal,
         client_in_list = $client_in_list:literal $(,)?
     ) => {
@@ -93,7 +101,7 @@ macro_rules! impl_store {
         use crate::rows::{self, micros, timestamp};
         use crate::Directory as _;
         use crate::Store as _;
-        use crate::sql::CLAIM_BATCH;
+        use crate::sql::{CLAIM_BATCH, QUEUE_COUNTS};
         use crate::{
             Claimed, Created, ItemFilter,
             NewItem, NewMessage, Outgoing, Result, StoreError,
@@ -262,6 +270,10 @@ macro_rules! impl_store {
                     },
                     serve_by: timestamp(row.try_get(23)?)?,
                     lease_until: rows::optional_timestamp(row.try_get(24)?)?,
+                    offer_timeout: row
+                        .try_get::<Option<i64>, _>(25)?
+                        .map(jiff::SignedDuration::from_secs),
+                    worker_order: rows::from_json(Json::String(row.try_get(26)?))?,
                     status,
                 })
             }
@@ -371,7 +383,7 @@ macro_rules! impl_store {
                             sqlx::query(concat!(
                                 "INSERT INTO tasks (", task_columns!(), ") VALUES \
                                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL, \
-                                 $14, $15, $16, $17, $18, $19, NULL)"
+                                 $14, $15, $16, $17, $18, $19, NULL, $20, $21)"
                             ))
                             .bind(TaskId::new().as_uuid())
                             .bind(item.id().as_uuid())
@@ -392,6 +404,8 @@ macro_rules! impl_store {
                             .bind(spec.reserved_for.map(|(worker, _)| worker.as_uuid()))
                             .bind(spec.reserved_for.map(|(_, until)| micros(until)))
                             .bind(micros(spec.serve_by))
+                            .bind(spec.offer_timeout.map(|t| t.as_secs()))
+                            .bind(rows::to_json(&spec.worker_order).as_str().unwrap_or("longest_idle").to_owned())
                             .execute(&mut **tx)
                             .await?;
                         }
@@ -538,8 +552,8 @@ macro_rules! impl_store {
                 .transpose()
             }
 
-            /// Moves `delta` tasks of a queue (engagement and step) into or out of a status
-            /// in the counters, in the caller's transaction.
+            /// Moves `delta` tasks of a queue (engagement and step) into or out of a status,
+            /// appending to the counters' ledger in the caller's transaction.
             async fn count(
                 tx: &mut Tx,
                 engagement: EngagementId,
@@ -550,8 +564,8 @@ macro_rules! impl_store {
             ) -> Result<()> {
                 let due_minute = due_at.map_or(-1, |due| due.as_second().div_euclid(60));
                 sqlx::query(
-                    "INSERT INTO queue_counts (engagement_id, step, status, due_minute, n) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (engagement_id, step, status, due_minute) DO UPDATE SET n = queue_counts.n + excluded.n",
+                    "INSERT INTO queue_count_changes (engagement_id, step, status, due_minute, delta) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(engagement.as_uuid())
                 .bind(step)
@@ -560,18 +574,6 @@ macro_rules! impl_store {
                 .bind(delta)
                 .execute(&mut **tx)
                 .await?;
-                if delta < 0 {
-                    sqlx::query(
-                        "DELETE FROM queue_counts WHERE engagement_id = $1 AND step = $2 AND status = $3 \
-                         AND due_minute = $4 AND n = 0",
-                    )
-                    .bind(engagement.as_uuid())
-                    .bind(step)
-                    .bind(status)
-                    .bind(due_minute)
-                    .execute(&mut **tx)
-                    .await?;
-                }
                 Ok(())
             }
 
@@ -626,6 +628,148 @@ macro_rules! impl_store {
                 task.lease_until = None;
                 task.reserved_for = reserve;
                 Ok(task)
+            }
+
+            /// Expires lapsed offers; a worker who lets too many lapse in a row is put on a
+            /// break, so that work stops waiting on someone who is not there.
+            async fn expire_offers(tx: &mut Tx, now: jiff::Timestamp) -> Result<()> {
+                let lapsed = sqlx::query(concat!(
+                    "SELECT id, task_id, worker_id FROM offers WHERE outcome = 'pending' AND expires_at <= $1",
+                    $skip_locked
+                ))
+                .bind(micros(now))
+                .fetch_all(&mut **tx)
+                .await?;
+                for row in lapsed {
+                    let (offer, task, worker): (Uuid, Uuid, Uuid) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    sqlx::query("UPDATE offers SET outcome = 'expired', decided_at = $1 WHERE id = $2")
+                        .bind(micros(now))
+                        .bind(offer)
+                        .execute(&mut **tx)
+                        .await?;
+                    let still_waiting = sqlx::query(
+                        "UPDATE tasks SET reserved_worker = NULL, reserved_until = NULL \
+                         WHERE id = $1 AND reserved_worker = $2 AND status = 'open'",
+                    )
+                    .bind(task)
+                    .bind(worker)
+                    .execute(&mut **tx)
+                    .await?;
+                    if still_waiting.rows_affected() == 0 {
+                        continue; // the task moved on (cancelled, say): nobody missed anything
+                    }
+                    let missed: i64 = sqlx::query_scalar(
+                        "UPDATE workers SET missed_offers = missed_offers + 1 WHERE id = $1 RETURNING missed_offers",
+                    )
+                    .bind(worker)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    if missed >= crate::MISSED_OFFERS_BEFORE_BREAK {
+                        let presence = Presence::Break { reason: format!("missed {missed} offers in a row") };
+                        sqlx::query("UPDATE workers SET presence = $1, missed_offers = 0, idle_since = NULL WHERE id = $2")
+                            .bind(SqlJson(rows::to_json(&presence)))
+                            .bind(worker)
+                            .execute(&mut **tx)
+                            .await?;
+                        let detail = json!({"worker": worker, "presence": presence});
+                        Self::insert_audit(
+                            tx,
+                            None,
+                            None,
+                            &Actor::System,
+                            "worker.presence",
+                            detail.as_object().cloned().unwrap_or_default(),
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// Workers who may be offered a task now: accepting work and without a pending
+            /// offer, with what they hold.
+            async fn offer_pool(tx: &mut Tx, now: jiff::Timestamp) -> Result<Vec<(Worker, routing::Load)>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", worker_columns!(), " FROM workers w WHERE NOT EXISTS \
+                     (SELECT 1 FROM offers o WHERE o.worker_id = w.id AND o.outcome = 'pending')"
+                ))
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut pool = Vec::new();
+                for row in rows {
+                    let worker = Self::worker_from_row(&row)?;
+                    if routing::worker_ineligibility(&worker, now).is_none() {
+                        let load = Self::load_of(tx, worker.id).await?;
+                        pool.push((worker, load));
+                    }
+                }
+                Ok(pool)
+            }
+
+            /// Claims one given task for a worker (an accepted offer), if it is still open
+            /// and the worker may take it; commits.
+            async fn claim_specific(
+                &self,
+                mut tx: Tx,
+                task: Task,
+                worker_id: WorkerId,
+                now: jiff::Timestamp,
+            ) -> Result<Claimed> {
+                let row = sqlx::query(concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1", $for_update))
+                    .bind(worker_id.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let worker = Self::worker_from_row(&row)?;
+                let load = Self::load_of(&mut tx, worker_id).await?;
+                let mut unreserved = task.clone();
+                unreserved.reserved_for = None;
+                if task.status != TaskStatus::Open {
+                    return Err(StoreError::Conflict(format!("task {} is {}", task.id, task.status.name())));
+                }
+                if let Some(reason) = routing::ineligibility(&worker, &load, &unreserved, now) {
+                    return Err(StoreError::Conflict(format!("worker {worker_id} may not take task {}: {reason:?}", task.id)));
+                }
+                let lease_until = now.checked_add(self.lease()).unwrap_or(now);
+                sqlx::query(
+                    "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2, lease_until = $3 \
+                     WHERE id = $4 AND status = 'open'",
+                )
+                .bind(worker_id.as_uuid())
+                .bind(micros(now))
+                .bind(micros(lease_until))
+                .bind(task.id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                Self::recount_move(&mut tx, &task, Some("open"), Some("claimed")).await?;
+                sqlx::query("UPDATE workers SET idle_since = NULL WHERE id = $1")
+                    .bind(worker_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                let detail = json!({
+                    "task": task.id,
+                    "step": task.step,
+                    "worker": worker_id,
+                    "rule": {"rule": "offer"},
+                    "serve_by": task.serve_by,
+                    "waited_seconds": now.duration_since(task.queued_at).as_secs(),
+                });
+                Self::insert_audit(
+                    &mut tx,
+                    Some(task.client_id),
+                    Some(task.item_id),
+                    &Actor::Worker(worker_id),
+                    "task.claimed",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                let item = Self::load_item(&mut tx, task.item_id).await?;
+                tx.commit().await?;
+                let mut task = unreserved;
+                task.status = TaskStatus::Claimed { worker: worker_id, at: now };
+                task.lease_until = Some(lease_until);
+                Ok(Claimed { task, item })
             }
 
             /// Tells other nodes, on commit, that tasks became claimable (PostgreSQL NOTIFY;
@@ -1294,6 +1438,14 @@ macro_rules! impl_store {
                         .bind(worker_id.as_uuid())
                         .execute(&mut *tx)
                         .await?;
+                    // Pulling a task offered to you is accepting the offer.
+                    sqlx::query(
+                        "UPDATE offers SET outcome = 'accepted', decided_at = $1 WHERE task_id = $2 AND outcome = 'pending'",
+                    )
+                    .bind(micros(now))
+                    .bind(pick.task.id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
                     let mut task = pick.task.clone();
                     Self::recount_move(&mut tx, &task, Some("open"), Some("claimed")).await?;
                     task.status = TaskStatus::Claimed { worker: worker_id, at: now };
@@ -1691,11 +1843,7 @@ macro_rules! impl_store {
             async fn queues(&self, risk_window: jiff::SignedDuration) -> Result<Vec<crate::QueueStats>> {
                 let now_minute = self.now().as_second().div_euclid(60);
                 let risk_minutes = risk_window.as_secs().div_euclid(60).max(0);
-                let rows = sqlx::query(
-                    "SELECT engagement_id, step, status, due_minute, n FROM queue_counts ORDER BY engagement_id, step",
-                )
-                .fetch_all(&self.pool)
-                .await?;
+                let rows = sqlx::query(QUEUE_COUNTS).fetch_all(&self.pool).await?;
                 let mut queues: std::collections::BTreeMap<(Uuid, String), crate::QueueStats> = Default::default();
                 for row in rows {
                     let engagement: Uuid = row.try_get(0)?;
@@ -1737,11 +1885,7 @@ macro_rules! impl_store {
             }
 
             async fn verify_queue_counts(&self) -> Result<Vec<String>> {
-                let counted = sqlx::query(
-                    "SELECT engagement_id, step, status, due_minute, n FROM queue_counts",
-                )
-                .fetch_all(&self.pool)
-                .await?;
+                let counted = sqlx::query(QUEUE_COUNTS).fetch_all(&self.pool).await?;
                 let recounted = sqlx::query(
                     "SELECT engagement_id, step, status, \
                      CASE WHEN due_at IS NULL THEN -1 ELSE due_at / 60000000 END AS due_minute, COUNT(*) \
@@ -1772,6 +1916,200 @@ macro_rules! impl_store {
                         })
                     })
                     .collect())
+            }
+
+            async fn dispatch_offers(&self) -> Result<usize> {
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                Self::expire_offers(&mut tx, now).await?;
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' AND offer_timeout_secs IS NOT NULL \
+                     AND (reserved_until IS NULL OR reserved_until <= $1) ORDER BY serve_by LIMIT 50", $skip_locked
+                ))
+                .bind(micros(now))
+                .fetch_all(&mut *tx)
+                .await?;
+                let tasks = rows.iter().map(Self::task_from_row).collect::<Result<Vec<_>>>()?;
+                if tasks.is_empty() {
+                    tx.commit().await?;
+                    return Ok(0);
+                }
+                let mut pool = Self::offer_pool(&mut tx, now).await?;
+                let mut made = 0;
+                for task in &tasks {
+                    let tried: Vec<Uuid> = sqlx::query_scalar("SELECT worker_id FROM offers WHERE task_id = $1")
+                        .bind(task.id.as_uuid())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let candidates: Vec<(Worker, routing::Load)> = pool
+                        .iter()
+                        .filter(|(worker, _)| !tried.contains(&worker.id.as_uuid()))
+                        .cloned()
+                        .collect();
+                    let ranked = routing::rank_workers(task, &candidates, task.worker_order, now);
+                    let Some((chosen, _)) = ranked.first() else { continue };
+                    let worker_id = chosen.id;
+                    let timeout = task.offer_timeout.unwrap_or(jiff::SignedDuration::from_secs(30));
+                    let expires = now.checked_add(timeout).unwrap_or(now);
+                    let offer = delego_core::id::OfferId::new();
+                    sqlx::query(
+                        "INSERT INTO offers (id, task_id, worker_id, offered_at, expires_at, outcome) \
+                         VALUES ($1, $2, $3, $4, $5, 'pending')",
+                    )
+                    .bind(offer.as_uuid())
+                    .bind(task.id.as_uuid())
+                    .bind(worker_id.as_uuid())
+                    .bind(micros(now))
+                    .bind(micros(expires))
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE tasks SET reserved_worker = $1, reserved_until = $2 WHERE id = $3")
+                        .bind(worker_id.as_uuid())
+                        .bind(micros(expires))
+                        .bind(task.id.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                    let detail = json!({"task": task.id, "offer": offer, "worker": worker_id, "expires_at": expires});
+                    Self::insert_audit(
+                        &mut tx,
+                        Some(task.client_id),
+                        Some(task.item_id),
+                        &Actor::System,
+                        "task.offered",
+                        detail.as_object().cloned().unwrap_or_default(),
+                        now,
+                    )
+                    .await?;
+                    // One offer at a time per worker.
+                    pool.retain(|(worker, _)| worker.id != worker_id);
+                    made += 1;
+                }
+                tx.commit().await?;
+                if made > 0 {
+                    self.wake();
+                }
+                Ok(made)
+            }
+
+            async fn pending_offers(&self, worker: WorkerId) -> Result<Vec<delego_core::model::Offer>> {
+                let rows = sqlx::query(
+                    "SELECT id, task_id, offered_at, expires_at FROM offers \
+                     WHERE worker_id = $1 AND outcome = 'pending' AND expires_at > $2 ORDER BY offered_at",
+                )
+                .bind(worker.as_uuid())
+                .bind(micros(self.now()))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut offers = Vec::with_capacity(rows.len());
+                for row in rows {
+                    offers.push(delego_core::model::Offer {
+                        id: delego_core::id::OfferId::from_uuid(row.try_get(0)?),
+                        task: self.task(TaskId::from_uuid(row.try_get(1)?)).await?,
+                        worker_id: worker,
+                        offered_at: timestamp(row.try_get(2)?)?,
+                        expires_at: timestamp(row.try_get(3)?)?,
+                    });
+                }
+                Ok(offers)
+            }
+
+            async fn answer_offer(
+                &self,
+                offer: delego_core::id::OfferId,
+                worker_id: WorkerId,
+                accept: bool,
+            ) -> Result<Option<Claimed>> {
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(concat!(
+                    "SELECT task_id FROM offers WHERE id = $1 AND worker_id = $2 AND outcome = 'pending' \
+                     AND expires_at > $3", $for_update
+                ))
+                .bind(offer.as_uuid())
+                .bind(worker_id.as_uuid())
+                .bind(micros(now))
+                .fetch_optional(&mut *tx)
+                .await?
+                // Unknown, someone else's, answered or expired: there is no such offer for you.
+                .ok_or(StoreError::NotFound("offer"))?;
+                let task = Self::load_task(&mut tx, TaskId::from_uuid(row.try_get(0)?)).await?;
+                sqlx::query("UPDATE offers SET outcome = $1, decided_at = $2 WHERE id = $3")
+                    .bind(if accept { "accepted" } else { "rejected" })
+                    .bind(micros(now))
+                    .bind(offer.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE workers SET missed_offers = 0 WHERE id = $1")
+                    .bind(worker_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE tasks SET reserved_worker = NULL, reserved_until = NULL WHERE id = $1")
+                    .bind(task.id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                if !accept {
+                    let detail = json!({"task": task.id, "offer": offer, "worker": worker_id});
+                    Self::insert_audit(
+                        &mut tx,
+                        Some(task.client_id),
+                        Some(task.item_id),
+                        &Actor::Worker(worker_id),
+                        "task.offer_rejected",
+                        detail.as_object().cloned().unwrap_or_default(),
+                        now,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    self.wake();
+                    return Ok(None);
+                }
+                let claimed = self.claim_specific(tx, task, worker_id, now).await?;
+                Ok(Some(claimed))
+            }
+
+            async fn compact_queue_counts(&self) -> Result<usize> {
+                let mut tx = self.begin_write().await?;
+                if !$compaction_lock.is_empty() {
+                    let ours: bool = sqlx::query_scalar($compaction_lock).fetch_one(&mut *tx).await?;
+                    if !ours {
+                        return Ok(0); // another node is compacting
+                    }
+                }
+                let rows = sqlx::query(
+                    "SELECT seq, engagement_id, step, status, due_minute, delta FROM queue_count_changes \
+                     ORDER BY seq LIMIT 10000",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut totals: std::collections::BTreeMap<(Uuid, String, String, i64), i64> = Default::default();
+                let mut folded = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    folded.push(row.try_get::<i64, _>(0)?);
+                    let key = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                    *totals.entry(key).or_default() += row.try_get::<i64, _>(5)?;
+                }
+                // In key order, so that concurrent compactions could never deadlock.
+                for ((engagement, step, status, due_minute), delta) in totals {
+                    sqlx::query(
+                        "INSERT INTO queue_counts (engagement_id, step, status, due_minute, n) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (engagement_id, step, status, due_minute) DO UPDATE SET n = queue_counts.n + excluded.n",
+                    )
+                    .bind(engagement)
+                    .bind(&step)
+                    .bind(&status)
+                    .bind(due_minute)
+                    .bind(delta)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query("DELETE FROM queue_counts WHERE n = 0").execute(&mut *tx).await?;
+                // Exactly the changes read: one committed meanwhile with a lower number stays.
+                sqlx::query(concat!("DELETE FROM queue_count_changes WHERE ", $seq_in_list))
+                    .bind(serde_json::to_string(&folded).unwrap_or_default())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(folded.len())
             }
 
             async fn fire_due_timers(&self) -> Result<usize> {

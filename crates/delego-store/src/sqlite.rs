@@ -68,6 +68,8 @@ impl_store!(
     for_update = "",
     skip_locked = "",
     notify_sql = "",
+    compaction_lock = "",
+    seq_in_list = "seq IN (SELECT value FROM json_each($1))",
     skill_in_list = "skill IN (SELECT value FROM json_each($1))",
     client_in_list = "client_id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($6))",
 );

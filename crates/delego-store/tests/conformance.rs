@@ -193,6 +193,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    push_offers_go_to_the_best_worker_then_the_next_and_missed_ones_lead_to_a_break,
     queue_counters_always_equal_a_full_recount,
     queues_at_a_glance_show_backlog_oldest_age_and_sla_risk,
     a_lapsed_lease_puts_the_task_back_in_its_place_and_a_renewed_one_holds,
@@ -1789,6 +1790,7 @@ enum QueueOp {
     Later { minutes: i64 },
     ExpireLeases,
     FireTimers,
+    Compact,
 }
 
 fn queue_ops() -> impl proptest::strategy::Strategy<Value = Vec<QueueOp>> {
@@ -1803,6 +1805,7 @@ fn queue_ops() -> impl proptest::strategy::Strategy<Value = Vec<QueueOp>> {
         2 => (1i64..400).prop_map(|minutes| QueueOp::Later { minutes }),
         1 => Just(QueueOp::ExpireLeases),
         1 => Just(QueueOp::FireTimers),
+        1 => Just(QueueOp::Compact),
     ];
     proptest::collection::vec(op, 1..60)
 }
@@ -1943,6 +1946,9 @@ async fn apply_queue_op(
         QueueOp::FireTimers => {
             store.fire_due_timers().await.unwrap();
         }
+        QueueOp::Compact => {
+            store.compact_queue_counts().await.unwrap();
+        }
     }
 }
 
@@ -1977,4 +1983,124 @@ async fn queues_at_a_glance_show_backlog_oldest_age_and_sla_risk(h: &Harness) {
     h.advance(SignedDuration::from_mins(45));
     let queues = store.queues(SignedDuration::from_hours(1)).await.unwrap();
     assert_eq!((queues[0].breached, queues[0].at_risk), (3, 0));
+}
+
+/// The support service with its answer step pushed: offers that wait 20 seconds.
+fn push_support() -> String {
+    SUPPORT_V1
+        .replace("key = \"test-support\"", "key = \"push-support\"")
+        .replace(
+            "resolved = \"check\"\n",
+            "resolved = \"check\"\n[steps.routing]\noffer_timeout = \"20s\"\n",
+        )
+}
+
+async fn push_offers_go_to_the_best_worker_then_the_next_and_missed_ones_lead_to_a_break(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    store.publish_service(&push_support()).await.unwrap();
+    let pushed = store
+        .create_engagement(
+            floor.client,
+            Name::parse("Pushed").unwrap(),
+            &key("push-support"),
+            1,
+            Default::default(),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let idle_longest = worker(store, &[("support", 3)], &[floor.client]).await;
+    store
+        .set_presence(idle_longest, Presence::Available, &operator())
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_mins(5));
+    let next = worker(store, &[("support", 3)], &[floor.client]).await;
+    store
+        .set_presence(next, Presence::Available, &operator())
+        .await
+        .unwrap();
+    let item = store
+        .create_item(
+            NewItem {
+                engagement_id: pushed.id,
+                ..new_item(&floor, "pushed")
+            },
+            &operator(),
+        )
+        .await
+        .unwrap()
+        .value;
+
+    assert_eq!(store.dispatch_offers().await.unwrap(), 1);
+    let offers = store.pending_offers(idle_longest).await.unwrap();
+    assert_eq!(
+        offers.len(),
+        1,
+        "the longest idle worker is offered it first"
+    );
+    assert!(store.pending_offers(next).await.unwrap().is_empty());
+    assert!(
+        store.claim_next_task(next).await.unwrap().is_none(),
+        "an offered task waits for its worker"
+    );
+    assert_eq!(
+        store.dispatch_offers().await.unwrap(),
+        0,
+        "one offer at a time"
+    );
+
+    store
+        .answer_offer(offers[0].id, idle_longest, false)
+        .await
+        .unwrap();
+    assert_eq!(store.dispatch_offers().await.unwrap(), 1);
+    let offers = store.pending_offers(next).await.unwrap();
+    assert_eq!(offers.len(), 1, "rejected: the next worker is offered it");
+    let claimed = store
+        .answer_offer(offers[0].id, next, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.item.id(), item.id());
+    assert!(matches!(claimed.task.status, TaskStatus::Claimed { worker, .. } if worker == next));
+    let err = store
+        .answer_offer(offers[0].id, next, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(_)),
+        "an answered offer is gone"
+    );
+
+    // Three offers let lapse in a row put the worker on a break.
+    let absent = idle_longest;
+    for n in 0..3 {
+        store
+            .create_item(
+                NewItem {
+                    engagement_id: pushed.id,
+                    ..new_item(&floor, &format!("again {n}"))
+                },
+                &operator(),
+            )
+            .await
+            .unwrap();
+        store.dispatch_offers().await.unwrap();
+        assert_eq!(
+            store.pending_offers(absent).await.unwrap().len(),
+            1,
+            "offer {n}"
+        );
+        h.advance(SignedDuration::from_secs(21));
+        store.dispatch_offers().await.unwrap();
+    }
+    let presence = store.worker(absent).await.unwrap().presence;
+    assert!(
+        matches!(presence, Presence::Break { ref reason } if reason.contains("missed 3 offers")),
+        "{presence:?}"
+    );
 }

@@ -152,6 +152,7 @@ const ROUTING_KEYS: &[&str] = &[
     "relax",
     "worker_order",
     "preferred_window",
+    "offer_timeout",
 ];
 const RELAX_KEYS: &[&str] = &["after", "min_level", "any_language"];
 const WORKER_ORDERS: [(&str, WorkerOrder); 3] = [
@@ -1454,8 +1455,12 @@ impl<'s> Loader<'s> {
             parse_duration_or_zero,
             defaults.preferred_window,
         );
+        let offer_timeout = self
+            .duration_with(section, "offer_timeout", Need::Optional, parse_duration)
+            .map(|d| d.map(|d| d.value));
         let relax = self.relaxations(section, min_level, draft);
         let policy = RoutingPolicy {
+            offer_timeout: offer_timeout?,
             channel: channel?.map_or(defaults.channel, |c| c.value),
             aging: aging?,
             urgency_lead: urgency_lead?,
@@ -2903,6 +2908,7 @@ aging = "15m"
 urgency_lead = "1h"
 worker_order = "best_skill"
 preferred_window = "0s"
+offer_timeout = "20s"
 relax = [
   { after = "60s", min_level = 2 },
   { after = "5m", any_language = true },
@@ -2959,6 +2965,7 @@ kind = "end"
                 ],
                 worker_order: WorkerOrder::BestSkill,
                 preferred_window: SignedDuration::ZERO,
+                offer_timeout: Some(SignedDuration::from_secs(20)),
             }
         );
         let review = definition.steps[1].work().unwrap();

@@ -55,23 +55,40 @@ pub async fn claim_next(
             format!("wait at most {MAX_WAIT_SECONDS} seconds"),
         ));
     }
-    let worker = caller.worker()?;
+    let worker = caller.worker()?.id;
+    let claimed = wait_for(&state, wait, || async {
+        Ok(state.store.claim_next_task(worker).await?)
+    })
+    .await?;
+    match claimed {
+        Some(claimed) => Ok(axum::Json(ClaimedTask {
+            task: claimed.task,
+            item: claimed.item.into(),
+        })
+        .into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Tries `attempt` until it yields something or `wait` seconds pass, trying again whenever
+/// the store announces new work (and every `wake_poll_interval` as a fallback).
+async fn wait_for<T, F, Fut>(state: &AppState, wait: u64, mut attempt: F) -> ApiResult<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Option<T>>>,
+{
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
     let mut wake_ups = state.store.wake_ups();
     let mut draining = state.draining.subscribe();
     loop {
-        // Mark what we have seen before looking, so a task opened meanwhile wakes us.
+        // Mark what we have seen before looking, so work announced meanwhile wakes us.
         wake_ups.borrow_and_update();
-        if let Some(claimed) = state.store.claim_next_task(worker.id).await? {
-            return Ok(axum::Json(ClaimedTask {
-                task: claimed.task,
-                item: claimed.item.into(),
-            })
-            .into_response());
+        if let Some(found) = attempt().await? {
+            return Ok(Some(found));
         }
         let now = tokio::time::Instant::now();
         if now >= deadline || *draining.borrow_and_update() {
-            return Ok(StatusCode::NO_CONTENT.into_response());
+            return Ok(None);
         }
         let nap = (deadline - now).min(state.config.wake_poll_interval);
         tokio::select! {
@@ -361,4 +378,88 @@ pub async fn queues(
         })
         .collect();
     Ok(axum::Json(views))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OfferView {
+    #[schema(value_type = String)]
+    id: delego_core::id::OfferId,
+    #[schema(value_type = Object)]
+    task: Task,
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: jiff::Timestamp,
+}
+
+/// The caller's open offers (push routing). With `wait`, waits until there is one.
+#[utoipa::path(get, path = "/offers", tag = "tasks", params(NextQuery),
+    responses((status = 200, body = Vec<OfferView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn my_offers(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<axum::extract::Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Vec<OfferView>>> {
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
+    let wait = query.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(ApiError::field(
+            "wait",
+            "out_of_range",
+            format!("wait at most {MAX_WAIT_SECONDS} seconds"),
+        ));
+    }
+    let worker = caller.worker()?.id;
+    let offers = wait_for(&state, wait, || async {
+        let offers = state.store.pending_offers(worker).await?;
+        Ok((!offers.is_empty()).then_some(offers))
+    })
+    .await?
+    .unwrap_or_default();
+    Ok(axum::Json(
+        offers
+            .into_iter()
+            .map(|offer| OfferView {
+                id: offer.id,
+                task: offer.task,
+                expires_at: offer.expires_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Accepts an offer: the task is claimed on a lease, as with `POST /tasks/next`.
+#[utoipa::path(post, path = "/offers/{id}/accept", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = ClaimedTask), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn accept_offer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let worker = caller.worker()?.id;
+    let claimed = state
+        .store
+        .answer_offer(parse_id(&id, "offer")?, worker, true)
+        .await?
+        .ok_or(ApiError::NotFound("offer"))?;
+    Ok(axum::Json(ClaimedTask {
+        task: claimed.task,
+        item: claimed.item.into(),
+    })
+    .into_response())
+}
+
+/// Rejects an offer; the next best worker is offered the task.
+#[utoipa::path(post, path = "/offers/{id}/reject", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn reject_offer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let worker = caller.worker()?.id;
+    state
+        .store
+        .answer_offer(parse_id(&id, "offer")?, worker, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -23,6 +23,8 @@ struct Foreign {
     task: String,
     worker: String,
     token: String,
+    /// An offer id that is not the caller's.
+    offer: String,
     attachment: String,
     /// A requester link for a home item, bent to name the foreign item.
     forged_token: String,
@@ -390,6 +392,28 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             None,
             Shown,
         ),
+        // Offers are personal: anyone else's (or none) is the same unknown offer.
+        case(
+            Method::GET,
+            "/api/v1/offers",
+            "/api/v1/offers".into(),
+            None,
+            if works { Shown } else { Refused },
+        ),
+        case(
+            Method::POST,
+            "/api/v1/offers/{id}/accept",
+            format!("/api/v1/offers/{}/accept", f.offer),
+            None,
+            if works { Hidden } else { Refused },
+        ),
+        case(
+            Method::POST,
+            "/api/v1/offers/{id}/reject",
+            format!("/api/v1/offers/{}/reject", f.offer),
+            None,
+            if works { Hidden } else { Refused },
+        ),
         case(
             Method::GET,
             "/api/v1/public/csat/{token}",
@@ -485,6 +509,7 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
         engagement,
         task: claimed["task"]["id"].as_str().unwrap().to_owned(),
         worker: worker.to_string(),
+        offer: uuid::Uuid::now_v7().to_string(),
         token: token["token"]["id"].as_str().unwrap().to_owned(),
         forged_token: String::new(),
         attachment,
@@ -639,6 +664,7 @@ fn unknown_path(path: &str, foreign: &Foreign) -> String {
         &foreign.worker,
         &foreign.token,
         &foreign.attachment,
+        &foreign.offer,
     ] {
         path = path.replace(id.as_str(), &uuid::Uuid::now_v7().to_string());
     }
