@@ -917,43 +917,44 @@ macro_rules! impl_store {
                 let definition =
                     Arc::new(load_definition(source).map_err(StoreError::InvalidDefinition)?);
                 let mut tx = self.begin_write().await?;
-                let existing: Option<String> = sqlx::query_scalar(
-                    "SELECT source FROM services WHERE key = $1 AND version = $2",
+                // Nodes starting together all publish the built-in catalog: the first insert
+                // wins, the others find the same text and carry on.
+                let inserted = sqlx::query(
+                    "INSERT INTO services (key, version, source, published_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (key, version) DO NOTHING",
                 )
                 .bind(definition.key.as_str())
                 .bind(i64::from(definition.version))
-                .fetch_optional(&mut *tx)
+                .bind(source)
+                .bind(micros(self.now()))
+                .execute(&mut *tx)
                 .await?;
-                match existing {
-                    Some(stored) if stored == source => {}
-                    Some(_) => {
+                if inserted.rows_affected() == 1 {
+                    let detail = json!({"service": definition.key, "version": definition.version});
+                    Self::insert_audit(
+                        &mut tx,
+                        None,
+                        None,
+                        &Actor::System,
+                        "service.published",
+                        detail.as_object().cloned().unwrap_or_default(),
+                        self.now(),
+                    )
+                    .await?;
+                } else {
+                    let stored: String = sqlx::query_scalar(
+                        "SELECT source FROM services WHERE key = $1 AND version = $2",
+                    )
+                    .bind(definition.key.as_str())
+                    .bind(i64::from(definition.version))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if stored != source {
                         return Err(StoreError::Conflict(format!(
                             "service {} version {} is already published with other content; \
                              publish it as a new version",
                             definition.key, definition.version
                         )));
-                    }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO services (key, version, source, published_at) VALUES ($1, $2, $3, $4)",
-                        )
-                        .bind(definition.key.as_str())
-                        .bind(i64::from(definition.version))
-                        .bind(source)
-                        .bind(micros(self.now()))
-                        .execute(&mut *tx)
-                        .await?;
-                        let detail = json!({"service": definition.key, "version": definition.version});
-                        Self::insert_audit(
-                            &mut tx,
-                            None,
-                            None,
-                            &Actor::System,
-                            "service.published",
-                            detail.as_object().cloned().unwrap_or_default(),
-                            self.now(),
-                        )
-                        .await?;
                     }
                 }
                 tx.commit().await?;
