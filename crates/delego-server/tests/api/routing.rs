@@ -105,7 +105,10 @@ async fn a_worker_waiting_on_one_node_gets_a_task_created_on_another() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-crate::on_both_backends!(a_task_whose_lease_lapses_goes_back_to_the_queue_and_a_renewed_one_stays);
+crate::on_both_backends!(
+    a_task_whose_lease_lapses_goes_back_to_the_queue_and_a_renewed_one_stays,
+    a_pushed_task_is_offered_to_a_waiting_worker_who_accepts_it,
+);
 
 async fn a_task_whose_lease_lapses_goes_back_to_the_queue_and_a_renewed_one_stays(
     server: TestServer,
@@ -152,4 +155,67 @@ async fn a_task_whose_lease_lapses_goes_back_to_the_queue_and_a_renewed_one_stay
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "its old holder lost it");
+}
+
+/// Customer support with its answer step pushed: offers that wait 20 seconds.
+fn pushed_support() -> String {
+    crate::harness::CUSTOMER_SUPPORT
+        .replace("key = \"customer-support\"", "key = \"pushed-support\"")
+        .replace(
+            "channel = \"email\"",
+            "channel = \"email\"\noffer_timeout = \"20s\"",
+        )
+}
+
+async fn a_pushed_task_is_offered_to_a_waiting_worker_who_accepts_it(server: TestServer) {
+    server
+        .store()
+        .publish_service(&pushed_support())
+        .await
+        .unwrap();
+    let client = server.client("Acme").await;
+    let engagement = server
+        .store()
+        .create_engagement(
+            client,
+            delego_core::values::Name::parse("Pushed").unwrap(),
+            &delego_core::values::Key::parse("pushed-support").unwrap(),
+            1,
+            Default::default(),
+            &delego_core::model::Actor::System,
+        )
+        .await
+        .unwrap();
+    let profile = server.worker(&[client]).await;
+    let agent = server.sign_in(Role::Agent, None, Some(profile)).await;
+    let submitter = server.sign_in(Role::ClientUser, Some(client), None).await;
+
+    let waiting = tokio::spawn(async move {
+        let (status, offers) = agent.get("/api/v1/offers?wait=20").await;
+        (agent, status, offers)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, created) = submitter
+        .post(
+            &format!("/api/v1/engagements/{}/items", engagement.id),
+            json!({"data": {"subject": "Pushed", "description": "d", "requester_email": "r@example.com", "language": "en"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (agent, status, offers) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let offer = offers[0]["id"]
+        .as_str()
+        .expect("an offer arrived")
+        .to_owned();
+    assert_eq!(offers[0]["task"]["item_id"], created["id"]);
+    let (status, claimed) = agent
+        .post(&format!("/api/v1/offers/{offer}/accept"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["item"]["id"], created["id"]);
+    let (status, _) = agent
+        .post(&format!("/api/v1/offers/{offer}/accept"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an answered offer is gone");
 }
