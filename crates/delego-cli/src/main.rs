@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use delego_core::clock::SystemClock;
 use delego_store::Backend;
 
+mod bench;
 mod catalog;
 mod demo;
 mod serve;
@@ -59,6 +60,11 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Write work items as JSON Lines or CSV, to standard output or a file.
     Export(transfer::ExportArgs),
+    /// Measure performance on generated data: `delego bench routing` times task claims.
+    ///
+    /// Writes only to a temporary database unless given --database-url. Build with
+    /// --release for meaningful figures.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -140,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Token(command) => users::run_token(command).await?,
             Command::Import(args) => return transfer::import(args).await,
             Command::Export(args) => transfer::export(args).await?,
+            Command::Bench(args) => return bench::run(args).await,
             Command::Migrate(args) => {
                 let store = args.open().await?;
                 println!("{} database is up to date", store.backend());

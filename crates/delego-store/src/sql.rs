@@ -666,22 +666,11 @@ macro_rules! impl_store {
                     .await?;
                     if missed >= crate::MISSED_OFFERS_BEFORE_BREAK {
                         let presence = Presence::Break { reason: format!("missed {missed} offers in a row") };
-                        sqlx::query("UPDATE workers SET presence = $1, missed_offers = 0, idle_since = NULL WHERE id = $2")
-                            .bind(SqlJson(rows::to_json(&presence)))
+                        sqlx::query("UPDATE workers SET missed_offers = 0, idle_since = NULL WHERE id = $1")
                             .bind(worker)
                             .execute(&mut **tx)
                             .await?;
-                        let detail = json!({"worker": worker, "presence": presence});
-                        Self::insert_audit(
-                            tx,
-                            None,
-                            None,
-                            &Actor::System,
-                            "worker.presence",
-                            detail.as_object().cloned().unwrap_or_default(),
-                            now,
-                        )
-                        .await?;
+                        Self::change_presence(tx, WorkerId::from_uuid(worker), &presence, now).await?;
                     }
                 }
                 Ok(())
@@ -772,6 +761,28 @@ macro_rules! impl_store {
                 Ok(Claimed { task, item })
             }
 
+            /// A presence change the system makes (wrap-up, a break after missed offers), with
+            /// its audit record.
+            async fn change_presence(tx: &mut Tx, worker: WorkerId, presence: &Presence, now: jiff::Timestamp) -> Result<()> {
+                sqlx::query("UPDATE workers SET presence = $1, updated_at = $2 WHERE id = $3")
+                    .bind(SqlJson(rows::to_json(presence)))
+                    .bind(micros(now))
+                    .bind(worker.as_uuid())
+                    .execute(&mut **tx)
+                    .await?;
+                let detail = json!({"worker": worker, "presence": presence});
+                Self::insert_audit(
+                    tx,
+                    None,
+                    None,
+                    &Actor::System,
+                    "worker.presence",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await
+            }
+
             /// Tells other nodes, on commit, that tasks became claimable (PostgreSQL NOTIFY;
             /// SQLite has no other nodes).
             async fn announce_tasks(tx: &mut Tx) -> Result<()> {
@@ -808,24 +819,7 @@ macro_rules! impl_store {
                 let until = now.checked_add(wrap_up).unwrap_or(now);
                 let accepting = matches!(worker.presence, Presence::Available | Presence::Busy);
                 if accepting && worker.wrap_up_secs > 0 {
-                    let presence = Presence::WrapUp { until };
-                    sqlx::query("UPDATE workers SET presence = $1, updated_at = $2 WHERE id = $3")
-                        .bind(SqlJson(rows::to_json(&presence)))
-                        .bind(micros(now))
-                        .bind(worker_id.as_uuid())
-                        .execute(&mut **tx)
-                        .await?;
-                    let detail = json!({"worker": worker_id, "presence": presence});
-                    Self::insert_audit(
-                        tx,
-                        None,
-                        None,
-                        &Actor::System,
-                        "worker.presence",
-                        detail.as_object().cloned().unwrap_or_default(),
-                        now,
-                    )
-                    .await?;
+                    Self::change_presence(tx, worker_id, &Presence::WrapUp { until }, now).await?;
                 }
                 if still_holding == 0 {
                     sqlx::query("UPDATE workers SET idle_since = $1 WHERE id = $2")

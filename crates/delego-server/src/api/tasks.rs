@@ -35,16 +35,9 @@ pub struct NextQuery {
 /// The longest a worker may wait in one request for a task.
 const MAX_WAIT_SECONDS: u64 = 60;
 
-/// Claims the best task the caller is eligible for (see the routing rules), holding it on
-/// a lease the client renews. With `wait`, waits for one; 204 when there is none.
-#[utoipa::path(post, path = "/tasks/next", tag = "tasks", params(NextQuery),
-    responses((status = 200, body = ClaimedTask), (status = 204), (status = 403, body = Problem),
-        (status = 422, body = Problem)))]
-pub async fn claim_next(
-    State(state): State<AppState>,
-    caller: Caller,
+fn wait_seconds(
     query: Result<axum::extract::Query<NextQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Response> {
+) -> ApiResult<u64> {
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
     let wait = query.wait.unwrap_or(0);
@@ -55,6 +48,20 @@ pub async fn claim_next(
             format!("wait at most {MAX_WAIT_SECONDS} seconds"),
         ));
     }
+    Ok(wait)
+}
+
+/// Claims the best task the caller is eligible for (see the routing rules), holding it on
+/// a lease the client renews. With `wait`, waits for one; 204 when there is none.
+#[utoipa::path(post, path = "/tasks/next", tag = "tasks", params(NextQuery),
+    responses((status = 200, body = ClaimedTask), (status = 204), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn claim_next(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<axum::extract::Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let wait = wait_seconds(query)?;
     let worker = caller.worker()?.id;
     let claimed = wait_for(&state, wait, || async {
         Ok(state.store.claim_next_task(worker).await?)
@@ -398,16 +405,7 @@ pub async fn my_offers(
     caller: Caller,
     query: Result<axum::extract::Query<NextQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Vec<OfferView>>> {
-    let axum::extract::Query(query) =
-        query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
-    let wait = query.wait.unwrap_or(0);
-    if wait > MAX_WAIT_SECONDS {
-        return Err(ApiError::field(
-            "wait",
-            "out_of_range",
-            format!("wait at most {MAX_WAIT_SECONDS} seconds"),
-        ));
-    }
+    let wait = wait_seconds(query)?;
     let worker = caller.worker()?.id;
     let offers = wait_for(&state, wait, || async {
         let offers = state.store.pending_offers(worker).await?;
