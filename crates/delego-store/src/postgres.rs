@@ -11,6 +11,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/post
 
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL takes concurrent writers.
+    writer: PgPool,
     clock: std::sync::Arc<dyn Clock>,
     services: ServiceCache,
     wake: std::sync::Arc<watch::Sender<u64>>,
@@ -70,6 +72,7 @@ impl PgStore {
         let wake = std::sync::Arc::new(watch::Sender::new(0));
         let listener = tokio::spawn(listen(pool.clone(), wake.clone()));
         Ok(Self {
+            writer: pool.clone(),
             pool,
             clock,
             services: ServiceCache::default(),

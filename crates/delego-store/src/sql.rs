@@ -112,7 +112,7 @@ macro_rules! impl_store {
 
         impl $store {
             async fn begin_write(&self) -> Result<Tx> {
-                Ok(self.pool.begin_with($begin_write).await?)
+                Ok(self.writer.begin_with($begin_write).await?)
             }
 
             fn now(&self) -> jiff::Timestamp {

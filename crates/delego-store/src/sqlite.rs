@@ -16,6 +16,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection that writes. SQLite allows one writer at a time; queueing
+    /// writers here is first come, first served, where SQLite's own busy handler would let
+    /// an unlucky writer starve until its timeout.
+    writer: SqlitePool,
     clock: std::sync::Arc<dyn Clock>,
     services: ServiceCache,
     wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
@@ -44,11 +48,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await?;
         Ok(Self {
             pool,
+            writer,
             clock,
             services: ServiceCache::default(),
             wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
