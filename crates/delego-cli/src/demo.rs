@@ -57,6 +57,7 @@ const SUBJECTS: &[&str] = &[
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let database = DatabaseArgs {
         database_url: args.database_url.clone(),
+        max_connections: delego_store::DEFAULT_MAX_CONNECTIONS,
     };
     let store = database.open().await?;
     catalog::publish_built_in(store.as_ref()).await?;

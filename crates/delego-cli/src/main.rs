@@ -92,13 +92,22 @@ pub struct DatabaseArgs {
         default_value = "sqlite://delego-data/delego.db"
     )]
     pub database_url: String,
+    /// PostgreSQL connections this process keeps open at most. All nodes together must stay
+    /// under the server's max_connections. Ignored for SQLite.
+    #[arg(long, env = "DELEGO_MAX_CONNECTIONS", default_value_t = delego_store::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub max_connections: u32,
 }
 
 impl DatabaseArgs {
     pub async fn open(&self) -> anyhow::Result<Arc<dyn Backend>> {
-        delego_store::open(&self.database_url, Arc::new(SystemClock))
-            .await
-            .with_context(|| format!("cannot open {}", self.database_url))
+        delego_store::open(
+            &self.database_url,
+            Arc::new(SystemClock),
+            self.max_connections,
+        )
+        .await
+        .with_context(|| format!("cannot open {}", self.database_url))
     }
 }
 

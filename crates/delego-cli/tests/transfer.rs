@@ -103,7 +103,13 @@ impl Demo {
 fn with_store<T>(db: &str, f: impl AsyncFnOnce(&dyn Backend) -> T) -> T {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let value = runtime.block_on(async {
-        let store = delego_store::open(db, Arc::new(SystemClock)).await.unwrap();
+        let store = delego_store::open(
+            db,
+            Arc::new(SystemClock),
+            delego_store::DEFAULT_MAX_CONNECTIONS,
+        )
+        .await
+        .unwrap();
         f(store.as_ref()).await
     });
     drop(runtime);

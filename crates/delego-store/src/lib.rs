@@ -40,7 +40,7 @@ mod sqlite;
 pub mod testing;
 
 pub use directory::{Directory, NewUser, ServiceVersion};
-pub use postgres::PgStore;
+pub use postgres::{DEFAULT_MAX_CONNECTIONS, PgStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -313,10 +313,17 @@ pub fn postgres_migrations_fingerprint() -> String {
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (or a plain path) or
-/// `postgres://…`. Migrations are applied on open.
-pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Backend>> {
+/// `postgres://…`. Migrations are applied on open. `max_connections` bounds a PostgreSQL
+/// node's pool; SQLite's pool is fixed, since it has one writer anyway.
+pub async fn open(
+    url: &str,
+    clock: Arc<dyn Clock>,
+    max_connections: u32,
+) -> Result<Arc<dyn Backend>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(url, clock).await?))
+        Ok(Arc::new(
+            PgStore::open_with_pool(url, clock, max_connections).await?,
+        ))
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(SqliteStore::open(path.as_ref(), clock).await?))

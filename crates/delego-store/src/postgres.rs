@@ -26,6 +26,9 @@ impl Drop for PgStore {
     }
 }
 
+/// Connections a node keeps open at most unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 /// The NOTIFY channel on which nodes announce tasks that became claimable.
 const TASKS_CHANNEL: &str = "delego_tasks";
 
@@ -64,8 +67,18 @@ impl PgStore {
     /// Connects and applies migrations (sqlx serialises concurrent migrators with an
     /// advisory lock, so several nodes may start at once).
     pub async fn open(url: &str, clock: std::sync::Arc<dyn Clock>) -> crate::Result<Self> {
+        Self::open_with_pool(url, clock, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`Self::open`] with at most `max_connections` connections: the nodes' pools together
+    /// must stay under the server's `max_connections`.
+    pub async fn open_with_pool(
+        url: &str,
+        clock: std::sync::Arc<dyn Clock>,
+        max_connections: u32,
+    ) -> crate::Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections.max(1))
             .connect(url)
             .await?;
         Self::migrate(&pool).await?;

@@ -166,18 +166,71 @@ macro_rules! impl_store {
                 engagement: &Engagement,
             ) -> Result<Arc<ServiceDefinition>> {
                 let definition = self.service(&engagement.service_key, engagement.service_version).await?;
-                if engagement.settings == EngagementSettings::default() {
+                Self::tune(definition, &engagement.settings)
+            }
+
+            fn tune(
+                definition: Arc<ServiceDefinition>,
+                settings: &EngagementSettings,
+            ) -> Result<Arc<ServiceDefinition>> {
+                if *settings == EngagementSettings::default() {
                     return Ok(definition);
                 }
                 definition
-                    .with_wait_timers(&engagement.settings.wait_timers)
+                    .with_wait_timers(&settings.wait_timers)
                     .map(Arc::new)
                     .map_err(StoreError::Corrupt)
             }
 
-            async fn definition_for(&self, item: &WorkItem) -> Result<Arc<ServiceDefinition>> {
-                let engagement = self.engagement(item.engagement_id).await?;
-                self.tuned_definition(&engagement).await
+            /// The definition `item` runs on, read through the caller's open transaction: a
+            /// second pool connection here would let a full pool of writers wait on each other.
+            async fn definition_for(&self, tx: &mut Tx, item: &WorkItem) -> Result<Arc<ServiceDefinition>> {
+                let engagement = Self::fetch_engagement(&mut **tx, item.engagement_id).await?;
+                let definition = match self.services.get(&engagement.service_key, engagement.service_version) {
+                    Some(definition) => definition,
+                    None => {
+                        self.fetch_service(&mut **tx, &engagement.service_key, engagement.service_version)
+                            .await?
+                    }
+                };
+                Self::tune(definition, &engagement.settings)
+            }
+
+            async fn fetch_engagement<'c, E: sqlx::Executor<'c, Database = $db>>(
+                executor: E,
+                id: EngagementId,
+            ) -> Result<Engagement> {
+                let row = sqlx::query(
+                    "SELECT id, client_id, name, service_key, service_version, created_at, settings \
+                     FROM engagements WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(executor)
+                .await?
+                .ok_or(StoreError::NotFound("engagement"))?;
+                Self::engagement_from_row(&row)
+            }
+
+            /// Loads a published service version and keeps it in the cache.
+            async fn fetch_service<'c, E: sqlx::Executor<'c, Database = $db>>(
+                &self,
+                executor: E,
+                key: &Key,
+                version: u32,
+            ) -> Result<Arc<ServiceDefinition>> {
+                let source: String = sqlx::query_scalar(
+                    "SELECT source FROM services WHERE key = $1 AND version = $2",
+                )
+                .bind(key.as_str())
+                .bind(i64::from(version))
+                .fetch_optional(executor)
+                .await?
+                .ok_or(StoreError::NotFound("service version"))?;
+                let definition = Arc::new(load_definition(&source).map_err(|problems| {
+                    StoreError::Corrupt(format!("stored service {key} v{version}: {problems:?}"))
+                })?);
+                self.services.insert(definition.clone());
+                Ok(definition)
             }
 
             /// The client's requester whose address the definition's requester field holds;
@@ -960,19 +1013,7 @@ macro_rules! impl_store {
                 if let Some(definition) = self.services.get(key, version) {
                     return Ok(definition);
                 }
-                let source: String = sqlx::query_scalar(
-                    "SELECT source FROM services WHERE key = $1 AND version = $2",
-                )
-                .bind(key.as_str())
-                .bind(i64::from(version))
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound("service version"))?;
-                let definition = Arc::new(load_definition(&source).map_err(|problems| {
-                    StoreError::Corrupt(format!("stored service {key} v{version}: {problems:?}"))
-                })?);
-                self.services.insert(definition.clone());
-                Ok(definition)
+                self.fetch_service(&self.pool, key, version).await
             }
 
             async fn create_client(&self, name: Name, actor: &Actor) -> Result<Client> {
@@ -1188,15 +1229,7 @@ macro_rules! impl_store {
             }
 
             async fn engagement(&self, id: EngagementId) -> Result<Engagement> {
-                let row = sqlx::query(
-                    "SELECT id, client_id, name, service_key, service_version, created_at, settings \
-                     FROM engagements WHERE id = $1",
-                )
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound("engagement"))?;
-                Self::engagement_from_row(&row)
+                Self::fetch_engagement(&self.pool, id).await
             }
 
             async fn create_item(&self, new: NewItem, actor: &Actor) -> Result<Created<WorkItem>> {
@@ -1317,7 +1350,7 @@ macro_rules! impl_store {
                 if item.state.position.is_terminal() {
                     return Err(StoreError::Rejected(engine::Rejection::Finished));
                 }
-                let definition = self.definition_for(&item).await?;
+                let definition = self.definition_for(&mut tx, &item).await?;
                 let values = validate_form(&definition.intake, &changes, Completeness::Partial)
                     .map_err(StoreError::Invalid)?;
                 let before: Map<String, Json> = values
@@ -1361,7 +1394,7 @@ macro_rules! impl_store {
                         item.version
                     )));
                 }
-                let definition = self.definition_for(&item).await?;
+                let definition = self.definition_for(&mut tx, &item).await?;
                 let now = self.now();
                 let outcome = engine::apply(&definition, &item.state, &event, now)?;
                 self.commit_outcome(tx, item, outcome, actor, now).await
@@ -1488,7 +1521,7 @@ macro_rules! impl_store {
                     )));
                 }
                 let item = Self::load_item(&mut tx, task.item_id).await?;
-                let definition = self.definition_for(&item).await?;
+                let definition = self.definition_for(&mut tx, &item).await?;
                 let now = self.now();
                 let event = Event::TaskSubmitted {
                     step: task.step.clone(),
@@ -1723,7 +1756,7 @@ macro_rules! impl_store {
                     tx.commit().await?;
                     return Ok((message, item));
                 };
-                let definition = self.definition_for(&item).await?;
+                let definition = self.definition_for(&mut tx, &item).await?;
                 match engine::apply(&definition, &item.state, &Event::External { name }, now) {
                     Ok(outcome) => {
                         let item = self.commit_outcome(tx, item, outcome, &new.author, now).await?;
@@ -2130,7 +2163,7 @@ macro_rules! impl_store {
                         continue; // another node fired it
                     }
                     let item = Self::load_item(&mut tx, item_id).await?;
-                    let definition = self.definition_for(&item).await?;
+                    let definition = self.definition_for(&mut tx, &item).await?;
                     let event = Event::TimerFired {
                         step,
                         visit: u32::try_from(visit).unwrap_or_default(),

@@ -333,7 +333,7 @@ macro_rules! impl_directory {
                     .bind(user.as_uuid())
                     .bind(micros(self.now()))
                     .bind(micros(expires_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| missing_reference(e, "user"))?;
                     Ok(())
@@ -359,7 +359,7 @@ macro_rules! impl_directory {
                 async fn delete_session(&self, secret_hash: &[u8]) -> Result<()> {
                     sqlx::query("DELETE FROM sessions WHERE secret_hash = $1")
                         .bind(secret_hash)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -367,7 +367,7 @@ macro_rules! impl_directory {
                 async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
                     let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                         .bind(micros(now))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(deleted.rows_affected())
                 }

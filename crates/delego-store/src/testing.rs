@@ -9,6 +9,11 @@ use delego_core::clock::{Clock, ManualClock};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{Connection, PgConnection};
 
+/// Each test node's PostgreSQL pool: as small as a pool can usefully be, so that code
+/// holding one connection while waiting for a second deadlocks in tests under the
+/// slightest concurrency instead of only under production load.
+const POOL: u32 = 2;
+
 pub struct Harness {
     pub store: Arc<dyn Backend>,
     clock: Arc<ManualClock>,
@@ -43,7 +48,7 @@ impl Harness {
         let admin_url = postgres_admin_url()?;
         let name = fresh_database(&admin_url).await;
         let clock = start_clock();
-        let store = PgStore::open(&database_url(&admin_url, &name), clock.clone())
+        let store = PgStore::open_with_pool(&database_url(&admin_url, &name), clock.clone(), POOL)
             .await
             .unwrap();
         Some(Self {
@@ -59,9 +64,10 @@ impl Harness {
         let Database::Postgres { admin_url, name } = &self._database else {
             return None;
         };
-        let store = PgStore::open(&database_url(admin_url, name), self.clock.clone())
-            .await
-            .unwrap();
+        let store =
+            PgStore::open_with_pool(&database_url(admin_url, name), self.clock.clone(), POOL)
+                .await
+                .unwrap();
         Some(Arc::new(store))
     }
 

@@ -205,7 +205,7 @@ conformance!(
     creates_with_the_same_idempotency_key_return_the_first_item_and_never_a_twin,
     two_updates_with_the_same_version_let_exactly_one_succeed,
     claims_follow_priority_then_age_and_respect_skill_level_clearance_and_language,
-    concurrent_claimers_never_get_the_same_task,
+    concurrent_claimers_never_get_the_same_task_and_submit_without_starving_the_pool,
     a_review_is_never_done_by_the_worker_whose_work_it_reviews,
     a_released_task_keeps_its_place_in_line,
     a_wait_step_times_out_on_the_injected_clock_and_a_reply_resumes_work,
@@ -443,7 +443,9 @@ async fn claims_follow_priority_then_age_and_respect_skill_level_clearance_and_l
     );
 }
 
-async fn concurrent_claimers_never_get_the_same_task(h: &Harness) {
+async fn concurrent_claimers_never_get_the_same_task_and_submit_without_starving_the_pool(
+    h: &Harness,
+) {
     let store = h.store.clone();
     let floor = floor(store.as_ref(), "Acme").await;
     let tasks = 40;
@@ -460,6 +462,17 @@ async fn concurrent_claimers_never_get_the_same_task(h: &Harness) {
         claimers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             while let Some(claimed) = store.claim_next_task(id).await.unwrap() {
+                // Submitting while the others claim and submit: on a pool smaller than the
+                // number of claimers, no write may need a second connection to finish.
+                store
+                    .submit_task(
+                        claimed.task.id,
+                        id,
+                        key("replied"),
+                        data(json!({ "reply": "On its way." })),
+                    )
+                    .await
+                    .unwrap();
                 mine.push(claimed.task.id);
             }
             mine
