@@ -17,6 +17,9 @@ pub struct PgStore {
     services: ServiceCache,
     wake: std::sync::Arc<watch::Sender<u64>>,
     lease_micros: std::sync::atomic::AtomicI64,
+    /// Concurrent claims share a transaction (group commit).
+    claims:
+        crate::group::GroupCommit<delego_core::id::WorkerId, crate::Result<Option<crate::Claimed>>>,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -92,6 +95,7 @@ impl PgStore {
             wake,
             lease_micros: std::sync::atomic::AtomicI64::new(crate::sql::DEFAULT_LEASE_MICROS),
             listener,
+            claims: Default::default(),
         })
     }
 }
@@ -108,8 +112,8 @@ impl_store!(
     notify_sql = "SELECT pg_notify('delego_tasks', '')",
     compaction_lock = "SELECT pg_try_advisory_xact_lock(72657002)",
     seq_in_list = "seq IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
-    skill_in_list = "skill IN (SELECT jsonb_array_elements_text($1::jsonb))",
     client_in_list = "client_id IN (SELECT jsonb_array_elements_text($6::jsonb)::uuid)",
+    engagement_in_list = "e.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
 );
 
 // gen_random_uuid() is the only strong random source in core PostgreSQL (gen_random_bytes

@@ -59,10 +59,11 @@ pub const QUEUE_COUNTS: &str = "SELECT engagement_id, step, status, due_minute, 
      GROUP BY engagement_id, step, status, due_minute ORDER BY engagement_id, step";
 
 /// How many open tasks a claim reads per round before ranking them in the core.
-pub const CLAIM_BATCH: i64 = 200;
+pub const CLAIM_BATCH: i64 = 32;
 
-/// Implements [`crate::Store`] for `$store`, a struct with fields `pool: sqlx::Pool<$db>`,
-/// `clock: Arc<dyn Clock>` and `services: ServiceCache`.
+/// Implements [`crate::Store`] for `$store`, a struct with fields `pool` and `writer` (both
+/// `sqlx::Pool<$db>`), `clock: Arc<dyn Clock>`, `services: ServiceCache`, `wake`,
+/// `lease_micros` and `claims` (see the SQLite and PostgreSQL stores).
 macro_rules! impl_store {
     (
         store = $store:ident,
@@ -74,8 +75,8 @@ macro_rules! impl_store {
         notify_sql = $notify_sql:literal,
         compaction_lock = $compaction_lock:literal,
         seq_in_list = $seq_in_list:literal,
-        skill_in_list = $skill_in_list:literal,
-        client_in_list = $client_in_list:literal $(,)?
+        client_in_list = $client_in_list:literal,
+        engagement_in_list = $engagement_in_list:literal $(,)?
     ) => {
         use std::sync::Arc;
 
@@ -764,16 +765,34 @@ macro_rules! impl_store {
                     .await?;
                 let worker = Self::worker_from_row(&row)?;
                 let load = Self::load_of(&mut tx, worker_id).await?;
-                let mut unreserved = task.clone();
+                let mut unreserved = task;
                 unreserved.reserved_for = None;
-                if task.status != TaskStatus::Open {
-                    return Err(StoreError::Conflict(format!("task {} is {}", task.id, task.status.name())));
+                if unreserved.status != TaskStatus::Open {
+                    return Err(StoreError::Conflict(format!("task {} is {}", unreserved.id, unreserved.status.name())));
                 }
                 if let Some(reason) = routing::ineligibility(&worker, &load, &unreserved, now) {
-                    return Err(StoreError::Conflict(format!("worker {worker_id} may not take task {}: {reason:?}", task.id)));
+                    return Err(StoreError::Conflict(format!("worker {worker_id} may not take task {}: {reason:?}", unreserved.id)));
                 }
+                let claimed = self
+                    .hand_over(&mut tx, &unreserved, worker_id, json!({"rule": {"rule": "offer"}}), now)
+                    .await?
+                    .ok_or_else(|| StoreError::Conflict(format!("task {} was just taken", unreserved.id)))?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+
+            /// Hands an open task to a worker on a lease and records in the audit log why
+            /// (`why` joins the record); `None` if the task is no longer open.
+            async fn hand_over(
+                &self,
+                tx: &mut Tx,
+                task: &Task,
+                worker_id: WorkerId,
+                why: Json,
+                now: jiff::Timestamp,
+            ) -> Result<Option<Claimed>> {
                 let lease_until = now.checked_add(self.lease()).unwrap_or(now);
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2, lease_until = $3 \
                      WHERE id = $4 AND status = 'open'",
                 )
@@ -781,23 +800,29 @@ macro_rules! impl_store {
                 .bind(micros(now))
                 .bind(micros(lease_until))
                 .bind(task.id.as_uuid())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
-                Self::recount_move(&mut tx, &task, Some("open"), Some("claimed")).await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                Self::recount_move(tx, task, Some("open"), Some("claimed")).await?;
                 sqlx::query("UPDATE workers SET idle_since = NULL WHERE id = $1")
                     .bind(worker_id.as_uuid())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                let detail = json!({
+                // Why this task: the record managers read when they ask.
+                let mut detail = json!({
                     "task": task.id,
                     "step": task.step,
                     "worker": worker_id,
-                    "rule": {"rule": "offer"},
                     "serve_by": task.serve_by,
                     "waited_seconds": now.duration_since(task.queued_at).as_secs(),
                 });
+                if let (Some(detail), Json::Object(why)) = (detail.as_object_mut(), why) {
+                    detail.extend(why);
+                }
                 Self::insert_audit(
-                    &mut tx,
+                    tx,
                     Some(task.client_id),
                     Some(task.item_id),
                     &Actor::Worker(worker_id),
@@ -806,12 +831,110 @@ macro_rules! impl_store {
                     now,
                 )
                 .await?;
-                let item = Self::load_item(&mut tx, task.item_id).await?;
-                tx.commit().await?;
-                let mut task = unreserved;
+                let item = Self::load_item(tx, task.item_id).await?;
+                let mut task = task.clone();
                 task.status = TaskStatus::Claimed { worker: worker_id, at: now };
                 task.lease_until = Some(lease_until);
-                Ok(Claimed { task, item })
+                Ok(Some(Claimed { task, item }))
+            }
+
+            /// The best task for one worker, claimed inside `tx`: one member of a group.
+            async fn claim_in(&self, tx: &mut Tx, worker_id: WorkerId, now: jiff::Timestamp) -> Result<Option<Claimed>> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", worker_columns!(), " FROM workers WHERE id = $1", $for_update
+                ))
+                .bind(worker_id.as_uuid())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound("worker"))?;
+                let worker = Self::worker_from_row(&row)?;
+                if routing::worker_ineligibility(&worker, now).is_some() {
+                    return Ok(None);
+                }
+                let load = Self::load_of(tx, worker_id).await?;
+                let skills: Vec<String> = worker.skills.keys().map(|k| k.as_str().to_owned()).collect();
+                let mut after: Option<Task> = None;
+                loop {
+                    let batch = Self::open_tasks(tx, &skills, after.as_ref()).await?;
+                    let shares = Self::shares_of(tx, &batch).await?;
+                    let Some(pick) = routing::pick(&worker, &load, &batch, &shares, routing::FAIRNESS_BAND, now) else {
+                        if (batch.len() as i64) < CLAIM_BATCH {
+                            return Ok(None);
+                        }
+                        after = batch.last().cloned();
+                        continue;
+                    };
+                    let why = json!({
+                        "rule": pick.rule,
+                        "eligible_tasks": pick.eligible,
+                        "engagement_service": pick.charged,
+                    });
+                    let Some(claimed) = self.hand_over(tx, pick.task, worker_id, why, now).await? else {
+                        // Another node took it between our read and our write: look again.
+                        after = None;
+                        continue;
+                    };
+                    sqlx::query(
+                        "INSERT INTO engagement_shares (engagement_id, served) VALUES ($1, $2) \
+                         ON CONFLICT (engagement_id) DO UPDATE SET served = excluded.served",
+                    )
+                    .bind(pick.task.engagement_id.as_uuid())
+                    .bind(i64::try_from(pick.charged).unwrap_or(i64::MAX))
+                    .execute(&mut **tx)
+                    .await?;
+                    if pick.task.offer_timeout.is_some() {
+                        // Pulling a task offered to you is accepting the offer.
+                        sqlx::query(
+                            "UPDATE offers SET outcome = 'accepted', decided_at = $1 WHERE task_id = $2 AND outcome = 'pending'",
+                        )
+                        .bind(micros(now))
+                        .bind(pick.task.id.as_uuid())
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    return Ok(Some(claimed));
+                }
+            }
+
+            /// Runs one group of claims in one transaction. With more than one, each runs
+            /// under a savepoint, so that one claim's failure undoes only that claim.
+            async fn claim_group(&self, group: Vec<crate::group::Request<WorkerId, Result<Option<Claimed>>>>) {
+                let now = self.now();
+                let alone = group.len() == 1;
+                let run = async {
+                    let mut tx = self.begin_write().await?;
+                    let mut answers = Vec::with_capacity(group.len());
+                    for request in &group {
+                        if alone {
+                            answers.push(self.claim_in(&mut tx, request.input, now).await);
+                            continue;
+                        }
+                        sqlx::query("SAVEPOINT claim").execute(&mut *tx).await?;
+                        let answer = self.claim_in(&mut tx, request.input, now).await;
+                        if answer.is_err() {
+                            sqlx::query("ROLLBACK TO SAVEPOINT claim").execute(&mut *tx).await?;
+                        }
+                        sqlx::query("RELEASE SAVEPOINT claim").execute(&mut *tx).await?;
+                        answers.push(answer);
+                    }
+                    if answers.iter().any(|answer| matches!(answer, Ok(Some(_)))) {
+                        tx.commit().await?;
+                    }
+                    Ok::<_, StoreError>(answers)
+                };
+                match run.await {
+                    Ok(answers) => {
+                        for (request, answer) in group.into_iter().zip(answers) {
+                            let _ = request.reply.send(answer);
+                        }
+                    }
+                    Err(error) => {
+                        let error = error.to_string();
+                        for request in group {
+                            let _ = request.reply.send(Err(StoreError::Unavailable(error.clone())));
+                        }
+                    }
+                }
             }
 
             /// A presence change the system makes (wrap-up, a break after missed offers), with
@@ -905,19 +1028,23 @@ macro_rules! impl_store {
                 let engagements: std::collections::BTreeSet<EngagementId> =
                     tasks.iter().map(|t| t.engagement_id).collect();
                 let mut shares = routing::Shares::default();
-                for engagement in engagements {
-                    let row = sqlx::query(
-                        "SELECT e.settings, s.served FROM engagements e \
-                         LEFT JOIN engagement_shares s ON s.engagement_id = e.id WHERE e.id = $1",
-                    )
-                    .bind(engagement.as_uuid())
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    let settings: EngagementSettings = rows::from_json(row.try_get::<SqlJson<Json>, _>(0)?.0)?;
+                if engagements.is_empty() {
+                    return Ok(shares);
+                }
+                let rows = sqlx::query(concat!(
+                    "SELECT e.id, e.settings, s.served FROM engagements e \
+                     LEFT JOIN engagement_shares s ON s.engagement_id = e.id WHERE ", $engagement_in_list
+                ))
+                .bind(serde_json::to_string(&engagements).unwrap_or_default())
+                .fetch_all(&mut **tx)
+                .await?;
+                for row in rows {
+                    let engagement = EngagementId::from_uuid(row.try_get(0)?);
+                    let settings: EngagementSettings = rows::from_json(row.try_get::<SqlJson<Json>, _>(1)?.0)?;
                     if let Some(weight) = settings.weight {
                         shares.weights.insert(engagement, weight);
                     }
-                    if let Some(served) = row.try_get::<Option<i64>, _>(1)? {
+                    if let Some(served) = row.try_get::<Option<i64>, _>(2)? {
                         shares.served.insert(engagement, u64::try_from(served).unwrap_or(0));
                     }
                 }
@@ -925,6 +1052,9 @@ macro_rules! impl_store {
             }
 
             /// Open tasks needing one of `skills`, best first, after the position `after`.
+            ///
+            /// One index range per skill, merged: `skill IN (…) ORDER BY serve_by` would sort
+            /// every open task of those skills on each claim.
             async fn open_tasks(
                 tx: &mut Tx,
                 skills: &[String],
@@ -933,18 +1063,32 @@ macro_rules! impl_store {
                 let (serve_by, queued_at, id) = after.map_or((i64::MIN, i64::MIN, Uuid::nil()), |t| {
                     (micros(t.serve_by), micros(t.queued_at), t.id.as_uuid())
                 });
-                let rows = sqlx::query(concat!(
-                    "SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' AND ", $skill_in_list,
-                    " AND (serve_by > $2 OR (serve_by = $2 AND (queued_at > $3 OR (queued_at = $3 AND id > $4)))) \
-                     ORDER BY serve_by, queued_at, id LIMIT $5"
-                ))
-                .bind(serde_json::to_string(skills).unwrap_or_default())
-                .bind(serve_by)
-                .bind(queued_at)
-                .bind(id)
-                .bind(CLAIM_BATCH)
-                .fetch_all(&mut **tx)
-                .await?;
+                if skills.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ranges: Vec<String> = (0..skills.len())
+                    .map(|n| {
+                        format!(
+                            concat!(
+                                "SELECT * FROM (SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' \
+                                 AND skill = ${} AND (serve_by > $1 OR (serve_by = $1 AND (queued_at > $2 \
+                                 OR (queued_at = $2 AND id > $3)))) ORDER BY serve_by, queued_at, id LIMIT $4) AS s{}"
+                            ),
+                            n + 5,
+                            n
+                        )
+                    })
+                    .collect();
+                let sql = format!("{} ORDER BY serve_by, queued_at, id LIMIT $4", ranges.join(" UNION ALL "));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(serve_by)
+                    .bind(queued_at)
+                    .bind(id)
+                    .bind(CLAIM_BATCH);
+                for skill in skills {
+                    query = query.bind(skill.as_str());
+                }
+                let rows = query.fetch_all(&mut **tx).await?;
                 rows.iter().map(Self::task_from_row).collect()
             }
         }
@@ -1412,97 +1556,7 @@ macro_rules! impl_store {
             }
 
             async fn claim_next_task(&self, worker_id: WorkerId) -> Result<Option<Claimed>> {
-                let mut tx = self.begin_write().await?;
-                let row = sqlx::query(concat!(
-                    "SELECT ", worker_columns!(), " FROM workers WHERE id = $1", $for_update
-                ))
-                .bind(worker_id.as_uuid())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound("worker"))?;
-                let worker = Self::worker_from_row(&row)?;
-                let now = self.now();
-                if routing::worker_ineligibility(&worker, now).is_some() {
-                    return Ok(None);
-                }
-                let load = Self::load_of(&mut tx, worker_id).await?;
-                let skills: Vec<String> = worker.skills.keys().map(|k| k.as_str().to_owned()).collect();
-                let mut after: Option<Task> = None;
-                loop {
-                    let batch = Self::open_tasks(&mut tx, &skills, after.as_ref()).await?;
-                    let shares = Self::shares_of(&mut tx, &batch).await?;
-                    let Some(pick) = routing::pick(&worker, &load, &batch, &shares, routing::FAIRNESS_BAND, now) else {
-                        if (batch.len() as i64) < CLAIM_BATCH {
-                            return Ok(None);
-                        }
-                        after = batch.last().cloned();
-                        continue;
-                    };
-                    let lease_until = now.checked_add(self.lease()).unwrap_or(now);
-                    let claimed = sqlx::query(
-                        "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2, lease_until = $4 \
-                         WHERE id = $3 AND status = 'open'",
-                    )
-                    .bind(worker_id.as_uuid())
-                    .bind(micros(now))
-                    .bind(pick.task.id.as_uuid())
-                    .bind(micros(lease_until))
-                    .execute(&mut *tx)
-                    .await?;
-                    if claimed.rows_affected() == 0 {
-                        // Another node took it between our read and our write: look again.
-                        after = None;
-                        continue;
-                    }
-                    sqlx::query(
-                        "INSERT INTO engagement_shares (engagement_id, served) VALUES ($1, $2) \
-                         ON CONFLICT (engagement_id) DO UPDATE SET served = excluded.served",
-                    )
-                    .bind(pick.task.engagement_id.as_uuid())
-                    .bind(i64::try_from(pick.charged).unwrap_or(i64::MAX))
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE workers SET idle_since = NULL WHERE id = $1")
-                        .bind(worker_id.as_uuid())
-                        .execute(&mut *tx)
-                        .await?;
-                    // Pulling a task offered to you is accepting the offer.
-                    sqlx::query(
-                        "UPDATE offers SET outcome = 'accepted', decided_at = $1 WHERE task_id = $2 AND outcome = 'pending'",
-                    )
-                    .bind(micros(now))
-                    .bind(pick.task.id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-                    let mut task = pick.task.clone();
-                    Self::recount_move(&mut tx, &task, Some("open"), Some("claimed")).await?;
-                    task.status = TaskStatus::Claimed { worker: worker_id, at: now };
-                    task.lease_until = Some(lease_until);
-                    // Why this task: the record managers read when they ask.
-                    let detail = json!({
-                        "task": task.id,
-                        "step": task.step,
-                        "worker": worker_id,
-                        "rule": pick.rule,
-                        "serve_by": task.serve_by,
-                        "waited_seconds": now.duration_since(task.queued_at).as_secs(),
-                        "eligible_tasks": pick.eligible,
-                        "engagement_service": pick.charged,
-                    });
-                    Self::insert_audit(
-                        &mut tx,
-                        Some(task.client_id),
-                        Some(task.item_id),
-                        &Actor::Worker(worker_id),
-                        "task.claimed",
-                        detail.as_object().cloned().unwrap_or_default(),
-                        now,
-                    )
-                    .await?;
-                    let item = Self::load_item(&mut tx, task.item_id).await?;
-                    tx.commit().await?;
-                    return Ok(Some(Claimed { task, item }));
-                }
+                self.claims.submit(worker_id, |group| self.claim_group(group)).await
             }
 
             async fn submit_task(

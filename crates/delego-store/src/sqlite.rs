@@ -24,6 +24,9 @@ pub struct SqliteStore {
     services: ServiceCache,
     wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     lease_micros: std::sync::atomic::AtomicI64,
+    /// Concurrent claims share a transaction (group commit).
+    claims:
+        crate::group::GroupCommit<delego_core::id::WorkerId, crate::Result<Option<crate::Claimed>>>,
     _lock: ProcessLock,
 }
 
@@ -54,7 +57,10 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options)
+            .connect_with(
+                options
+                    .row_buffer_size(usize::try_from(crate::sql::CLAIM_BATCH).unwrap_or(256) + 1),
+            )
             .await?;
         Ok(Self {
             pool,
@@ -64,6 +70,7 @@ impl SqliteStore {
             wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             lease_micros: std::sync::atomic::AtomicI64::new(crate::sql::DEFAULT_LEASE_MICROS),
             _lock: lock,
+            claims: Default::default(),
         })
     }
 }
@@ -80,8 +87,8 @@ impl_store!(
     notify_sql = "",
     compaction_lock = "",
     seq_in_list = "seq IN (SELECT value FROM json_each($1))",
-    skill_in_list = "skill IN (SELECT value FROM json_each($1))",
     client_in_list = "client_id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($6))",
+    engagement_in_list = "e.id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($1))",
 );
 
 // SQLite's randomblob() draws on its ChaCha20 generator, seeded from the OS.
