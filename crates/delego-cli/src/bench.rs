@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use delego_core::clock::{Clock, SystemClock};
-use delego_core::id::{ClientId, EngagementId, TaskId, WorkerId};
+use delego_core::id::{ClientId, EngagementId, TaskId, WorkItemId, WorkerId};
 use delego_core::identity::Role;
 use delego_core::model::{Actor, EngagementSettings, Presence, Worker};
 use delego_core::routing::Channel;
@@ -52,6 +52,13 @@ pub enum BenchCommand {
     /// twice in a row is done; the phase ends when every worker is done or after
     /// --claims claims. Latency is that of a successful claim as the client sees it.
     ///
+    /// Then the wake-up phase: 4 workers with a skill of their own wait for work (in the
+    /// store's wake-up channel, or with --http in `POST /api/v1/tasks/next?wait=60` on a
+    /// server whose fallback polling is set to an hour, so that only notifications count)
+    /// while --wakeups tasks are opened one at a time. On PostgreSQL the tasks are opened
+    /// through a second store, as another node would, so the notice crosses nodes. A
+    /// wake-up is the time from submitting the item to a waiting worker holding its task.
+    ///
     /// The database is durable as in production: SQLite in WAL mode with
     /// synchronous=FULL (one fsync per claim), PostgreSQL with the server's settings.
     /// Without --database-url it is a temporary SQLite file, removed afterwards. With
@@ -62,9 +69,10 @@ pub enum BenchCommand {
     /// claimers, claims, elapsed_seconds, claims_per_second, p50_ms, p90_ms, p99_ms and
     /// max_ms (claims that got a task), empty_claims with empty_p50_ms, empty_p99_ms and
     /// empty_max_ms (claims that found nothing for their worker), failed_claims and
-    /// first_error, double_claims (tasks handed out more than once), setup_seconds and
-    /// seed. Exits with status 1 if a claim failed or a task was handed out twice; a run
-    /// stops after 100 failed claims.
+    /// first_error, double_claims (tasks handed out more than once), wakeups,
+    /// wake_p50_ms, wake_p99_ms, wake_max_ms and missed_wakeups (none within 10 s),
+    /// setup_seconds and seed. Exits with status 1 if a claim failed, a task was handed
+    /// out twice or a wake-up was missed; a run stops after 100 failed claims.
     Routing(RoutingArgs),
 }
 
@@ -91,6 +99,10 @@ pub struct RoutingArgs {
     /// the store directly.
     #[arg(long)]
     pub http: bool,
+    /// After the claims, open this many tasks one at a time for workers already waiting
+    /// for work, and report how long each took to reach one (0 skips this phase).
+    #[arg(long, default_value_t = 200)]
+    pub wakeups: u64,
     /// Seed of the random skills, priorities and worker choices.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
@@ -294,33 +306,39 @@ async fn routing(args: RoutingArgs) -> anyhow::Result<ExitCode> {
     let setup_started = Instant::now();
     let temp = TempDir::create()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (store, backend): (Arc<dyn Backend>, String) = match &args.database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            eprintln!(
-                "warning: the benchmark writes {} work items, {} workers and their users into \
+    // On PostgreSQL the wake-up tasks are opened through a second store, as another node.
+    let (store, other_node, backend): (Arc<dyn Backend>, Arc<dyn Backend>, String) =
+        match &args.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                eprintln!(
+                    "warning: the benchmark writes {} work items, {} workers and their users into \
                  the PostgreSQL database of --database-url and leaves them there; use a \
                  throwaway database",
-                args.tasks, args.workers
-            );
-            let store = PgStore::open(url, clock.clone())
-                .await
-                .context("cannot open the PostgreSQL database of --database-url")?;
-            (Arc::new(store), "postgres".into())
-        }
-        Some(_) => {
-            anyhow::bail!(
-                "--database-url takes a postgres:// URL; without it the benchmark uses a \
+                    args.tasks, args.workers
+                );
+                let store = PgStore::open(url, clock.clone())
+                    .await
+                    .context("cannot open the PostgreSQL database of --database-url")?;
+                let other = PgStore::open(url, clock.clone())
+                    .await
+                    .context("cannot open the PostgreSQL database of --database-url")?;
+                (Arc::new(store), Arc::new(other), "postgres".into())
+            }
+            Some(_) => {
+                anyhow::bail!(
+                    "--database-url takes a postgres:// URL; without it the benchmark uses a \
                  temporary SQLite database"
-            )
-        }
-        None => {
-            let path = temp.path().join("bench.db");
-            let store = SqliteStore::open(&path, clock.clone())
-                .await
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            (Arc::new(store), "sqlite".into())
-        }
-    };
+                )
+            }
+            None => {
+                let path = temp.path().join("bench.db");
+                let store = SqliteStore::open(&path, clock.clone())
+                    .await
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                let store: Arc<dyn Backend> = Arc::new(store);
+                (store.clone(), store, "sqlite".into())
+            }
+        };
     let mut rng = XorShift::new(args.seed);
     let run_tag = format!(
         "{:06x}",
@@ -330,32 +348,43 @@ async fn routing(args: RoutingArgs) -> anyhow::Result<ExitCode> {
     let engagements = seed_engagements(store.as_ref(), &run_tag).await?;
     let workers = seed_workers(&store, &args, &mut rng, &engagements).await?;
     seed_items(&store, &args, &mut rng, &engagements).await?;
+    let mut waiting = seed_waiting_workers(&store, &run_tag).await?;
+    let wake_tag = format!("{run_tag}-waiting");
 
     let mode = if args.http { "http" } else { "store" };
     let report = if args.http {
         let password = auth::random_secret()?;
         let hash = auth::hash_password(password.clone()).await?;
         seed_users(&store, &workers, &run_tag, &hash).await?;
+        seed_users(&store, &waiting.workers, &wake_tag, &hash).await?;
         let server = HttpServer::start(store.clone(), clock.clone(), temp.path()).await?;
         let sessions = sign_in(&server, workers.len(), &run_tag, &password).await?;
+        waiting.sessions = sign_in(&server, waiting.workers.len(), &wake_tag, &password).await?;
         let floor = Arc::new(Floor { workers, sessions });
         let setup = setup_started.elapsed();
         let target = Target::Http {
             client: server.client.clone(),
             next_url: format!("{}/api/v1/tasks/next", server.base),
         };
-        let outcome = measure(&args, floor, target).await;
+        let outcome = async {
+            let measured = measure(&args, floor, target.clone()).await?;
+            let wake_ups = measure_wake_ups(&args, &other_node, target, &waiting).await?;
+            anyhow::Ok((measured, wake_ups))
+        }
+        .await;
         server.stop().await;
-        outcome?.report(&args, &backend, mode, setup)
+        let (measured, wake_ups) = outcome?;
+        measured.report(&args, &backend, mode, setup, wake_ups)
     } else {
         let floor = Arc::new(Floor {
             workers,
             sessions: Vec::new(),
         });
         let setup = setup_started.elapsed();
-        measure(&args, floor, Target::Store(store.clone()))
-            .await?
-            .report(&args, &backend, mode, setup)
+        let target = Target::Store(store.clone());
+        let measured = measure(&args, floor, target.clone()).await?;
+        let wake_ups = measure_wake_ups(&args, &other_node, target, &waiting).await?;
+        measured.report(&args, &backend, mode, setup, wake_ups)
     };
     if args.json {
         println!("{}", report.json());
@@ -372,11 +401,21 @@ async fn routing(args: RoutingArgs) -> anyhow::Result<ExitCode> {
     if report.failed_claims > 0 {
         eprintln!("error: {} claim(s) failed", report.failed_claims);
     }
-    Ok(if report.double_claims == 0 && report.failed_claims == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if report.wake_ups.missed > 0 {
+        eprintln!(
+            "error: {} task(s) reached no waiting worker within {} s",
+            report.wake_ups.missed,
+            WAKE_UP_LIMIT.as_secs()
+        );
+    }
+    drop(other_node);
+    Ok(
+        if report.double_claims == 0 && report.failed_claims == 0 && report.wake_ups.missed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Publishes the bench services and creates the clients and engagements.
@@ -536,6 +575,157 @@ async fn seed_items(
     Ok(())
 }
 
+/// Workers waiting for work in the wake-up phase, and the engagement whose tasks only
+/// they may take (their skill is theirs alone).
+struct Waiting {
+    engagement: EngagementId,
+    workers: Vec<WorkerId>,
+    /// With --http: their session cookies.
+    sessions: Vec<String>,
+}
+
+const WAITERS: usize = 4;
+const WAITING_SKILL: &str = "waiting";
+/// A task no waiting worker holds after this long is a missed wake-up.
+const WAKE_UP_LIMIT: Duration = Duration::from_secs(10);
+
+async fn seed_waiting_workers(store: &Arc<dyn Backend>, run_tag: &str) -> anyhow::Result<Waiting> {
+    let actor = bench_actor();
+    store
+        .publish_service(&service_source(WAITING_SKILL, 1))
+        .await
+        .context("cannot publish the wake-up service")?;
+    let client = store
+        .create_client(name(&format!("Bench wake-up client ({run_tag})"))?, &actor)
+        .await?;
+    let engagement = store
+        .create_engagement(
+            client.id,
+            name(&format!("Bench wake-up engagement ({run_tag})"))?,
+            &service_key(WAITING_SKILL, 1)?,
+            1,
+            EngagementSettings::default(),
+            &actor,
+        )
+        .await?;
+    let mut workers = Vec::new();
+    for n in 0..WAITERS {
+        let worker = Worker {
+            id: WorkerId::new(),
+            name: name(&format!("Bench waiting worker {}", n + 1))?,
+            skills: [(key(WAITING_SKILL)?, level(1)?)].into(),
+            languages: Language::parse("en").into_iter().collect(),
+            clearances: [client.id].into(),
+            certifications: Default::default(),
+            exclusions: Default::default(),
+            capacity: [(Channel::BackOffice, 1_000_000)].into(),
+            presence: Presence::Available,
+            idle_since: None,
+            wrap_up_secs: 0,
+        };
+        store.create_worker(&worker, &actor).await?;
+        workers.push(worker.id);
+    }
+    Ok(Waiting {
+        engagement: engagement.id,
+        workers,
+        sessions: Vec::new(),
+    })
+}
+
+/// Wake-up latencies, and tasks that reached no waiting worker in time.
+#[derive(Default)]
+struct WakeUps {
+    latencies: Vec<Duration>,
+    missed: u64,
+}
+
+/// Opens `--wakeups` tasks one at a time (through `feeder`) while the waiting workers wait
+/// through `target`, timing each from submission to a worker holding it.
+async fn measure_wake_ups(
+    args: &RoutingArgs,
+    feeder: &Arc<dyn Backend>,
+    target: Target,
+    waiting: &Waiting,
+) -> anyhow::Result<WakeUps> {
+    let mut wake_ups = WakeUps::default();
+    if args.wakeups == 0 {
+        return Ok(wake_ups);
+    }
+    let (sender, mut held) = tokio::sync::mpsc::unbounded_channel();
+    let mut waiters = Vec::new();
+    for (n, worker) in waiting.workers.iter().copied().enumerate() {
+        let (target, sender) = (target.clone(), sender.clone());
+        let session = waiting.sessions.get(n).cloned().unwrap_or_default();
+        waiters.push(tokio::spawn(async move {
+            loop {
+                let outcome = target.wait_for_task(worker, &session).await;
+                let failed = outcome.is_err();
+                let message = outcome
+                    .map(|item| (item, Instant::now()))
+                    .map_err(|e| format!("{e:#}"));
+                if sender.send(message).is_err() || failed {
+                    return;
+                }
+            }
+        }));
+    }
+    let outcome = async {
+        let bar = progress(args.wakeups, "waking waiting workers");
+        // Round 0 warms the feeding node's caches (the service definition) and is not counted.
+        for n in 0..=args.wakeups {
+            // The figure is for workers already waiting: let them get back to it.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let submitted = Instant::now();
+            let data = json!({ "reference": format!("WAKE-{n}") });
+            let item = feeder
+                .create_item(
+                    NewItem {
+                        engagement_id: waiting.engagement,
+                        data: data.as_object().cloned().unwrap_or_default(),
+                        priority: Priority::Normal,
+                        requester_id: None,
+                        idempotency_key: None,
+                    },
+                    &bench_actor(),
+                )
+                .await
+                .context("cannot open a wake-up task")?
+                .value
+                .id();
+            let deadline = tokio::time::Instant::from_std(submitted + WAKE_UP_LIMIT);
+            loop {
+                match tokio::time::timeout_at(deadline, held.recv()).await {
+                    Ok(Some(Ok((claimed, at)))) if claimed == item => {
+                        if n > 0 {
+                            wake_ups
+                                .latencies
+                                .push(at.saturating_duration_since(submitted));
+                        }
+                        break;
+                    }
+                    // A task missed earlier, reaching someone late.
+                    Ok(Some(Ok(_))) => {}
+                    Ok(Some(Err(error))) => anyhow::bail!("a waiting worker failed: {error}"),
+                    Ok(None) => anyhow::bail!("every waiting worker stopped"),
+                    Err(_) => {
+                        wake_ups.missed += 1;
+                        break;
+                    }
+                }
+            }
+            bar.inc(u64::from(n > 0));
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+    .await;
+    for waiter in waiters {
+        waiter.abort();
+    }
+    outcome.map(|()| wake_ups)
+}
+
 fn user_email(run_tag: &str, n: usize) -> anyhow::Result<EmailAddress> {
     EmailAddress::parse(&format!("worker-{}@bench-{run_tag}.example", n + 1))
         .map_err(|e| anyhow!("{e}"))
@@ -611,6 +801,8 @@ impl HttpServer {
             task_lease: jiff::SignedDuration::from_hours(24),
             // The claims were only measured: nothing to hand back when the server stops.
             hand_back_on_shutdown: false,
+            // Waiting workers must be woken by the notification, not by a fallback poll.
+            wake_poll_interval: Duration::from_secs(3600),
             ..Config::default()
         };
         let state = AppState::new(store, clock, Arc::new(blobs), config);
@@ -713,34 +905,73 @@ impl Target {
                 .context("claim_next_task failed")?
                 .map(|claimed| claimed.task.id)),
             Target::Http { client, next_url } => {
-                let response = client
-                    .post(next_url)
-                    .header(reqwest::header::COOKIE, &floor.sessions[n])
-                    .send()
-                    .await
-                    .context("POST /api/v1/tasks/next failed")?;
-                let status = response.status();
-                if status == reqwest::StatusCode::NO_CONTENT {
-                    return Ok(None);
-                }
-                let body = response.bytes().await.context("reading the claimed task")?;
-                if !status.is_success() {
-                    anyhow::bail!(
-                        "POST /api/v1/tasks/next answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    );
-                }
-                let claimed: serde_json::Value =
-                    serde_json::from_slice(&body).context("the claimed task is not JSON")?;
-                let id = claimed
-                    .pointer("/task/id")
-                    .and_then(|v| v.as_str())
-                    .and_then(|v| v.parse::<TaskId>().ok())
-                    .ok_or_else(|| anyhow!("the claimed task has no id"))?;
-                Ok(Some(id))
+                let claimed = post_next(client, next_url, &floor.sessions[n]).await?;
+                claimed
+                    .map(|claimed| id_at(&claimed, "/task/id"))
+                    .transpose()
             }
         }
     }
+
+    /// Waits until `worker` (signed in with `session` over HTTP) holds a task; returns
+    /// the task's item.
+    async fn wait_for_task(&self, worker: WorkerId, session: &str) -> anyhow::Result<WorkItemId> {
+        match self {
+            Target::Store(store) => {
+                let mut wake_ups = store.wake_ups();
+                loop {
+                    // Marked before looking, so that work announced meanwhile wakes us.
+                    wake_ups.borrow_and_update();
+                    if let Some(claimed) = store.claim_next_task(worker).await? {
+                        return Ok(claimed.item.id());
+                    }
+                    wake_ups.changed().await.context("the store closed")?;
+                }
+            }
+            Target::Http { client, next_url } => loop {
+                let url = format!("{next_url}?wait=60");
+                if let Some(claimed) = post_next(client, &url, session).await? {
+                    return id_at(&claimed, "/item/id");
+                }
+            },
+        }
+    }
+}
+
+/// `POST /api/v1/tasks/next`: the claimed task and its item, or `None` on 204.
+async fn post_next(
+    client: &reqwest::Client,
+    url: &str,
+    session: &str,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let response = client
+        .post(url)
+        .header(reqwest::header::COOKIE, session)
+        .send()
+        .await
+        .context("POST /api/v1/tasks/next failed")?;
+    let status = response.status();
+    if status == reqwest::StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    let body = response.bytes().await.context("reading the claimed task")?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "POST /api/v1/tasks/next answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .context("the claimed task is not JSON")
+}
+
+fn id_at<T: std::str::FromStr>(claimed: &serde_json::Value, pointer: &str) -> anyhow::Result<T> {
+    claimed
+        .pointer(pointer)
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse::<T>().ok())
+        .ok_or_else(|| anyhow!("the claimed task has no {pointer}"))
 }
 
 /// Workers still finding work, shared by the claimers.
@@ -908,8 +1139,17 @@ struct Report {
     empty_p99: Duration,
     empty_max: Duration,
     double_claims: u64,
+    wake_ups: WakeUpFigures,
     setup: Duration,
     seed: u64,
+}
+
+struct WakeUpFigures {
+    measured: u64,
+    missed: u64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
 }
 
 /// The nearest-rank percentile of sorted values: the smallest value with at least `p`
@@ -929,8 +1169,10 @@ impl Measured {
         backend: &str,
         mode: &'static str,
         setup: Duration,
+        mut wake_ups: WakeUps,
     ) -> Report {
         self.latencies.sort_unstable();
+        wake_ups.latencies.sort_unstable();
         self.empty_latencies.sort_unstable();
         let claims = self.claimed.len() as u64;
         let distinct: HashSet<TaskId> = self.claimed.iter().copied().collect();
@@ -959,6 +1201,13 @@ impl Measured {
             empty_p99: percentile(&self.empty_latencies, 99.0),
             empty_max: self.empty_latencies.last().copied().unwrap_or_default(),
             double_claims: claims - distinct.len() as u64,
+            wake_ups: WakeUpFigures {
+                measured: wake_ups.latencies.len() as u64,
+                missed: wake_ups.missed,
+                p50: percentile(&wake_ups.latencies, 50.0),
+                p99: percentile(&wake_ups.latencies, 99.0),
+                max: wake_ups.latencies.last().copied().unwrap_or_default(),
+            },
             setup,
             seed: args.seed,
         }
@@ -998,6 +1247,11 @@ impl Report {
             "empty_p99_ms": ms(self.empty_p99),
             "empty_max_ms": ms(self.empty_max),
             "double_claims": self.double_claims,
+            "wakeups": self.wake_ups.measured,
+            "missed_wakeups": self.wake_ups.missed,
+            "wake_p50_ms": ms(self.wake_ups.p50),
+            "wake_p99_ms": ms(self.wake_ups.p99),
+            "wake_max_ms": ms(self.wake_ups.max),
             "setup_seconds": (self.setup.as_secs_f64() * 10.0).round() / 10.0,
             "seed": self.seed,
         })
@@ -1045,6 +1299,22 @@ impl Report {
             ),
             ("failed claims", self.failed_claims.to_string()),
             ("double claims", self.double_claims.to_string()),
+            (
+                "wake-ups",
+                format!(
+                    "{} (p50 {:.3}  p99 {:.3}  max {:.3} ms{}), {} missed",
+                    self.wake_ups.measured,
+                    ms(self.wake_ups.p50),
+                    ms(self.wake_ups.p99),
+                    ms(self.wake_ups.max),
+                    if self.backend == "postgres" {
+                        ", across nodes"
+                    } else {
+                        ""
+                    },
+                    self.wake_ups.missed
+                ),
+            ),
             (
                 "setup (untimed)",
                 format!("{:.1} s", self.setup.as_secs_f64()),

@@ -7,7 +7,13 @@ use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_delego"))
-        .args(["bench", "routing", "--json"])
+        .args([
+            "bench",
+            "routing",
+            "--json",
+            "--wakeups",
+            &WAKE_UPS.to_string(),
+        ])
         .args(args)
         // A database URL in the environment must not redirect the benchmark.
         .env("DELEGO_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
@@ -43,7 +49,19 @@ fn check(report: &Value, tasks: u64, mode: &str) {
         "{report}"
     );
     assert!(report["elapsed_seconds"].as_f64().expect("elapsed") > 0.0);
+    // Every task opened for the waiting workers reached one of them.
+    assert_eq!(report["wakeups"], WAKE_UPS, "{report}");
+    assert_eq!(report["missed_wakeups"], 0, "{report}");
+    let wake_p50 = report["wake_p50_ms"].as_f64().expect("wake_p50_ms");
+    let wake_p99 = report["wake_p99_ms"].as_f64().expect("wake_p99_ms");
+    let wake_max = report["wake_max_ms"].as_f64().expect("wake_max_ms");
+    assert!(
+        0.0 < wake_p50 && wake_p50 <= wake_p99 && wake_p99 <= wake_max,
+        "{report}"
+    );
 }
+
+const WAKE_UPS: u64 = 10;
 
 #[test]
 fn bench_routing_claims_every_task_once_through_the_store() {

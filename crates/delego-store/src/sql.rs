@@ -631,14 +631,26 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Moves a task between statuses in the counters.
+            /// Moves a task between statuses in the counters (one statement for a move, as
+            /// every claim makes one).
             async fn recount_move(tx: &mut Tx, task: &Task, from: Option<&str>, to: Option<&str>) -> Result<()> {
-                if let Some(from) = from {
-                    Self::count(tx, task.engagement_id, task.step.as_str(), task.due_at, from, -1).await?;
-                }
-                if let Some(to) = to {
-                    Self::count(tx, task.engagement_id, task.step.as_str(), task.due_at, to, 1).await?;
-                }
+                let (from, to) = match (from, to) {
+                    (Some(from), Some(to)) => (from, to),
+                    (Some(from), None) => return Self::count(tx, task.engagement_id, task.step.as_str(), task.due_at, from, -1).await,
+                    (None, Some(to)) => return Self::count(tx, task.engagement_id, task.step.as_str(), task.due_at, to, 1).await,
+                    (None, None) => return Ok(()),
+                };
+                sqlx::query(
+                    "INSERT INTO queue_count_changes (engagement_id, step, status, due_minute, delta) \
+                     VALUES ($1, $2, $3, $4, -1), ($1, $2, $5, $4, 1)",
+                )
+                .bind(task.engagement_id.as_uuid())
+                .bind(task.step.as_str())
+                .bind(from)
+                .bind(task.due_at.map_or(-1, |due| due.as_second().div_euclid(60)))
+                .bind(to)
+                .execute(&mut **tx)
+                .await?;
                 Ok(())
             }
 
@@ -774,7 +786,7 @@ macro_rules! impl_store {
                     return Err(StoreError::Conflict(format!("worker {worker_id} may not take task {}: {reason:?}", unreserved.id)));
                 }
                 let claimed = self
-                    .hand_over(&mut tx, &unreserved, worker_id, json!({"rule": {"rule": "offer"}}), now)
+                    .hand_over(&mut tx, &unreserved, &worker, json!({"rule": {"rule": "offer"}}), now)
                     .await?
                     .ok_or_else(|| StoreError::Conflict(format!("task {} was just taken", unreserved.id)))?;
                 tx.commit().await?;
@@ -787,10 +799,11 @@ macro_rules! impl_store {
                 &self,
                 tx: &mut Tx,
                 task: &Task,
-                worker_id: WorkerId,
+                worker: &Worker,
                 why: Json,
                 now: jiff::Timestamp,
             ) -> Result<Option<Claimed>> {
+                let worker_id = worker.id;
                 let lease_until = now.checked_add(self.lease()).unwrap_or(now);
                 let updated = sqlx::query(
                     "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2, lease_until = $3 \
@@ -806,10 +819,12 @@ macro_rules! impl_store {
                     return Ok(None);
                 }
                 Self::recount_move(tx, task, Some("open"), Some("claimed")).await?;
-                sqlx::query("UPDATE workers SET idle_since = NULL WHERE id = $1")
-                    .bind(worker_id.as_uuid())
-                    .execute(&mut **tx)
-                    .await?;
+                if worker.idle_since.is_some() {
+                    sqlx::query("UPDATE workers SET idle_since = NULL WHERE id = $1")
+                        .bind(worker_id.as_uuid())
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 // Why this task: the record managers read when they ask.
                 let mut detail = json!({
                     "task": task.id,
@@ -869,7 +884,7 @@ macro_rules! impl_store {
                         "eligible_tasks": pick.eligible,
                         "engagement_service": pick.charged,
                     });
-                    let Some(claimed) = self.hand_over(tx, pick.task, worker_id, why, now).await? else {
+                    let Some(claimed) = self.hand_over(tx, pick.task, &worker, why, now).await? else {
                         // Another node took it between our read and our write: look again.
                         after = None;
                         continue;
