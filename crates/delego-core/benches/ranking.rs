@@ -1,12 +1,13 @@
-//! The routing decision alone: `routing::pick` for one worker, with no database.
+//! The routing decision alone: choosing one worker's next task, with no database.
 //!
 //! A queue of 1,000,000 open tasks spread over 20 engagements (5 clients, 5 skills, random
 //! priorities, ages, deadlines and minimum levels) is built once, outside the timed code,
-//! and sorted in serve-by order as the store's index keeps it. Two cases are timed:
+//! and kept per skill in serve-by order, as the store's index keeps it. Two cases are timed:
 //!
-//! - `store_batch`: the batch a claim actually ranks — the first `CLAIM_BATCH` (200) open
-//!   tasks needing one of the worker's skills, in serve-by order, which is what
-//!   `Store::claim_next_task` reads per round;
+//! - `claim_round`: the whole decision a claim makes — take the first `CLAIM_BATCH` tasks
+//!   of each of the worker's skills from the ordered queues, merge them, keep the first
+//!   `CLAIM_BATCH`, and let `routing::pick` choose (what `Store::claim_next_task` does per
+//!   round, minus the SQL);
 //! - `full_queue`: all 1,000,000 tasks handed to `pick` unsorted by skill, which is what a
 //!   claim would cost if the store did not pre-select and pre-sort.
 //!
@@ -17,7 +18,9 @@ use std::sync::LazyLock;
 
 use delego_core::id::{ClientId, EngagementId, TaskId, WorkItemId, WorkerId};
 use delego_core::model::{Task, Worker};
-use delego_core::routing::{self, FAIRNESS_BAND, Load, RoutingPolicy, SHARE_UNIT, Shares};
+use delego_core::routing::{
+    self, CLAIM_BATCH, FAIRNESS_BAND, Load, RoutingPolicy, SHARE_UNIT, Shares,
+};
 use delego_core::values::{Key, Priority, SkillLevel};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -27,9 +30,6 @@ const QUEUE: usize = 1_000_000;
 const ENGAGEMENTS: usize = 20;
 const CLIENTS: usize = 5;
 const SKILLS: [&str; 5] = ["billing", "claims", "kyc", "support", "underwriting"];
-/// How many open tasks the store reads per claim round (`CLAIM_BATCH` in
-/// `delego-store/src/sql.rs`).
-const CLAIM_BATCH: usize = 200;
 
 fn main() {
     // Build the queue before divan starts timing anything.
@@ -68,8 +68,8 @@ struct Floor {
     now: Timestamp,
     /// Every task, in serve-by order.
     queue: Vec<Task>,
-    /// The first `CLAIM_BATCH` tasks of the queue needing one of the worker's skills.
-    batch: Vec<Task>,
+    /// The open tasks of each skill, in serve-by order: the store's index.
+    by_skill: BTreeMap<Key, Vec<Task>>,
 }
 
 static FLOOR: LazyLock<Floor> = LazyLock::new(build_floor);
@@ -167,12 +167,13 @@ fn build_floor() -> Floor {
         .collect();
     queue.sort_by(routing::queue_order);
 
-    let batch: Vec<Task> = queue
-        .iter()
-        .filter(|task| worker.skills.contains_key(&task.skill))
-        .take(CLAIM_BATCH)
-        .cloned()
-        .collect();
+    let mut by_skill: BTreeMap<Key, Vec<Task>> = BTreeMap::new();
+    for task in &queue {
+        by_skill
+            .entry(task.skill.clone())
+            .or_default()
+            .push(task.clone());
+    }
 
     let mut shares = Shares::default();
     for (n, engagement) in engagements.iter().enumerate() {
@@ -190,20 +191,30 @@ fn build_floor() -> Floor {
         shares,
         now,
         queue,
-        batch,
+        by_skill,
     }
 }
 
-/// `pick` over the batch the store hands it: 200 candidates in serve-by order.
+/// One claim round over the indexed queue of 1,000,000 tasks: the heads of the worker's
+/// skill queues, merged, then `pick`.
 #[divan::bench]
-fn store_batch(bencher: divan::Bencher) {
+fn claim_round(bencher: divan::Bencher) {
     let floor = &*FLOOR;
-    assert_eq!(floor.batch.len(), CLAIM_BATCH);
     bencher.bench(|| {
+        let worker = divan::black_box(&floor.worker);
+        let mut round: Vec<&Task> = worker
+            .skills
+            .keys()
+            .filter_map(|skill| floor.by_skill.get(skill))
+            .flat_map(|queue| queue.iter().take(CLAIM_BATCH))
+            .collect();
+        round.sort_by(|a, b| routing::queue_order(a, b));
+        round.truncate(CLAIM_BATCH);
+        let round: Vec<Task> = round.into_iter().cloned().collect();
         routing::pick(
-            divan::black_box(&floor.worker),
+            worker,
             &floor.load,
-            divan::black_box(&floor.batch),
+            &round,
             &floor.shares,
             FAIRNESS_BAND,
             floor.now,

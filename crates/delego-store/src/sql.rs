@@ -58,8 +58,8 @@ pub const QUEUE_COUNTS: &str = "SELECT engagement_id, step, status, due_minute, 
      UNION ALL SELECT engagement_id, step, status, due_minute, delta FROM queue_count_changes) AS counts \
      GROUP BY engagement_id, step, status, due_minute ORDER BY engagement_id, step";
 
-/// How many open tasks a claim reads per round before ranking them in the core.
-pub const CLAIM_BATCH: i64 = 32;
+/// [`delego_core::routing::CLAIM_BATCH`], as SQL binds it.
+pub const CLAIM_BATCH: i64 = delego_core::routing::CLAIM_BATCH as i64;
 
 /// Implements [`crate::Store`] for `$store`, a struct with fields `pool` and `writer` (both
 /// `sqlx::Pool<$db>`), `clock: Arc<dyn Clock>`, `services: ServiceCache`, `wake`,
