@@ -63,9 +63,6 @@ pub enum StoreError {
     Locked(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// A transaction shared with other requests failed; nothing of this request was kept.
-    #[error("database error: {0}")]
-    Unavailable(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored value does not decode: the database was changed outside Delego.

@@ -804,6 +804,17 @@ macro_rules! impl_store {
                 now: jiff::Timestamp,
             ) -> Result<Option<Claimed>> {
                 let worker_id = worker.id;
+                if !$skip_locked.is_empty() {
+                    // Waiting on a task another transaction is claiming could close a lock
+                    // cycle with a group of claims on another node: pass it over instead.
+                    let free = sqlx::query(concat!("SELECT id FROM tasks WHERE id = $1 AND status = 'open'", $skip_locked))
+                        .bind(task.id.as_uuid())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    if free.is_none() {
+                        return Ok(None);
+                    }
+                }
                 let lease_until = now.checked_add(self.lease()).unwrap_or(now);
                 let updated = sqlx::query(
                     "UPDATE tasks SET status = 'claimed', worker_id = $1, claimed_at = $2, lease_until = $3 \
@@ -854,7 +865,15 @@ macro_rules! impl_store {
             }
 
             /// The best task for one worker, claimed inside `tx`: one member of a group.
-            async fn claim_in(&self, tx: &mut Tx, worker_id: WorkerId, now: jiff::Timestamp) -> Result<Option<Claimed>> {
+            /// `served` carries the engagement shares the group's earlier claims charged;
+            /// the group writes them when it ends.
+            async fn claim_in(
+                &self,
+                tx: &mut Tx,
+                worker_id: WorkerId,
+                served: &mut std::collections::BTreeMap<EngagementId, u64>,
+                now: jiff::Timestamp,
+            ) -> Result<Option<Claimed>> {
                 let row = sqlx::query(concat!(
                     "SELECT ", worker_columns!(), " FROM workers WHERE id = $1", $for_update
                 ))
@@ -868,15 +887,19 @@ macro_rules! impl_store {
                 }
                 let load = Self::load_of(tx, worker_id).await?;
                 let skills: Vec<String> = worker.skills.keys().map(|k| k.as_str().to_owned()).collect();
+                // Tasks another transaction is claiming right now: passed over, not waited on.
+                let mut busy: std::collections::HashSet<TaskId> = std::collections::HashSet::new();
                 let mut after: Option<Task> = None;
                 loop {
-                    let batch = Self::open_tasks(tx, &skills, after.as_ref()).await?;
-                    let shares = Self::shares_of(tx, &batch).await?;
+                    let page = Self::open_tasks(tx, &skills, after.as_ref()).await?;
+                    let batch: Vec<Task> = page.iter().filter(|task| !busy.contains(&task.id)).cloned().collect();
+                    let mut shares = Self::shares_of(tx, &batch).await?;
+                    shares.served.extend(served.iter().map(|(engagement, charged)| (*engagement, *charged)));
                     let Some(pick) = routing::pick(&worker, &load, &batch, &shares, routing::FAIRNESS_BAND, now) else {
-                        if (batch.len() as i64) < CLAIM_BATCH {
+                        if (page.len() as i64) < CLAIM_BATCH {
                             return Ok(None);
                         }
-                        after = batch.last().cloned();
+                        after = page.last().cloned();
                         continue;
                     };
                     let why = json!({
@@ -885,18 +908,11 @@ macro_rules! impl_store {
                         "engagement_service": pick.charged,
                     });
                     let Some(claimed) = self.hand_over(tx, pick.task, &worker, why, now).await? else {
-                        // Another node took it between our read and our write: look again.
+                        // Another transaction holds or took it since we read: look again.
+                        busy.insert(pick.task.id);
                         after = None;
                         continue;
                     };
-                    sqlx::query(
-                        "INSERT INTO engagement_shares (engagement_id, served) VALUES ($1, $2) \
-                         ON CONFLICT (engagement_id) DO UPDATE SET served = excluded.served",
-                    )
-                    .bind(pick.task.engagement_id.as_uuid())
-                    .bind(i64::try_from(pick.charged).unwrap_or(i64::MAX))
-                    .execute(&mut **tx)
-                    .await?;
                     if pick.task.offer_timeout.is_some() {
                         // Pulling a task offered to you is accepting the offer.
                         sqlx::query(
@@ -907,48 +923,74 @@ macro_rules! impl_store {
                         .execute(&mut **tx)
                         .await?;
                     }
+                    served.insert(pick.task.engagement_id, pick.charged);
                     return Ok(Some(claimed));
                 }
             }
 
-            /// Runs one group of claims in one transaction. With more than one, each runs
-            /// under a savepoint, so that one claim's failure undoes only that claim.
+            /// Claims for each worker of a group in one transaction, each under a savepoint
+            /// (when there are several) so that one claim's failure undoes only that claim.
+            ///
+            /// Row locks are taken in an order that cannot form a cycle between nodes: a
+            /// task is locked without waiting (one held elsewhere is passed over), and the
+            /// engagement shares, the only rows claims wait on, are written last, sorted.
+            async fn claim_all(&self, workers: &[WorkerId], now: jiff::Timestamp) -> Result<Vec<Result<Option<Claimed>>>> {
+                let mut tx = self.begin_write().await?;
+                let mut served = std::collections::BTreeMap::new();
+                let mut answers = Vec::with_capacity(workers.len());
+                for worker in workers {
+                    if workers.len() == 1 {
+                        answers.push(self.claim_in(&mut tx, *worker, &mut served, now).await);
+                        continue;
+                    }
+                    sqlx::query("SAVEPOINT claim").execute(&mut *tx).await?;
+                    let answer = self.claim_in(&mut tx, *worker, &mut served, now).await;
+                    if answer.is_err() {
+                        sqlx::query("ROLLBACK TO SAVEPOINT claim").execute(&mut *tx).await?;
+                    }
+                    sqlx::query("RELEASE SAVEPOINT claim").execute(&mut *tx).await?;
+                    answers.push(answer);
+                }
+                if served.is_empty() {
+                    return Ok(answers);
+                }
+                for (engagement, charged) in served {
+                    sqlx::query(
+                        "INSERT INTO engagement_shares (engagement_id, served) VALUES ($1, $2) \
+                         ON CONFLICT (engagement_id) DO UPDATE SET served = excluded.served",
+                    )
+                    .bind(engagement.as_uuid())
+                    .bind(i64::try_from(charged).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(answers)
+            }
+
+            /// Runs one group of claims and answers each caller. If the group's transaction
+            /// fails as a whole (a deadlock with another node, say), each claim is tried
+            /// again on its own, so that one caller's trouble is not everyone's.
             async fn claim_group(&self, group: Vec<crate::group::Request<WorkerId, Result<Option<Claimed>>>>) {
                 let now = self.now();
-                let alone = group.len() == 1;
-                let run = async {
-                    let mut tx = self.begin_write().await?;
-                    let mut answers = Vec::with_capacity(group.len());
-                    for request in &group {
-                        if alone {
-                            answers.push(self.claim_in(&mut tx, request.input, now).await);
-                            continue;
-                        }
-                        sqlx::query("SAVEPOINT claim").execute(&mut *tx).await?;
-                        let answer = self.claim_in(&mut tx, request.input, now).await;
-                        if answer.is_err() {
-                            sqlx::query("ROLLBACK TO SAVEPOINT claim").execute(&mut *tx).await?;
-                        }
-                        sqlx::query("RELEASE SAVEPOINT claim").execute(&mut *tx).await?;
-                        answers.push(answer);
-                    }
-                    if answers.iter().any(|answer| matches!(answer, Ok(Some(_)))) {
-                        tx.commit().await?;
-                    }
-                    Ok::<_, StoreError>(answers)
-                };
-                match run.await {
-                    Ok(answers) => {
-                        for (request, answer) in group.into_iter().zip(answers) {
-                            let _ = request.reply.send(answer);
-                        }
-                    }
+                let workers: Vec<WorkerId> = group.iter().map(|request| request.input).collect();
+                let answers = match self.claim_all(&workers, now).await {
+                    Ok(answers) => answers,
+                    Err(error) if workers.len() == 1 => vec![Err(error)],
                     Err(error) => {
-                        let error = error.to_string();
-                        for request in group {
-                            let _ = request.reply.send(Err(StoreError::Unavailable(error.clone())));
+                        tracing::warn!(%error, claims = workers.len(), "a group of claims failed; trying each alone");
+                        let mut answers = Vec::with_capacity(workers.len());
+                        for worker in &workers {
+                            answers.push(match self.claim_all(std::slice::from_ref(worker), now).await {
+                                Ok(mut alone) => alone.pop().unwrap_or(Ok(None)),
+                                Err(error) => Err(error),
+                            });
                         }
+                        answers
                     }
+                };
+                for (request, answer) in group.into_iter().zip(answers) {
+                    let _ = request.reply.send(answer);
                 }
             }
 
