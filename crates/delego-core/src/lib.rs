@@ -5,12 +5,15 @@
 //! function here is deterministic given its inputs and a [`clock::Clock`], so that the
 //! store, the server and the simulator share one set of rules.
 
+pub mod calendar;
 pub mod clock;
 pub mod definition;
 pub mod engine;
+pub mod forecast;
 pub mod hashing;
 pub mod id;
 pub mod identity;
 pub mod model;
 pub mod routing;
+pub mod staffing;
 pub mod values;
