@@ -14,6 +14,8 @@ mod bench;
 mod catalog;
 mod demo;
 mod serve;
+mod simulate;
+mod staff;
 mod transfer;
 mod users;
 
@@ -65,6 +67,21 @@ enum Command {
     /// Writes only to a temporary database unless given --database-url. Build with
     /// --release for meaningful figures.
     Bench(bench::BenchArgs),
+    /// Play a day of contacts through the real routing rules and print service level,
+    /// ASA, abandonment and occupancy per interval.
+    ///
+    /// Reads a scenario (arrival rates, handle times, patience, worker groups with skills
+    /// and shifts) from --scenario FILE, or runs the built-in --example (print it with
+    /// --print-example to start your own). The same --seed gives the same figures; wall
+    /// time and events per second go to standard error.
+    Simulate(simulate::SimulateArgs),
+    /// Staffing for one interval: the fewest agents that meet a service level (Erlang C,
+    /// or Erlang A with --patience-seconds) and how many to schedule after shrinkage.
+    ///
+    /// With --json prints one JSON object: model, load_erlangs, agents, scheduled,
+    /// service_level, p_wait, asa_seconds, occupancy and, under Erlang A, p_abandon.
+    /// Ratios are 0–1; under Erlang A they are shares of all arriving contacts.
+    Staff(staff::StaffArgs),
 }
 
 #[derive(Subcommand)]
@@ -156,6 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Import(args) => return transfer::import(args).await,
             Command::Export(args) => transfer::export(args).await?,
             Command::Bench(args) => return bench::run(args).await,
+            Command::Simulate(args) => simulate::run(args)?,
+            Command::Staff(args) => staff::run(&args)?,
             Command::Migrate(args) => {
                 let store = args.open().await?;
                 println!("{} database is up to date", store.backend());

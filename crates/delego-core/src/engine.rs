@@ -34,6 +34,9 @@ pub struct ItemState {
     pub visits: u32,
     /// Who last did each human or review step: a review excludes that worker.
     pub performers: BTreeMap<Key, WorkerId>,
+    /// When its SLA clocks started, paused and stopped.
+    #[serde(default)]
+    pub sla: crate::sla::SlaClocks,
 }
 
 /// Where an item is. Exactly one of these at any time.
@@ -229,6 +232,7 @@ pub fn start(
         },
         visits: 0,
         performers: BTreeMap::new(),
+        sla: crate::sla::SlaClocks::started(now),
     };
     let mut run = Run::new(definition, state, now);
     run.before = None;
@@ -536,7 +540,7 @@ impl<'d> Run<'d> {
         let due_at = work
             .due
             .or(self.definition.sla.step)
-            .and_then(|d| self.now.checked_add(d).ok());
+            .and_then(|d| self.definition.calendar.add(self.now, d).ok());
         let policy = &work.routing;
         let reserved_for = self
             .state
@@ -565,7 +569,15 @@ impl<'d> Run<'d> {
         }
     }
 
-    fn finish(self) -> Outcome {
+    fn finish(mut self) -> Outcome {
+        // Only where the item came to rest matters to the clocks: waiting on the client
+        // pauses them, finishing stops them.
+        let now = self.now;
+        match &self.state.position {
+            Position::Waiting { .. } => self.state.sla.pause(now),
+            Position::InStep { .. } => self.state.sla.resume(now),
+            Position::Completed { .. } | Position::Cancelled { .. } => self.state.sla.resolve(now),
+        }
         Outcome {
             state: self.state,
             effects: self.effects,

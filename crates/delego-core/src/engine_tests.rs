@@ -229,6 +229,7 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
         description: String::new(),
         skills: vec![key("general")],
         sla: SlaDefaults::default(),
+        calendar: Default::default(),
         language_field: None,
         requester_field: None,
         intake: Form {
@@ -413,6 +414,7 @@ proptest! {
                     }
                     check_resting(&definition, &outcome.state)?;
                     check_audit_chain(&state, &outcome)?;
+                    check_sla_clocks(&outcome.state, now)?;
                     state = outcome.state;
                 }
                 Err(Rejection::Runaway | Rejection::UnknownStep(_)) => {
@@ -422,6 +424,23 @@ proptest! {
             }
         }
     }
+}
+
+/// The SLA clocks agree with where the item rests: paused exactly while it waits,
+/// stopped once it is finished, and every pause closed in the past.
+fn check_sla_clocks(state: &ItemState, now: Timestamp) -> Result<(), TestCaseError> {
+    let sla = &state.sla;
+    prop_assert_eq!(
+        sla.paused_since.is_some(),
+        matches!(state.position, Position::Waiting { .. })
+    );
+    prop_assert_eq!(sla.resolved_at.is_some(), state.position.is_terminal());
+    prop_assert!(sla.started_at.is_some());
+    for pause in &sla.pauses {
+        prop_assert!(pause.from < pause.to && pause.to <= now);
+    }
+    prop_assert!(sla.pauses.windows(2).all(|w| w[0].to <= w[1].from));
+    Ok(())
 }
 
 #[test]

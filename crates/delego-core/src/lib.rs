@@ -15,5 +15,6 @@ pub mod id;
 pub mod identity;
 pub mod model;
 pub mod routing;
+pub mod sla;
 pub mod staffing;
 pub mod values;

@@ -108,6 +108,12 @@ pub struct EngagementSettings {
     /// for the requester before it closes itself. Applies to waits begun after the change.
     #[serde(default)]
     pub wait_timers: BTreeMap<Key, jiff::SignedDuration>,
+    /// The business hours its SLA clocks and step deadlines count in; always open if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<crate::calendar::BusinessCalendar>,
+    /// SLA targets replacing the service's defaults, each one only where set.
+    #[serde(default, skip_serializing_if = "crate::sla::SlaOverrides::is_empty")]
+    pub sla: crate::sla::SlaOverrides,
 }
 
 /// One unit of work: a ticket, a contact to call, a claim, a document batch.

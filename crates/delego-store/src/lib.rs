@@ -246,6 +246,8 @@ pub trait Store: Send + Sync {
     /// any node: waiting workers watch it instead of polling.
     fn wake_ups(&self) -> tokio::sync::watch::Receiver<u64>;
     async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>>;
+    /// The item's SLA clocks against its engagement's targets and calendar, now.
+    async fn sla_status(&self, item: &WorkItem) -> Result<Vec<delego_core::sla::SlaStatus>>;
     /// The tasks a worker holds, per channel.
     async fn worker_load(&self, worker: WorkerId) -> Result<delego_core::routing::Load>;
     async fn task(&self, id: TaskId) -> Result<Task>;

@@ -177,10 +177,7 @@ macro_rules! impl_store {
                 if *settings == EngagementSettings::default() {
                     return Ok(definition);
                 }
-                definition
-                    .with_wait_timers(&settings.wait_timers)
-                    .map(Arc::new)
-                    .map_err(StoreError::Corrupt)
+                definition.tuned(settings).map(Arc::new).map_err(StoreError::Corrupt)
             }
 
             /// The definition `item` runs on, read through the caller's open transaction: a
@@ -255,7 +252,7 @@ macro_rules! impl_store {
             }
 
             fn check_settings(definition: &ServiceDefinition, settings: &EngagementSettings) -> Result<()> {
-                definition.with_wait_timers(&settings.wait_timers).map(|_| ()).map_err(|message| {
+                definition.tuned(settings).map(|_| ()).map_err(|message| {
                     StoreError::Invalid(vec![delego_core::definition::FieldError {
                         field: "settings.wait_timers".into(),
                         code: "invalid".into(),
@@ -1763,6 +1760,21 @@ macro_rules! impl_store {
                 rows.iter().map(Self::task_from_row).collect()
             }
 
+            async fn sla_status(&self, item: &WorkItem) -> Result<Vec<delego_core::sla::SlaStatus>> {
+                let engagement = self.engagement(item.engagement_id).await?;
+                // The item's own version, under the engagement's targets and calendar of
+                // today (its wait timers may name steps of a later version).
+                let pinned = self.service(&item.service_key, item.service_version).await?;
+                let settings = EngagementSettings { wait_timers: Default::default(), ..engagement.settings };
+                let definition = Self::tune(pinned, &settings)?;
+                Ok(delego_core::sla::status(
+                    &item.state.sla,
+                    &definition.sla.targets(),
+                    &definition.calendar,
+                    self.now(),
+                ))
+            }
+
             async fn worker_load(&self, worker: WorkerId) -> Result<routing::Load> {
                 let mut tx = self.pool.begin().await?;
                 let load = Self::load_of(&mut tx, worker).await?;
@@ -1812,8 +1824,20 @@ macro_rules! impl_store {
 
             async fn add_message(&self, new: NewMessage) -> Result<(Message, WorkItem)> {
                 let mut tx = self.begin_write().await?;
-                let item = Self::load_item(&mut tx, new.item_id).await?;
+                let mut item = Self::load_item(&mut tx, new.item_id).await?;
                 let now = self.now();
+                // The requester's messages start the next-response clock; the provider's
+                // public answers stop the response clocks.
+                let from_person = matches!(new.author, Actor::User(_) | Actor::Worker(_) | Actor::Operator(_));
+                let clocks_before = item.state.sla.clone();
+                if !item.state.position.is_terminal() {
+                    if new.event.is_some() {
+                        item.state.sla.requester_wrote(now);
+                    } else if new.visibility == Visibility::Public && from_person {
+                        item.state.sla.responded(now);
+                    }
+                }
+                let clocks_changed = item.state.sla != clocks_before;
                 let message = Message {
                     id: MessageId::new(),
                     item_id: item.id(),
@@ -1855,7 +1879,6 @@ macro_rules! impl_store {
                 .await?;
                 // A person's public reply goes out to the requester; the system's own notices
                 // are already the delivery of an outbox message.
-                let from_person = matches!(new.author, Actor::User(_) | Actor::Worker(_) | Actor::Operator(_));
                 if message.visibility == Visibility::Public && from_person {
                     let outbound = json!({"kind": "reply", "message": message.id});
                     Self::enqueue(&mut tx, &item, outbound, now).await?;
@@ -1863,18 +1886,28 @@ macro_rules! impl_store {
                 let waiting_for_it = new.event.filter(|_| {
                     matches!(item.state.position, delego_core::engine::Position::Waiting { .. })
                 });
-                let Some(name) = waiting_for_it else {
-                    tx.commit().await?;
-                    return Ok((message, item));
+                let outcome = match waiting_for_it {
+                    Some(name) => {
+                        let definition = self.definition_for(&mut tx, &item).await?;
+                        // Waiting, but for something else: the message is kept, the item stays.
+                        engine::apply(&definition, &item.state, &Event::External { name }, now).ok()
+                    }
+                    None => None,
                 };
-                let definition = self.definition_for(&mut tx, &item).await?;
-                match engine::apply(&definition, &item.state, &Event::External { name }, now) {
-                    Ok(outcome) => {
+                match outcome {
+                    Some(outcome) => {
                         let item = self.commit_outcome(tx, item, outcome, &new.author, now).await?;
                         Ok((message, item))
                     }
-                    // Waiting, but for something else: the message is kept, the item stays.
-                    Err(_) => {
+                    None if clocks_changed => {
+                        let expected = item.version;
+                        item.version += 1;
+                        item.updated_at = now;
+                        Self::write_item(&mut tx, &item, expected).await?;
+                        tx.commit().await?;
+                        Ok((message, item))
+                    }
+                    None => {
                         tx.commit().await?;
                         Ok((message, item))
                     }

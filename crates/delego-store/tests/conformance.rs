@@ -193,6 +193,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers,
     push_offers_go_to_the_best_worker_then_the_next_and_missed_ones_lead_to_a_break,
     queue_counters_always_equal_a_full_recount,
     queues_at_a_glance_show_backlog_oldest_age_and_sla_risk,
@@ -2116,4 +2117,128 @@ async fn push_offers_go_to_the_best_worker_then_the_next_and_missed_ones_lead_to
         matches!(presence, Presence::Break { ref reason } if reason.contains("missed 3 offers")),
         "{presence:?}"
     );
+}
+
+/// Monday to Friday 09:00–17:00 UTC; the harness clock starts Monday 2026-03-02 08:00.
+fn office_settings() -> delego_core::model::EngagementSettings {
+    let calendar: delego_core::calendar::CalendarSpec = serde_json::from_value(json!({
+        "zone": "UTC",
+        "hours": {
+            "mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "wed": ["09:00-17:00"],
+            "thu": ["09:00-17:00"], "fri": ["09:00-17:00"]
+        }
+    }))
+    .unwrap();
+    delego_core::model::EngagementSettings {
+        calendar: Some(calendar.try_into().unwrap()),
+        sla: delego_core::sla::SlaOverrides {
+            first_response: Some(SignedDuration::from_hours(2)),
+            next_response: Some(SignedDuration::from_hours(1)),
+            resolution: Some(SignedDuration::from_hours(8)),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers(h: &Harness) {
+    use delego_core::sla::{SlaKind, SlaState};
+    let store = h.store.as_ref();
+    let base = floor(store, "Acme").await;
+    let engagement = store
+        .create_engagement(
+            base.client,
+            Name::parse("Support in office hours").unwrap(),
+            &key("test-support"),
+            1,
+            office_settings(),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let floor = Floor {
+        client: base.client,
+        engagement: engagement.id,
+    };
+    let agent = worker(store, &[("support", 3)], &[floor.client]).await;
+    let item = store
+        .create_item(new_item(&floor, "printer"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let at = |text: &str| text.parse::<jiff::Timestamp>().unwrap();
+    // Created at 08:00, before opening: the step's 4 h run 09:00–13:00.
+    let tasks = store.item_tasks(item.id()).await.unwrap();
+    assert_eq!(tasks[0].due_at, Some(at("2026-03-02T13:00:00Z")));
+    let clock_of = |all: &[delego_core::sla::SlaStatus], kind| {
+        all.iter().find(|s| s.kind == kind).cloned().unwrap()
+    };
+    let now = store.sla_status(&item).await.unwrap();
+    let first = clock_of(&now, SlaKind::FirstResponse);
+    assert_eq!(first.elapsed, SignedDuration::ZERO);
+    assert_eq!(first.due_at, Some(at("2026-03-02T11:00:00Z")));
+
+    h.advance(SignedDuration::from_hours(2)); // 10:00
+    let claimed = store.claim_next_task(agent).await.unwrap().unwrap();
+    let answer = |author: Actor, event: Option<&str>| delego_store::NewMessage {
+        item_id: item.id(),
+        author,
+        visibility: delego_core::model::Visibility::Public,
+        body: "On it.".into(),
+        attachments: Vec::new(),
+        event: event.map(key),
+    };
+    let (_, answered) = store
+        .add_message(answer(Actor::Worker(agent), None))
+        .await
+        .unwrap();
+    let first = clock_of(
+        &store.sla_status(&answered).await.unwrap(),
+        SlaKind::FirstResponse,
+    );
+    assert_eq!(first.state, SlaState::Met);
+    assert_eq!(first.elapsed, SignedDuration::from_hours(1));
+    let waiting = store
+        .submit_task(
+            claimed.task.id,
+            agent,
+            key("replied"),
+            data(json!({"reply": "Is it plugged in?"})),
+        )
+        .await
+        .unwrap();
+
+    // Five hours waiting on the requester count nothing.
+    h.advance(SignedDuration::from_hours(5)); // 15:00
+    let paused = clock_of(
+        &store.sla_status(&waiting).await.unwrap(),
+        SlaKind::Resolution,
+    );
+    assert_eq!(paused.state, SlaState::Paused);
+    assert_eq!(paused.elapsed, SignedDuration::from_hours(1));
+
+    // The requester answers: work resumes and the next response is due within the hour.
+    let requester = store
+        .requester_for_email(floor.client, &email("ann@example.com"), None)
+        .await
+        .unwrap();
+    let (_, resumed) = store
+        .add_message(answer(
+            Actor::Requester(requester.id),
+            Some("requester_reply"),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(resumed.state.position, Position::InStep { .. }));
+    h.advance(SignedDuration::from_hours(1)); // 16:00
+    let resumed = store.item(item.id()).await.unwrap();
+    let all = store.sla_status(&resumed).await.unwrap();
+    let next = clock_of(&all, SlaKind::NextResponse);
+    assert_eq!(next.elapsed, SignedDuration::from_hours(1));
+    assert!(next.breached, "an hour without an answer");
+    let resolution = clock_of(&all, SlaKind::Resolution);
+    assert_eq!(resolution.elapsed, SignedDuration::from_hours(2));
+    assert_eq!(resolution.state, SlaState::Running);
+    // 6 business hours left from Monday 16:00: Tuesday 14:00.
+    assert_eq!(resolution.due_at, Some(at("2026-03-03T14:00:00Z")));
 }

@@ -111,7 +111,13 @@ const SERVICE_KEYS: &[&str] = &[
     "language_field",
     "requester_field",
 ];
-const SLA_KEYS: &[&str] = &["first_response", "resolution", "step"];
+const SLA_KEYS: &[&str] = &[
+    "first_response",
+    "next_response",
+    "resolution",
+    "step",
+    "warn_at_percent",
+];
 const FIELD_KEYS: &[&str] = &[
     "name",
     "label",
@@ -904,6 +910,7 @@ impl<'s> Loader<'s> {
                 .map(|skill| skill.value)
                 .collect(),
             sla: sla?,
+            calendar: Default::default(),
             language_field: language_field?,
             requester_field: requester_field?,
             intake: intake?,
@@ -984,12 +991,31 @@ impl<'s> Loader<'s> {
                 .map(|d| d.map(|d| d.value))
         };
         let first_response = read("first_response");
+        let next_response = read("next_response");
         let resolution = read("resolution");
         let step = read("step");
+        let warn_at_percent = self
+            .integer(section, "warn_at_percent", Need::Optional)
+            .and_then(|percent| match percent {
+                None => Some(SlaDefaults::default().warn_at_percent),
+                Some(percent) => u8::try_from(percent.value)
+                    .ok()
+                    .filter(|p| (1..=100).contains(p))
+                    .or_else(|| {
+                        self.report(
+                            Some(percent.span),
+                            &percent.path,
+                            "`warn_at_percent` must be 1 to 100",
+                        );
+                        None
+                    }),
+            });
         Some(SlaDefaults {
             first_response: first_response?,
+            next_response: next_response?,
             resolution: resolution?,
             step: step?,
+            warn_at_percent: warn_at_percent?,
         })
     }
 

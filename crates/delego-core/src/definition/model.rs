@@ -20,6 +20,9 @@ pub struct ServiceDefinition {
     /// Every skill the service's human steps need: staffing and clearance planning read it.
     pub skills: Vec<Key>,
     pub sla: SlaDefaults,
+    /// The business hours SLA clocks and step deadlines count in: always open in the
+    /// service itself; an engagement sets its own.
+    pub calendar: crate::calendar::BusinessCalendar,
     /// An intake field holding the requester's language; its value is required of the
     /// worker who takes the item's tasks.
     pub language_field: Option<Key>,
@@ -35,6 +38,27 @@ pub struct ServiceDefinition {
 impl ServiceDefinition {
     pub fn step(&self, id: &Key) -> Option<&Step> {
         self.steps.iter().find(|step| &step.id == id)
+    }
+
+    /// This definition as an engagement runs it: its wait timers, calendar and SLA
+    /// targets in place of the service's. Refuses a timer for a step that is not a wait
+    /// step with a timer, naming it.
+    pub fn tuned(
+        &self,
+        settings: &crate::model::EngagementSettings,
+    ) -> Result<ServiceDefinition, String> {
+        let mut tuned = self.with_wait_timers(&settings.wait_timers)?;
+        if let Some(calendar) = &settings.calendar {
+            tuned.calendar = calendar.clone();
+        }
+        let own = &settings.sla;
+        let sla = &mut tuned.sla;
+        sla.first_response = own.first_response.or(sla.first_response);
+        sla.next_response = own.next_response.or(sla.next_response);
+        sla.resolution = own.resolution.or(sla.resolution);
+        sla.step = own.step.or(sla.step);
+        sla.warn_at_percent = own.warn_at_percent.unwrap_or(sla.warn_at_percent);
+        Ok(tuned)
     }
 
     /// This definition with an engagement's wait timers in place of its own. Refuses a
@@ -84,15 +108,44 @@ pub enum ServiceKind {
     Kpo,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SlaDefaults {
     #[serde(with = "duration_option")]
     pub first_response: Option<SignedDuration>,
+    /// From a requester's message to the provider's next public answer.
+    #[serde(with = "duration_option")]
+    pub next_response: Option<SignedDuration>,
     #[serde(with = "duration_option")]
     pub resolution: Option<SignedDuration>,
     /// Applied to a human or review step that sets no `due` of its own.
     #[serde(with = "duration_option")]
     pub step: Option<SignedDuration>,
+    /// A clock past this share of its target is at risk.
+    pub warn_at_percent: u8,
+}
+
+impl Default for SlaDefaults {
+    fn default() -> Self {
+        Self {
+            first_response: None,
+            next_response: None,
+            resolution: None,
+            step: None,
+            warn_at_percent: crate::sla::SlaTargets::default().warn_at_percent,
+        }
+    }
+}
+
+impl SlaDefaults {
+    /// The item-level targets these defaults set.
+    pub fn targets(&self) -> crate::sla::SlaTargets {
+        crate::sla::SlaTargets {
+            first_response: self.first_response,
+            next_response: self.next_response,
+            resolution: self.resolution,
+            warn_at_percent: self.warn_at_percent,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -396,6 +396,55 @@ pub struct SettingsBody {
     /// Its share of shared workers relative to other engagements (1 to 1000; 1 if unset):
     /// with weights 2 and 1, two tasks of the first are served for each of the second.
     weight: Option<u32>,
+    /// The business hours SLA clocks and step deadlines count in, e.g. `{"zone":
+    /// "Europe/Bratislava", "hours": {"mon": ["08:00-12:00", "13:00-17:00"]}, "holidays":
+    /// ["2026-12-24"], "exceptions": {"2026-12-31": ["09:00-12:00"]}}`. Always open if unset.
+    #[schema(value_type = Object)]
+    calendar: Option<delego_core::calendar::CalendarSpec>,
+    /// SLA targets replacing the service's defaults where set.
+    #[serde(default)]
+    sla: SlaBody,
+}
+
+/// An engagement's SLA targets: business durations like `"4h"` or `"2d"`.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaBody {
+    first_response: Option<String>,
+    next_response: Option<String>,
+    resolution: Option<String>,
+    /// The due time of a step that sets none of its own.
+    step: Option<String>,
+    /// A clock past this share of its target (1 to 100) is at risk.
+    warn_at_percent: Option<u8>,
+}
+
+impl SlaBody {
+    fn parse(self) -> ApiResult<delego_core::sla::SlaOverrides> {
+        let duration = |name: &str, text: Option<String>| {
+            text.map(|text| {
+                parse_duration(&text).map_err(|e| invalid(&format!("settings.sla.{name}"), e))
+            })
+            .transpose()
+        };
+        if self
+            .warn_at_percent
+            .is_some_and(|p| !(1..=100).contains(&p))
+        {
+            return Err(ApiError::field(
+                "settings.sla.warn_at_percent",
+                "out_of_range",
+                "use 1 to 100",
+            ));
+        }
+        Ok(delego_core::sla::SlaOverrides {
+            first_response: duration("first_response", self.first_response)?,
+            next_response: duration("next_response", self.next_response)?,
+            resolution: duration("resolution", self.resolution)?,
+            step: duration("step", self.step)?,
+            warn_at_percent: self.warn_at_percent,
+        })
+    }
 }
 
 impl SettingsBody {
@@ -414,9 +463,16 @@ impl SettingsBody {
                 "use 1 to 1000",
             ));
         }
+        let calendar = self
+            .calendar
+            .map(delego_core::calendar::BusinessCalendar::try_from)
+            .transpose()
+            .map_err(|e| invalid("settings.calendar", e))?;
         Ok(EngagementSettings {
             wait_timers,
             weight: self.weight,
+            calendar,
+            sla: self.sla.parse()?,
         })
     }
 }

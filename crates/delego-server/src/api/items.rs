@@ -47,6 +47,41 @@ pub struct ItemView {
     created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
     updated_at: jiff::Timestamp,
+    /// Its SLA clocks (first response, next response, resolution) against the
+    /// engagement's targets, in business time: `state` is `met`, `paused`, `running`,
+    /// `warning` or `breached`; durations in seconds. Shown on a single item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    sla: Option<Vec<SlaView>>,
+}
+
+/// One SLA clock as the API shows it.
+#[derive(Serialize)]
+struct SlaView {
+    kind: delego_core::sla::SlaKind,
+    state: delego_core::sla::SlaState,
+    target_seconds: i64,
+    elapsed_seconds: i64,
+    /// Negative once breached.
+    remaining_seconds: i64,
+    breached: bool,
+    /// When a running clock breaches if nothing changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due_at: Option<jiff::Timestamp>,
+}
+
+impl From<delego_core::sla::SlaStatus> for SlaView {
+    fn from(status: delego_core::sla::SlaStatus) -> Self {
+        Self {
+            kind: status.kind,
+            state: status.state,
+            target_seconds: status.target.as_secs(),
+            elapsed_seconds: status.elapsed.as_secs(),
+            remaining_seconds: status.remaining.as_secs(),
+            breached: status.breached,
+            due_at: status.due_at,
+        }
+    }
 }
 
 impl From<WorkItem> for ItemView {
@@ -65,6 +100,7 @@ impl From<WorkItem> for ItemView {
             version: item.version,
             created_at: item.created_at,
             updated_at: item.updated_at,
+            sla: None,
         }
     }
 }
@@ -75,9 +111,13 @@ fn etag(version: i64) -> HeaderValue {
 
 /// The item with its `ETag`.
 fn item_response(status: StatusCode, item: WorkItem) -> Response {
-    let tag = etag(item.version);
-    let location = format!("/api/v1/items/{}", item.id());
-    let mut response = (status, axum::Json(ItemView::from(item))).into_response();
+    view_response(status, ItemView::from(item))
+}
+
+fn view_response(status: StatusCode, view: ItemView) -> Response {
+    let tag = etag(view.version);
+    let location = format!("/api/v1/items/{}", view.id);
+    let mut response = (status, axum::Json(view)).into_response();
     response.headers_mut().insert(header::ETAG, tag);
     if status == StatusCode::CREATED
         && let Ok(location) = HeaderValue::from_str(&location)
@@ -357,7 +397,10 @@ pub async fn get_item(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let item = visible_item(&state, &caller, &id).await?;
-    Ok(item_response(StatusCode::OK, item))
+    let sla = state.store.sla_status(&item).await?;
+    let mut view = ItemView::from(item);
+    view.sla = Some(sla.into_iter().map(SlaView::from).collect());
+    Ok(view_response(StatusCode::OK, view))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,0 +1,183 @@
+//! `delego staff`: the agents one interval of contacts needs, by Erlang C or Erlang A.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use delego_core::staffing::{Interval, Model, Performance, Shrinkage, Target, required_agents};
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct StaffArgs {
+    /// Contacts expected in the interval.
+    #[arg(long, allow_negative_numbers = true)]
+    pub arrivals: f64,
+    /// Length of the interval in minutes.
+    #[arg(long, allow_negative_numbers = true)]
+    pub interval_minutes: f64,
+    /// Average handle time of a contact in seconds (talk, hold and wrap-up).
+    #[arg(long, allow_negative_numbers = true)]
+    pub aht_seconds: f64,
+    /// Target service level: the percentage of contacts to answer within
+    /// --target-seconds (above 0, below 100).
+    #[arg(long, allow_negative_numbers = true)]
+    pub target_percent: f64,
+    /// The answer time of the target service level, in seconds.
+    #[arg(long, allow_negative_numbers = true)]
+    pub target_seconds: f64,
+    /// Share of paid time agents are unavailable (breaks, training, absence), from 0 to
+    /// below 1, e.g. 0.3. Read as an exact decimal.
+    #[arg(long, allow_hyphen_values = true)]
+    pub shrinkage: String,
+    /// Highest acceptable occupancy (share of agents' time on contacts), above 0 up to 1.
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_occupancy: Option<f64>,
+    /// Mean patience of callers in seconds: use Erlang A, where callers abandon after an
+    /// exponentially distributed patience with this mean. Without it, Erlang C.
+    #[arg(long, allow_negative_numbers = true)]
+    pub patience_seconds: Option<f64>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &StaffArgs) -> anyhow::Result<()> {
+    let interval = Interval::new(
+        args.arrivals,
+        duration("--interval-minutes", args.interval_minutes, 60.0)?,
+        duration("--aht-seconds", args.aht_seconds, 1.0)?,
+    )?;
+    let mut target = Target::new(
+        args.target_percent / 100.0,
+        duration("--target-seconds", args.target_seconds, 1.0)?,
+    )?;
+    if let Some(max) = args.max_occupancy {
+        target = target.with_max_occupancy(max)?;
+    }
+    let shrinkage: Shrinkage = args.shrinkage.parse()?;
+    let model = match args.patience_seconds {
+        None => Model::ErlangC,
+        Some(patience) => Model::ErlangA {
+            patience: duration("--patience-seconds", patience, 1.0)?,
+        },
+    };
+    let performance = required_agents(&interval, model, &target)?;
+    let scheduled = shrinkage.scheduled(performance.agents)?;
+    if args.json {
+        println!("{}", to_json(&interval, model, &performance, scheduled));
+    } else {
+        print_table(args, &interval, model, &performance, scheduled);
+    }
+    Ok(())
+}
+
+/// A flag's value in units of `unit_seconds` as a duration, refusing negative, infinite
+/// and NaN values (zero is left to the core, which knows where it makes sense).
+fn duration(flag: &str, value: f64, unit_seconds: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value * unit_seconds)
+        .map_err(|_| anyhow!("{flag} must be a number of at least 0, got {value}"))
+}
+
+fn model_name(model: Model) -> &'static str {
+    match model {
+        Model::ErlangC => "erlang-c",
+        Model::ErlangA { .. } => "erlang-a",
+    }
+}
+
+fn to_json(
+    interval: &Interval,
+    model: Model,
+    performance: &Performance,
+    scheduled: u64,
+) -> serde_json::Value {
+    let mut object = json!({
+        "model": model_name(model),
+        "load_erlangs": interval.load(),
+        "agents": performance.agents,
+        "scheduled": scheduled,
+        "service_level": performance.service_level,
+        "p_wait": performance.p_wait,
+        "asa_seconds": performance.asa_seconds,
+        "occupancy": performance.occupancy,
+    });
+    if let Some(p_abandon) = performance.p_abandon {
+        object["p_abandon"] = json!(p_abandon);
+    }
+    object
+}
+
+fn print_table(
+    args: &StaffArgs,
+    interval: &Interval,
+    model: Model,
+    performance: &Performance,
+    scheduled: u64,
+) {
+    let percent = |share: f64| format!("{:.2} %", share * 100.0);
+    let caller = match model {
+        Model::ErlangC => "Erlang C: callers wait as long as it takes".to_owned(),
+        Model::ErlangA { patience } => format!(
+            "Erlang A: callers hang up after {} s on average",
+            patience.as_secs_f64()
+        ),
+    };
+    println!("{caller}");
+    println!(
+        "{} contacts in {} min at {} s each: {:.3} Erlangs offered",
+        args.arrivals,
+        args.interval_minutes,
+        args.aht_seconds,
+        interval.load()
+    );
+    let occupancy_cap = args
+        .max_occupancy
+        .map(|max| format!(", occupancy at most {}", percent(max)))
+        .unwrap_or_default();
+    println!(
+        "target: {} % answered within {} s{occupancy_cap}; shrinkage {}",
+        args.target_percent, args.target_seconds, args.shrinkage
+    );
+    println!();
+    let mut rows = vec![
+        (
+            "agents",
+            performance.agents.to_string(),
+            "fewest handling contacts that meet the target",
+        ),
+        (
+            "scheduled",
+            scheduled.to_string(),
+            "agents ÷ (1 − shrinkage), rounded up",
+        ),
+        (
+            "service level",
+            percent(performance.service_level),
+            "of all contacts answered within the target time",
+        ),
+        (
+            "P(wait)",
+            percent(performance.p_wait),
+            "of contacts find every agent busy",
+        ),
+        (
+            "ASA",
+            format!("{:.1} s", performance.asa_seconds),
+            "average speed of answer: mean wait of all contacts",
+        ),
+        (
+            "occupancy",
+            percent(performance.occupancy),
+            "of agents' time spent on contacts",
+        ),
+    ];
+    if let Some(p_abandon) = performance.p_abandon {
+        rows.push((
+            "P(abandon)",
+            percent(p_abandon),
+            "of contacts hang up before an answer",
+        ));
+    }
+    for (name, value, meaning) in rows {
+        println!("{name:<14} {value:>9}   {meaning}");
+    }
+}
