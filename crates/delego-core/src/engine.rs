@@ -537,10 +537,20 @@ impl<'d> Run<'d> {
             .and_then(|field| self.state.data.get(field.as_str()))
             .and_then(Json::as_str)
             .and_then(|tag| Language::parse(tag).ok());
-        let due_at = work
+        let step_due = work
             .due
             .or(self.definition.sla.step)
             .and_then(|d| self.definition.calendar.add(self.now, d).ok());
+        // A task opens where the item rests at a human step: its clocks run again.
+        let mut clocks = self.state.sla.clone();
+        clocks.resume(self.now);
+        let item_due = crate::sla::earliest_breach(
+            &clocks,
+            &self.definition.sla.targets(),
+            &self.definition.calendar,
+            self.now,
+        );
+        let due_at = step_due.into_iter().chain(item_due).min();
         let policy = &work.routing;
         let reserved_for = self
             .state

@@ -196,10 +196,33 @@ pub struct SlaStatus {
     /// Target minus elapsed: negative once breached.
     pub remaining: SignedDuration,
     pub breached: bool,
+    /// Still counting (not stopped by an answer or the item's end); a paused clock runs.
+    pub running: bool,
     /// When a running clock will breach if nothing changes; `None` when stopped or
     /// paused (a paused clock has no deadline until it runs again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<Timestamp>,
+}
+
+/// The earliest instant a running clock of the item breaches (`now` if one already has):
+/// a task opened for the item is due no later, so SLA risk raises its urgency in line.
+pub fn earliest_breach(
+    clocks: &SlaClocks,
+    targets: &SlaTargets,
+    calendar: &BusinessCalendar,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    status(clocks, targets, calendar, now)
+        .iter()
+        .filter(|clock| clock.running && clock.state != SlaState::Paused)
+        .filter_map(|clock| {
+            if clock.breached {
+                Some(now)
+            } else {
+                clock.due_at
+            }
+        })
+        .min()
 }
 
 /// The item's clocks against its targets at `now`, in the order first response, next
@@ -277,6 +300,7 @@ fn one_clock(
         elapsed,
         remaining,
         breached,
+        running,
         due_at,
     }
 }

@@ -248,3 +248,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_earliest_running_deadline_is_what_a_task_must_meet() {
+    let start = at("2026-11-30T09:00:00Z");
+    let mut clocks = SlaClocks::started(start);
+    let t = targets(2, 8);
+    assert_eq!(
+        earliest_breach(&clocks, &t, &office(), start),
+        Some(at("2026-11-30T11:00:00Z")),
+        "the first response is due before the resolution"
+    );
+    clocks.responded(at("2026-11-30T10:00:00Z"));
+    assert_eq!(
+        earliest_breach(&clocks, &t, &office(), at("2026-11-30T10:00:00Z")),
+        Some(at("2026-11-30T17:00:00Z")),
+        "answered: only the resolution runs"
+    );
+    clocks.pause(at("2026-11-30T10:00:00Z"));
+    assert_eq!(
+        earliest_breach(&clocks, &t, &office(), at("2026-11-30T12:00:00Z")),
+        None,
+        "paused clocks set no deadline"
+    );
+    let late = SlaClocks::started(start);
+    assert_eq!(
+        earliest_breach(&late, &t, &office(), at("2026-11-30T12:00:00Z")),
+        Some(at("2026-11-30T12:00:00Z")),
+        "a breached clock makes the work due now"
+    );
+}

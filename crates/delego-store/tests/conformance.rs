@@ -2167,9 +2167,10 @@ async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers
         .unwrap()
         .value;
     let at = |text: &str| text.parse::<jiff::Timestamp>().unwrap();
-    // Created at 08:00, before opening: the step's 4 h run 09:00–13:00.
+    // Created at 08:00, before opening: the step's 4 h would run 09:00–13:00, but the
+    // 2 h first response is due at 11:00, and the task is due no later.
     let tasks = store.item_tasks(item.id()).await.unwrap();
-    assert_eq!(tasks[0].due_at, Some(at("2026-03-02T13:00:00Z")));
+    assert_eq!(tasks[0].due_at, Some(at("2026-03-02T11:00:00Z")));
     let clock_of = |all: &[delego_core::sla::SlaStatus], kind| {
         all.iter().find(|s| s.kind == kind).cloned().unwrap()
     };
