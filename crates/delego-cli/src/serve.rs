@@ -33,6 +33,10 @@ pub struct NodeArgs {
     /// closed browser or a crashed node gives the task back after this long.
     #[arg(long, env = "DELEGO_LEASE_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(5..=86_400))]
     pub lease_seconds: u32,
+    /// The bearer token Prometheus scrapes `/metrics` with; without it `/metrics` answers
+    /// 404.
+    #[arg(long, env = "DELEGO_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -60,6 +64,7 @@ pub async fn serve_until_stopped(store: Arc<dyn Backend>, node: &NodeArgs) -> an
         secure_cookies: node.secure_cookies,
         hand_back_on_shutdown: store.backend() == "sqlite",
         task_lease: jiff::SignedDuration::from_secs(i64::from(node.lease_seconds)),
+        metrics_token: node.metrics_token.clone().filter(|t| !t.is_empty()),
         ..Config::default()
     };
     let attachments = node.data_dir.join("attachments");

@@ -123,6 +123,11 @@ pub enum Event {
     Cancel {
         reason: String,
     },
+    /// The item's priority changes (an SLA escalation raised it, say).
+    Reprioritise {
+        priority: Priority,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -338,6 +343,10 @@ pub fn apply(
                 at: now,
             };
             run.audit("item.cancelled", detail([("reason", json!(reason))]));
+        }
+        Event::Reprioritise { priority, reason } => {
+            run.state.priority = *priority;
+            run.audit("item.reprioritised", detail([("reason", json!(reason))]));
         }
     }
     Ok(run.finish())

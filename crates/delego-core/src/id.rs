@@ -59,6 +59,7 @@ typed_id!(ApiTokenId);
 typed_id!(MessageId);
 typed_id!(AttachmentId);
 typed_id!(OfferId);
+typed_id!(NotificationId);
 typed_id!(RequesterId);
 typed_id!(WorkerId);
 typed_id!(EngagementId);

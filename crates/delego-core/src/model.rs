@@ -305,3 +305,17 @@ pub struct CsatResponse {
     pub comment: Option<String>,
     pub at: Timestamp,
 }
+
+/// A message in a user's in-app inbox: an SLA escalation, say.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: crate::id::NotificationId,
+    pub user_id: UserId,
+    pub item_id: Option<WorkItemId>,
+    /// `sla.warning` or `sla.breached`.
+    pub kind: String,
+    pub title: String,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+}

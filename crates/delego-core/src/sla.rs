@@ -31,6 +31,9 @@ pub struct SlaClocks {
     pub awaiting_response_since: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<Timestamp>,
+    /// Escalations already made, by [`Escalation::key`], so that each is made once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub escalated: std::collections::BTreeSet<String>,
 }
 
 /// A closed spell `[from, to)` during which the clocks stood still.
@@ -123,10 +126,27 @@ pub struct SlaTargets {
     /// A clock past this share of its target is at risk (`warning`).
     #[serde(default = "default_warn_at_percent")]
     pub warn_at_percent: u8,
+    /// What happens when a clock reaches its warning share…
+    #[serde(default = "default_on_warning")]
+    pub on_warning: Vec<EscalationAction>,
+    /// …and when it breaches.
+    #[serde(default = "default_on_breach")]
+    pub on_breach: Vec<EscalationAction>,
 }
 
 fn default_warn_at_percent() -> u8 {
     75
+}
+
+pub fn default_on_warning() -> Vec<EscalationAction> {
+    vec![EscalationAction::NotifyTeamLead]
+}
+
+pub fn default_on_breach() -> Vec<EscalationAction> {
+    vec![
+        EscalationAction::NotifyTeamLead,
+        EscalationAction::RaisePriority,
+    ]
 }
 
 impl Default for SlaTargets {
@@ -136,8 +156,107 @@ impl Default for SlaTargets {
             next_response: None,
             resolution: None,
             warn_at_percent: default_warn_at_percent(),
+            on_warning: default_on_warning(),
+            on_breach: default_on_breach(),
         }
     }
+}
+
+/// What an escalation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationAction {
+    /// A notification in the inbox of every team lead (managers if there is none).
+    NotifyTeamLead,
+    /// The item's priority one step up, and its open tasks move up the line with it.
+    RaisePriority,
+    /// A task someone holds goes back in line for anyone else qualified.
+    Reassign,
+}
+
+/// One escalation due now: a clock reached its warning share or breached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Escalation {
+    pub kind: SlaKind,
+    /// [`SlaState::Warning`] or [`SlaState::Breached`].
+    pub level: SlaState,
+    pub actions: Vec<EscalationAction>,
+    /// Tells this escalation from every other of the item, including those of an earlier
+    /// run of the next-response clock.
+    pub key: String,
+}
+
+/// The escalations `statuses` call for that have not been made yet. A clock found already
+/// breached skips its warning.
+pub fn due_escalations(
+    clocks: &SlaClocks,
+    targets: &SlaTargets,
+    statuses: &[SlaStatus],
+) -> Vec<Escalation> {
+    statuses
+        .iter()
+        .filter(|clock| clock.running)
+        .filter_map(|clock| {
+            let (level, actions) = match clock.state {
+                SlaState::Warning => (SlaState::Warning, &targets.on_warning),
+                SlaState::Breached => (SlaState::Breached, &targets.on_breach),
+                _ => return None,
+            };
+            let since = match clock.kind {
+                SlaKind::NextResponse => clocks.awaiting_response_since,
+                _ => clocks.started_at,
+            }?;
+            let key = format!(
+                "{}@{}:{}",
+                kind_name(clock.kind),
+                since.as_second(),
+                if level == SlaState::Warning {
+                    "warning"
+                } else {
+                    "breached"
+                }
+            );
+            (!clocks.escalated.contains(&key)).then(|| Escalation {
+                kind: clock.kind,
+                level,
+                actions: actions.clone(),
+                key,
+            })
+        })
+        .collect()
+}
+
+fn kind_name(kind: SlaKind) -> &'static str {
+    match kind {
+        SlaKind::FirstResponse => "first_response",
+        SlaKind::NextResponse => "next_response",
+        SlaKind::Resolution => "resolution",
+    }
+}
+
+/// When the item's clocks next cross a warning share or a target, if nothing changes
+/// (`None` when no running clock will: all stopped, paused, or already breached).
+pub fn next_check(
+    statuses: &[SlaStatus],
+    targets: &SlaTargets,
+    calendar: &BusinessCalendar,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let share = f64::from(targets.warn_at_percent.min(100)) / 100.0;
+    statuses
+        .iter()
+        .filter(|clock| clock.running && clock.state != SlaState::Paused && !clock.breached)
+        .filter_map(|clock| {
+            let warn_after =
+                SignedDuration::try_from_secs_f64(clock.target.as_secs_f64() * share).ok()?;
+            let crossing = if clock.elapsed < warn_after {
+                warn_after.saturating_sub(clock.elapsed)
+            } else {
+                clock.remaining
+            };
+            calendar.add(now, crossing).ok()
+        })
+        .min()
 }
 
 /// An engagement's own SLA targets, each replacing the service's default where set.
@@ -154,6 +273,10 @@ pub struct SlaOverrides {
     pub step: Option<SignedDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warn_at_percent: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_warning: Option<Vec<EscalationAction>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_breach: Option<Vec<EscalationAction>>,
 }
 
 impl SlaOverrides {

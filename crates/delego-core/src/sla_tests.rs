@@ -32,7 +32,7 @@ fn targets(first: i64, resolution: i64) -> SlaTargets {
         first_response: Some(hours(first)),
         resolution: Some(hours(resolution)),
         next_response: Some(hours(2)),
-        warn_at_percent: 75,
+        ..SlaTargets::default()
     }
 }
 
@@ -277,4 +277,72 @@ fn the_earliest_running_deadline_is_what_a_task_must_meet() {
         Some(at("2026-11-30T12:00:00Z")),
         "a breached clock makes the work due now"
     );
+}
+
+#[test]
+fn escalations_come_once_per_level_and_a_late_look_skips_the_warning() {
+    let start = at("2026-11-30T09:00:00Z");
+    let mut clocks = SlaClocks::started(start);
+    let t = targets(2, 8);
+    // 75 % of 2 h is 90 min: the first look is due then.
+    let fresh = status(&clocks, &t, &office(), start);
+    assert_eq!(
+        next_check(&fresh, &t, &office(), start),
+        Some(at("2026-11-30T10:30:00Z"))
+    );
+    let warned = status(&clocks, &t, &office(), at("2026-11-30T10:30:00Z"));
+    let due = due_escalations(&clocks, &t, &warned);
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].kind, due[0].level),
+        (SlaKind::FirstResponse, SlaState::Warning)
+    );
+    assert_eq!(due[0].actions, vec![EscalationAction::NotifyTeamLead]);
+    clocks.escalated.insert(due[0].key.clone());
+    assert!(
+        due_escalations(&clocks, &t, &warned).is_empty(),
+        "made once"
+    );
+    assert_eq!(
+        next_check(&warned, &t, &office(), at("2026-11-30T10:30:00Z")),
+        Some(at("2026-11-30T11:00:00Z")),
+        "next, the breach"
+    );
+    // Seen only after both clocks breached: breaches, no warnings.
+    let late = status(&clocks, &t, &office(), at("2026-12-02T09:00:00Z"));
+    let due = due_escalations(&clocks, &t, &late);
+    assert!(due.iter().all(|e| e.level == SlaState::Breached));
+    assert_eq!(due.len(), 2);
+    assert!(due[0].actions.contains(&EscalationAction::RaisePriority));
+    assert_eq!(
+        next_check(&late, &t, &office(), at("2026-12-02T09:00:00Z")),
+        None
+    );
+}
+
+#[test]
+fn each_run_of_the_next_response_clock_escalates_on_its_own() {
+    let mut clocks = SlaClocks::started(at("2026-11-30T09:00:00Z"));
+    clocks.responded(at("2026-11-30T09:10:00Z"));
+    let t = SlaTargets {
+        next_response: Some(hours(1)),
+        ..SlaTargets::default()
+    };
+    clocks.requester_wrote(at("2026-11-30T10:00:00Z"));
+    let first = due_escalations(
+        &clocks,
+        &t,
+        &status(&clocks, &t, &office(), at("2026-11-30T11:00:00Z")),
+    );
+    assert_eq!(first.len(), 1);
+    clocks.escalated.insert(first[0].key.clone());
+    clocks.responded(at("2026-11-30T11:30:00Z"));
+    clocks.requester_wrote(at("2026-11-30T13:00:00Z"));
+    let second = due_escalations(
+        &clocks,
+        &t,
+        &status(&clocks, &t, &office(), at("2026-11-30T14:00:00Z")),
+    );
+    assert_eq!(second.len(), 1, "a new run of the clock breached again");
+    assert_ne!(second[0].key, first[0].key);
 }

@@ -237,6 +237,11 @@ impl Priority {
         }
     }
 
+    /// One step more urgent (urgent stays urgent).
+    pub fn raised(self) -> Self {
+        Self::from_rank(self.rank() + 1).unwrap_or(self)
+    }
+
     pub fn from_rank(rank: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.rank() == rank)
     }

@@ -22,6 +22,7 @@ pub mod blobs;
 pub mod error;
 pub mod json;
 pub mod links;
+pub mod prometheus;
 pub mod runtime;
 
 /// Settings of one server process.
@@ -46,6 +47,9 @@ pub struct Config {
     /// On shutdown, put held tasks back in line (kept for their holders for a while):
     /// right for a single node; several nodes rely on leases instead.
     pub hand_back_on_shutdown: bool,
+    /// The bearer token Prometheus scrapes `/metrics` with; without one, `/metrics` does
+    /// not exist.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             task_lease: SignedDuration::from_mins(5),
             wake_poll_interval: std::time::Duration::from_secs(2),
             hand_back_on_shutdown: true,
+            metrics_token: None,
         }
     }
 }
@@ -140,6 +145,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             }),
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/metrics", axum::routing::get(prometheus::scrape))
         .route("/readyz", axum::routing::get(readyz))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(move |request, next| {

@@ -1,5 +1,5 @@
-//! Background work of a node: firing due timers, delivering queued messages to item
-//! threads, and clearing expired sessions. Every node runs it; the store makes each timer
+//! Background work of a node: firing due timers, SLA escalations, delivering queued
+//! messages to item threads, and clearing expired sessions. Every node runs it; the store makes each timer
 //! fire once and each message go out once.
 
 use std::time::Duration;
@@ -36,6 +36,11 @@ pub async fn run(state: AppState) {
             Ok(0) => {}
             Ok(lapsed) => tracing::info!(lapsed, "tasks whose lease lapsed are back in line"),
             Err(error) => tracing::warn!(%error, "expiring leases failed; retrying next tick"),
+        }
+        match state.store.escalate_sla().await {
+            Ok(0) => {}
+            Ok(items) => tracing::info!(items, "SLA escalations made"),
+            Err(error) => tracing::warn!(%error, "SLA escalations failed; retrying next tick"),
         }
         if let Err(error) = deliver_outgoing(&state).await {
             tracing::warn!(error = format!("{error:#}"), "delivering messages failed");

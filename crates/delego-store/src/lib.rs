@@ -72,6 +72,9 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The longest window [`Store::metric_facts`] reads, so a metrics request stays bounded.
+pub const MAX_METRICS_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(31 * 24);
+
 /// Offers a worker may let lapse in a row before being put on a break.
 pub const MISSED_OFFERS_BEFORE_BREAK: i64 = 3;
 
@@ -292,9 +295,38 @@ pub trait Store: Send + Sync {
     /// Folds the counters' ledger into their totals; returns how many changes it folded.
     /// Every node runs it now and then; only one compacts at a time.
     async fn compact_queue_counts(&self) -> Result<usize>;
+
+    /// Looks at the SLA clocks of the items due a look (changed since, or reaching a
+    /// warning share or a target by now) and makes the escalations their engagement's
+    /// targets call for, once each. Returns how many items escalated.
+    async fn escalate_sla(&self) -> Result<usize>;
+    /// The user's inbox, newest first.
+    async fn notifications(
+        &self,
+        user: delego_core::id::UserId,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<delego_core::model::Notification>>;
+    /// Marks one of the user's notifications read (again is fine); another user's is not
+    /// found.
+    async fn read_notification(
+        &self,
+        user: delego_core::id::UserId,
+        id: delego_core::id::NotificationId,
+    ) -> Result<delego_core::model::Notification>;
     /// Recounts the queues from the tasks and lists every counter that disagrees: empty
     /// when the counters are right (they are kept in the same transactions as the tasks).
     async fn verify_queue_counts(&self) -> Result<Vec<String>>;
+
+    /// The facts operational metrics are computed from, for the window `[from, to)` (at
+    /// most [`MAX_METRICS_WINDOW`] long), of one client or all. Presence is read only for
+    /// all clients: a worker's time belongs to no one client.
+    async fn metric_facts(
+        &self,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+        client: Option<ClientId>,
+    ) -> Result<delego_core::metrics::Facts>;
 
     /// Fires every timer due by now; returns how many items moved.
     async fn fire_due_timers(&self) -> Result<usize>;

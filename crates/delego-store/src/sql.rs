@@ -394,7 +394,7 @@ macro_rules! impl_store {
                 let state = &item.state;
                 let updated = sqlx::query(
                     "UPDATE work_items SET status = $1, step = $2, priority = $3, state = $4, \
-                     version = $5, updated_at = $6 WHERE id = $7 AND version = $8",
+                     version = $5, updated_at = $6, sla_check_at = NULL WHERE id = $7 AND version = $8",
                 )
                 .bind(state.position.status())
                 .bind(state.position.step().map(|s| s.as_str().to_owned()))
@@ -472,10 +472,11 @@ macro_rules! impl_store {
                                 Self::recount_move(tx, &task, Some(task.status.name()), None).await?;
                             }
                             sqlx::query(
-                                "UPDATE tasks SET status = 'cancelled' \
+                                "UPDATE tasks SET status = 'cancelled', done_at = $2 \
                                  WHERE item_id = $1 AND status IN ('open', 'claimed')",
                             )
                             .bind(item.id().as_uuid())
+                            .bind(micros(now))
                             .execute(&mut **tx)
                             .await?;
                             sqlx::query("DELETE FROM timers WHERE item_id = $1")
@@ -989,6 +990,181 @@ macro_rules! impl_store {
                 for (request, answer) in group.into_iter().zip(answers) {
                     let _ = request.reply.send(answer);
                 }
+            }
+
+            /// Makes one SLA escalation of `item` (already locked in `tx`) and records it.
+            async fn escalate(
+                &self,
+                tx: &mut Tx,
+                item: &mut WorkItem,
+                definition: &ServiceDefinition,
+                escalation: &delego_core::sla::Escalation,
+                now: jiff::Timestamp,
+            ) -> Result<()> {
+                use delego_core::sla::{EscalationAction, SlaKind, SlaState};
+                let clock = match escalation.kind {
+                    SlaKind::FirstResponse => "First response",
+                    SlaKind::NextResponse => "Next response",
+                    SlaKind::Resolution => "Resolution",
+                };
+                let (kind, title) = match escalation.level {
+                    SlaState::Breached => ("sla.breached", format!("{clock} SLA breached")),
+                    _ => ("sla.warning", format!("{clock} SLA at risk")),
+                };
+                let mut notified = 0;
+                for action in &escalation.actions {
+                    match action {
+                        EscalationAction::NotifyTeamLead => {
+                            notified += Self::notify_leads(tx, item, kind, &title, escalation, now).await?;
+                        }
+                        EscalationAction::RaisePriority => {
+                            let raised = item.state.priority.raised();
+                            if raised != item.state.priority {
+                                self.reprioritise(tx, item, definition, raised, &title, now).await?;
+                            }
+                        }
+                        EscalationAction::Reassign => {
+                            let held = sqlx::query(concat!(
+                                "SELECT ", task_columns!(), " FROM tasks WHERE item_id = $1 AND status = 'claimed'"
+                            ))
+                            .bind(item.id().as_uuid())
+                            .fetch_all(&mut **tx)
+                            .await?;
+                            for row in held {
+                                Self::requeue(tx, Self::task_from_row(&row)?, "task.reassigned", None, now).await?;
+                            }
+                        }
+                    }
+                }
+                item.state.sla.escalated.insert(escalation.key.clone());
+                let detail = json!({
+                    "clock": escalation.kind,
+                    "level": escalation.level,
+                    "actions": escalation.actions,
+                    "notified": notified,
+                });
+                Self::insert_audit(
+                    tx,
+                    Some(item.client_id),
+                    Some(item.id()),
+                    &Actor::System,
+                    "sla.escalated",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await
+            }
+
+            /// A notification for every team lead cleared for the item's client (and not
+            /// walled off from it), or every manager where there is no such team lead;
+            /// returns how many.
+            async fn notify_leads(
+                tx: &mut Tx,
+                item: &WorkItem,
+                kind: &str,
+                title: &str,
+                escalation: &delego_core::sla::Escalation,
+                now: jiff::Timestamp,
+            ) -> Result<usize> {
+                let rows = sqlx::query(
+                    "SELECT u.id, w.clearances, w.exclusions FROM users u JOIN workers w ON w.id = u.worker_id \
+                     WHERE u.role = 'team_lead'",
+                )
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut leads = Vec::new();
+                for row in rows {
+                    let clearances: std::collections::BTreeSet<ClientId> =
+                        rows::from_json(row.try_get::<SqlJson<Json>, _>(1)?.0)?;
+                    let walls: routing::Exclusions = rows::from_json(row.try_get::<SqlJson<Json>, _>(2)?.0)?;
+                    let walled = walls.clients.contains(&item.client_id) || walls.engagements.contains(&item.engagement_id);
+                    if clearances.contains(&item.client_id) && !walled {
+                        leads.push(row.try_get::<Uuid, _>(0)?);
+                    }
+                }
+                if leads.is_empty() {
+                    leads = sqlx::query_scalar("SELECT id FROM users WHERE role = 'manager'")
+                        .fetch_all(&mut **tx)
+                        .await?;
+                }
+                let detail = json!({
+                    "item": item.id(),
+                    "client": item.client_id,
+                    "engagement": item.engagement_id,
+                    "clock": escalation.kind,
+                    "level": escalation.level,
+                });
+                for lead in &leads {
+                    sqlx::query(
+                        "INSERT INTO notifications (id, user_id, item_id, kind, title, detail, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(delego_core::id::NotificationId::new().as_uuid())
+                    .bind(lead)
+                    .bind(item.id().as_uuid())
+                    .bind(kind)
+                    .bind(title)
+                    .bind(SqlJson(&detail))
+                    .bind(micros(now))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(leads.len())
+            }
+
+            /// Changes the item's priority through the engine (so that the change is
+            /// audited like any other) and moves its open tasks up the line with it.
+            async fn reprioritise(
+                &self,
+                tx: &mut Tx,
+                item: &mut WorkItem,
+                definition: &ServiceDefinition,
+                priority: delego_core::values::Priority,
+                reason: &str,
+                now: jiff::Timestamp,
+            ) -> Result<()> {
+                let event = Event::Reprioritise { priority, reason: reason.to_owned() };
+                let outcome = engine::apply(definition, &item.state, &event, now)?;
+                item.state = outcome.state;
+                Self::apply_effects(tx, item, outcome.effects, &Actor::System, now).await?;
+                let open = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE item_id = $1 AND status = 'open'"
+                ))
+                .bind(item.id().as_uuid())
+                .fetch_all(&mut **tx)
+                .await?;
+                for row in open {
+                    let task = Self::task_from_row(&row)?;
+                    let policy = definition
+                        .step(&task.step)
+                        .and_then(|step| match &step.kind {
+                            delego_core::definition::StepKind::Human { work, .. }
+                            | delego_core::definition::StepKind::Review { work, .. } => Some(work.routing.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    let serve_by = routing::serve_by(priority, task.queued_at, task.due_at, &policy);
+                    sqlx::query("UPDATE tasks SET priority = $1, serve_by = $2 WHERE id = $3")
+                        .bind(priority.rank())
+                        .bind(micros(serve_by.min(task.serve_by)))
+                        .bind(task.id.as_uuid())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            fn notification_from_row(row: &DbRow) -> Result<delego_core::model::Notification> {
+                Ok(delego_core::model::Notification {
+                    id: delego_core::id::NotificationId::from_uuid(row.try_get(0)?),
+                    user_id: delego_core::id::UserId::from_uuid(row.try_get(1)?),
+                    item_id: row.try_get::<Option<Uuid>, _>(2)?.map(WorkItemId::from_uuid),
+                    kind: row.try_get(3)?,
+                    title: row.try_get(4)?,
+                    detail: rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?,
+                    created_at: timestamp(row.try_get(6)?)?,
+                    read_at: rows::optional_timestamp(row.try_get(7)?)?,
+                })
             }
 
             /// A presence change the system makes (wrap-up, a break after missed offers), with
@@ -2090,6 +2266,167 @@ macro_rules! impl_store {
                     .collect())
             }
 
+            async fn metric_facts(
+                &self,
+                from: jiff::Timestamp,
+                to: jiff::Timestamp,
+                client: Option<ClientId>,
+            ) -> Result<delego_core::metrics::Facts> {
+                use delego_core::metrics::{Facts, ItemEnd, ItemFact, TaskFact, WorkerPresence};
+                let too_long = to.duration_since(from) > crate::MAX_METRICS_WINDOW;
+                if from >= to || too_long {
+                    let message = if too_long {
+                        format!("a window is at most {} days", crate::MAX_METRICS_WINDOW.as_hours() / 24)
+                    } else {
+                        "the window ends after it starts".to_owned()
+                    };
+                    return Err(StoreError::Invalid(vec![delego_core::definition::FieldError {
+                        field: "to".into(),
+                        code: "window".into(),
+                        message,
+                    }]));
+                }
+                let (start, end, client) = (micros(from), micros(to), client.map(|c| c.as_uuid()));
+
+                // Items that arrived in the window, or ended in it (an ended item is not
+                // updated after its end, so `updated_at` bounds when that was).
+                let rows = sqlx::query(
+                    "SELECT id, client_id, engagement_id, service_key, service_version, state, created_at \
+                     FROM work_items WHERE created_at < $2 AND ($3 IS NULL OR client_id = $3) \
+                     AND (created_at >= $1 OR (status IN ('completed', 'cancelled') AND updated_at >= $1))",
+                )
+                .bind(start)
+                .bind(end)
+                .bind(client)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut definitions: std::collections::HashMap<(Uuid, u32), Arc<ServiceDefinition>> = Default::default();
+                let mut items = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let engagement_id = EngagementId::from_uuid(row.try_get(2)?);
+                    let state: engine::ItemState = rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?;
+                    let ended = match state.position {
+                        engine::Position::Cancelled { at, .. } => Some(ItemEnd::Cancelled { at }),
+                        engine::Position::Completed { at, .. } => {
+                            // Judged on the item's own version under its engagement's targets
+                            // and calendar of today, as `sla_status` does.
+                            let version = rows::version(row.try_get(4)?)?;
+                            let definition = match definitions.get(&(engagement_id.as_uuid(), version)) {
+                                Some(definition) => definition.clone(),
+                                None => {
+                                    let engagement = self.engagement(engagement_id).await?;
+                                    let pinned = self.service(&rows::key(row.try_get(3)?)?, version).await?;
+                                    let settings = EngagementSettings { wait_timers: Default::default(), ..engagement.settings };
+                                    let definition = Self::tune(pinned, &settings)?;
+                                    definitions.insert((engagement_id.as_uuid(), version), definition.clone());
+                                    definition
+                                }
+                            };
+                            let resolution_met = delego_core::sla::status(&state.sla, &definition.sla.targets(), &definition.calendar, at)
+                                .into_iter()
+                                .find(|clock| clock.kind == delego_core::sla::SlaKind::Resolution)
+                                .map(|clock| !clock.breached);
+                            Some(ItemEnd::Completed { at, resolution_met })
+                        }
+                        _ => None,
+                    };
+                    items.push(ItemFact {
+                        client_id: ClientId::from_uuid(row.try_get(1)?),
+                        engagement_id,
+                        created_at: timestamp(row.try_get(6)?)?,
+                        ended,
+                    });
+                }
+
+                // Tasks waiting or held now, and tasks that ended in or after the window
+                // (cancelled ones from before `done_at` recorded cancellations are left out).
+                let rows = sqlx::query(
+                    "SELECT client_id, engagement_id, worker_id, queued_at, claimed_at, started_at, done_at, status \
+                     FROM tasks WHERE queued_at < $2 AND ($3 IS NULL OR client_id = $3) \
+                     AND (status IN ('open', 'claimed') OR done_at >= $1)",
+                )
+                .bind(start)
+                .bind(end)
+                .bind(client)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut tasks = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let status: String = row.try_get(7)?;
+                    tasks.push(TaskFact {
+                        client_id: ClientId::from_uuid(row.try_get(0)?),
+                        engagement_id: EngagementId::from_uuid(row.try_get(1)?),
+                        worker_id: row.try_get::<Option<Uuid>, _>(2)?.map(WorkerId::from_uuid),
+                        queued_at: timestamp(row.try_get(3)?)?,
+                        claimed_at: rows::optional_timestamp(row.try_get(4)?)?,
+                        started_at: rows::optional_timestamp(row.try_get(5)?)?,
+                        ended_at: rows::optional_timestamp(row.try_get(6)?)?,
+                        done: status == "done",
+                    });
+                }
+
+                let mut workers = Vec::new();
+                if client.is_none() {
+                    let current = sqlx::query("SELECT id, presence FROM workers ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let changes = sqlx::query(
+                        "SELECT presence_worker, detail, at FROM audit_events \
+                         WHERE action = 'worker.presence' AND at >= $1 AND at < $2 ORDER BY at, seq",
+                    )
+                    .bind(start)
+                    .bind(end)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut changed: std::collections::HashMap<String, Vec<(jiff::Timestamp, Presence)>> = Default::default();
+                    for row in &changes {
+                        let Some(worker) = row.try_get::<Option<String>, _>(0)? else { continue };
+                        let detail = row.try_get::<SqlJson<Json>, _>(1)?.0;
+                        let presence: Presence = rows::from_json(detail.get("presence").cloned().unwrap_or_default())?;
+                        changed.entry(worker).or_default().push((timestamp(row.try_get(2)?)?, presence));
+                    }
+                    for row in &current {
+                        let worker_id = WorkerId::from_uuid(row.try_get(0)?);
+                        let key = worker_id.to_string();
+                        let before: Option<SqlJson<Json>> = sqlx::query_scalar(
+                            "SELECT detail FROM audit_events WHERE action = 'worker.presence' \
+                             AND presence_worker = $1 AND at < $2 ORDER BY at DESC, seq DESC LIMIT 1",
+                        )
+                        .bind(key.as_str())
+                        .bind(start)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                        let at_start = match before {
+                            Some(detail) => rows::from_json(detail.0.get("presence").cloned().unwrap_or_default())?,
+                            None => {
+                                // Never changed before the window: if it never changed since
+                                // either, today's presence held all along; else it is unknown,
+                                // and offline is the guess that invents no time.
+                                let later: i64 = sqlx::query_scalar(
+                                    "SELECT COUNT(*) FROM audit_events WHERE action = 'worker.presence' \
+                                     AND presence_worker = $1 AND at >= $2",
+                                )
+                                .bind(key.as_str())
+                                .bind(start)
+                                .fetch_one(&self.pool)
+                                .await?;
+                                if later == 0 {
+                                    rows::from_json(row.try_get::<SqlJson<Json>, _>(1)?.0)?
+                                } else {
+                                    Presence::Offline
+                                }
+                            }
+                        };
+                        workers.push(WorkerPresence {
+                            worker_id,
+                            at_start,
+                            changes: changed.remove(&key).unwrap_or_default(),
+                        });
+                    }
+                }
+                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers })
+            }
+
             async fn dispatch_offers(&self) -> Result<usize> {
                 let now = self.now();
                 let mut tx = self.begin_write().await?;
@@ -2237,6 +2574,87 @@ macro_rules! impl_store {
                 }
                 let claimed = self.claim_specific(tx, task, worker_id, now).await?;
                 Ok(Some(claimed))
+            }
+
+            async fn escalate_sla(&self) -> Result<usize> {
+                let now = self.now();
+                let due: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM work_items WHERE status IN ('active', 'waiting') \
+                     AND (sla_check_at IS NULL OR sla_check_at <= $1) LIMIT 200",
+                )
+                .bind(micros(now))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut escalated = 0;
+                for id in due {
+                    let mut tx = self.begin_write().await?;
+                    let mut item = Self::load_item(&mut tx, WorkItemId::from_uuid(id)).await?;
+                    let mut next = None;
+                    if !item.state.position.is_terminal() {
+                        let definition = self.definition_for(&mut tx, &item).await?;
+                        let targets = definition.sla.targets();
+                        let statuses = delego_core::sla::status(&item.state.sla, &targets, &definition.calendar, now);
+                        let due = delego_core::sla::due_escalations(&item.state.sla, &targets, &statuses);
+                        if !due.is_empty() {
+                            let expected = item.version;
+                            for escalation in &due {
+                                self.escalate(&mut tx, &mut item, &definition, escalation, now).await?;
+                            }
+                            item.version += 1;
+                            item.updated_at = now;
+                            Self::write_item(&mut tx, &item, expected).await?;
+                            escalated += 1;
+                        }
+                        next = delego_core::sla::next_check(&statuses, &targets, &definition.calendar, now);
+                    }
+                    // Nothing ahead: not again until the item changes.
+                    sqlx::query("UPDATE work_items SET sla_check_at = $1 WHERE id = $2")
+                        .bind(next.map_or(i64::MAX, micros))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                if escalated > 0 {
+                    self.wake();
+                }
+                Ok(escalated)
+            }
+
+            async fn notifications(
+                &self,
+                user: delego_core::id::UserId,
+                unread_only: bool,
+                limit: u32,
+            ) -> Result<Vec<delego_core::model::Notification>> {
+                let rows = sqlx::query(
+                    "SELECT id, user_id, item_id, kind, title, detail, created_at, read_at FROM notifications \
+                     WHERE user_id = $1 AND ($2 = 0 OR read_at IS NULL) ORDER BY created_at DESC, id DESC LIMIT $3",
+                )
+                .bind(user.as_uuid())
+                .bind(i64::from(unread_only))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::notification_from_row).collect()
+            }
+
+            async fn read_notification(
+                &self,
+                user: delego_core::id::UserId,
+                id: delego_core::id::NotificationId,
+            ) -> Result<delego_core::model::Notification> {
+                let row = sqlx::query(
+                    "UPDATE notifications SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND user_id = $3 \
+                     RETURNING id, user_id, item_id, kind, title, detail, created_at, read_at",
+                )
+                .bind(micros(self.now()))
+                .bind(id.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&self.writer)
+                .await?
+                .ok_or(StoreError::NotFound("notification"))?;
+                Self::notification_from_row(&row)
             }
 
             async fn compact_queue_counts(&self) -> Result<usize> {

@@ -193,6 +193,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_windows,
+    sla_escalations_notify_team_leads_once_then_raise_priority_at_the_breach,
     sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers,
     push_offers_go_to_the_best_worker_then_the_next_and_missed_ones_lead_to_a_break,
     queue_counters_always_equal_a_full_recount,
@@ -2242,4 +2244,233 @@ async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers
     assert_eq!(resolution.state, SlaState::Running);
     // 6 business hours left from Monday 16:00: Tuesday 14:00.
     assert_eq!(resolution.due_at, Some(at("2026-03-03T14:00:00Z")));
+}
+
+async fn sla_escalations_notify_team_leads_once_then_raise_priority_at_the_breach(h: &Harness) {
+    use delego_core::identity::Role;
+    let store = h.store.as_ref();
+    let base = floor(store, "Acme").await;
+    let engagement = store
+        .create_engagement(
+            base.client,
+            Name::parse("Support in office hours").unwrap(),
+            &key("test-support"),
+            1,
+            office_settings(),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let floor = Floor {
+        client: base.client,
+        engagement: engagement.id,
+    };
+    let own_floor = worker(store, &[("support", 5)], &[floor.client]).await;
+    let lead = store
+        .create_user(
+            new_user("lead@example.com", Role::TeamLead, None, Some(own_floor)),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let elsewhere = store
+        .create_client(Name::parse("Elsewhere").unwrap(), &operator())
+        .await
+        .unwrap();
+    let other_floor = worker(store, &[("support", 5)], &[elsewhere.id]).await;
+    let other_lead = store
+        .create_user(
+            new_user(
+                "other.lead@example.com",
+                Role::TeamLead,
+                None,
+                Some(other_floor),
+            ),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let boss = store
+        .create_user(manager("boss@example.com"), &operator())
+        .await
+        .unwrap();
+    let item = store
+        .create_item(new_item(&floor, "printer"), &operator())
+        .await
+        .unwrap()
+        .value;
+    // Monday 08:00, closed: nothing is at risk yet, and a second sweep finds nothing to do.
+    assert_eq!(store.escalate_sla().await.unwrap(), 0);
+    assert_eq!(store.escalate_sla().await.unwrap(), 0);
+
+    // 10:30: 90 minutes of the 2 h first response are gone (75 %).
+    h.advance(SignedDuration::from_mins(150));
+    assert_eq!(store.escalate_sla().await.unwrap(), 1);
+    assert_eq!(
+        store.escalate_sla().await.unwrap(),
+        0,
+        "each escalation is made once"
+    );
+    let inbox = store.notifications(lead.id, true, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].kind, "sla.warning");
+    assert_eq!(inbox[0].item_id, Some(item.id()));
+    assert!(
+        store
+            .notifications(boss.id, false, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "managers are told only where there is no team lead"
+    );
+    assert!(
+        store
+            .notifications(other_lead.id, false, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a team lead not cleared for the client hears nothing of its items"
+    );
+    let unchanged = store.item(item.id()).await.unwrap();
+    assert_eq!(
+        unchanged.state.priority,
+        Priority::Normal,
+        "a warning only tells"
+    );
+
+    // 11:00: breached. The lead is told again and the item and its task move up.
+    h.advance(SignedDuration::from_mins(30));
+    assert_eq!(store.escalate_sla().await.unwrap(), 1);
+    let breached = store.item(item.id()).await.unwrap();
+    assert_eq!(breached.state.priority, Priority::High);
+    let tasks = store.item_tasks(item.id()).await.unwrap();
+    assert_eq!(tasks[0].priority, Priority::High);
+    let inbox = store.notifications(lead.id, false, 10).await.unwrap();
+    assert_eq!(
+        inbox.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>(),
+        ["sla.breached", "sla.warning"],
+        "newest first"
+    );
+    let history = store.item_history(item.id()).await.unwrap();
+    assert!(history.iter().any(|e| e.action == "item.reprioritised"));
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e.action == "sla.escalated")
+            .count(),
+        2
+    );
+
+    // Reading: once for its owner, never for anyone else.
+    let read = store.read_notification(lead.id, inbox[1].id).await.unwrap();
+    assert!(read.read_at.is_some());
+    assert_eq!(
+        store.notifications(lead.id, true, 10).await.unwrap().len(),
+        1
+    );
+    assert!(matches!(
+        store.read_notification(boss.id, inbox[0].id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_windows(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let other = floor(store, "Other").await;
+    let agent = worker(store, &[("support", 3)], &[acme.client]).await;
+    let steady = worker(store, &[("support", 3)], &[acme.client]).await;
+    let from = h.clock_now();
+    h.advance(SignedDuration::from_mins(1));
+    let actor = operator();
+    let create = |floor, subject| store.create_item(new_item(floor, subject), &actor);
+    create(&acme, "kept").await.unwrap();
+    let dropped = create(&acme, "dropped").await.unwrap().value;
+    create(&other, "theirs").await.unwrap();
+    let lunch = Presence::Break {
+        reason: "lunch".into(),
+    };
+    store
+        .set_presence(agent, lunch.clone(), &operator())
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_mins(1));
+    store
+        .set_presence(agent, Presence::Available, &operator())
+        .await
+        .unwrap();
+    let claimed = store.claim_next_task(agent).await.unwrap().unwrap();
+    h.advance(SignedDuration::from_mins(2));
+    let cancel = Event::Cancel {
+        reason: "duplicate".into(),
+    };
+    store
+        .apply_event(dropped.id(), None, cancel, &operator())
+        .await
+        .unwrap();
+    let cancelled_at = h.clock_now();
+    let to = from + SignedDuration::from_mins(30);
+
+    let facts = store
+        .metric_facts(from, to, Some(acme.client))
+        .await
+        .unwrap();
+    assert_eq!(facts.items.len(), 2);
+    assert!(facts.items.iter().all(|i| i.client_id == acme.client));
+    assert!(facts.items.iter().any(|i| i.ended
+        == Some(delego_core::metrics::ItemEnd::Cancelled { at: cancelled_at })));
+    assert_eq!(facts.tasks.len(), 2);
+    let held = facts.tasks.iter().find(|t| t.claimed_at.is_some()).unwrap();
+    assert_eq!(
+        (held.worker_id, held.ended_at),
+        (Some(agent), None),
+        "{claimed:?}"
+    );
+    let given_up = facts.tasks.iter().find(|t| t.claimed_at.is_none()).unwrap();
+    assert_eq!(
+        (given_up.ended_at, given_up.done),
+        (Some(cancelled_at), false)
+    );
+    assert!(facts.workers.is_empty(), "presence is no one client's");
+
+    let everything = store.metric_facts(from, to, None).await.unwrap();
+    assert_eq!(everything.items.len(), 3);
+    let presence = |id| {
+        everything
+            .workers
+            .iter()
+            .find(|w| w.worker_id == id)
+            .unwrap()
+    };
+    // The agent changed presence in the window: its presence before is unknown.
+    assert_eq!(presence(agent).at_start, Presence::Offline);
+    let changes: Vec<_> = presence(agent).changes.iter().map(|c| &c.1).collect();
+    assert_eq!(changes, [&lunch, &Presence::Available]);
+    // Never changed: today's presence held all along.
+    assert_eq!(presence(steady).at_start, Presence::Available);
+    assert!(presence(steady).changes.is_empty());
+    // A later window starts where this one left off.
+    let later = store
+        .metric_facts(to, to + SignedDuration::from_mins(30), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        later
+            .workers
+            .iter()
+            .find(|w| w.worker_id == agent)
+            .unwrap()
+            .at_start,
+        Presence::Available
+    );
+
+    for (from, to) in [
+        (from, from + SignedDuration::from_hours(32 * 24)),
+        (to, from),
+    ] {
+        let err = store.metric_facts(from, to, None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
 }

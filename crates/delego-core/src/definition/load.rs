@@ -1016,6 +1016,7 @@ impl<'s> Loader<'s> {
             resolution: resolution?,
             step: step?,
             warn_at_percent: warn_at_percent?,
+            ..SlaDefaults::default()
         })
     }
 

@@ -58,6 +58,12 @@ impl ServiceDefinition {
         sla.resolution = own.resolution.or(sla.resolution);
         sla.step = own.step.or(sla.step);
         sla.warn_at_percent = own.warn_at_percent.unwrap_or(sla.warn_at_percent);
+        if let Some(actions) = &own.on_warning {
+            sla.on_warning = actions.clone();
+        }
+        if let Some(actions) = &own.on_breach {
+            sla.on_breach = actions.clone();
+        }
         Ok(tuned)
     }
 
@@ -122,6 +128,8 @@ pub struct SlaDefaults {
     pub step: Option<SignedDuration>,
     /// A clock past this share of its target is at risk.
     pub warn_at_percent: u8,
+    pub on_warning: Vec<crate::sla::EscalationAction>,
+    pub on_breach: Vec<crate::sla::EscalationAction>,
 }
 
 impl Default for SlaDefaults {
@@ -132,6 +140,8 @@ impl Default for SlaDefaults {
             resolution: None,
             step: None,
             warn_at_percent: crate::sla::SlaTargets::default().warn_at_percent,
+            on_warning: crate::sla::default_on_warning(),
+            on_breach: crate::sla::default_on_breach(),
         }
     }
 }
@@ -144,6 +154,8 @@ impl SlaDefaults {
             next_response: self.next_response,
             resolution: self.resolution,
             warn_at_percent: self.warn_at_percent,
+            on_warning: self.on_warning.clone(),
+            on_breach: self.on_breach.clone(),
         }
     }
 }
@@ -305,7 +317,7 @@ pub struct Work {
     /// Expected handle time: staffing and SLA planning use it.
     #[serde(with = "duration")]
     pub handle_time: SignedDuration,
-    /// How long the task may take before it is late, on the 24×7 clock for now.
+    /// How long the task may take before it is late, in business time on the calendar.
     #[serde(with = "duration_option")]
     pub due: Option<SignedDuration>,
     /// What the worker fills in; submitted values are merged into the item's data.

@@ -417,6 +417,13 @@ pub struct SlaBody {
     step: Option<String>,
     /// A clock past this share of its target (1 to 100) is at risk.
     warn_at_percent: Option<u8>,
+    /// What a clock at risk sets off: any of `notify_team_lead`, `raise_priority`,
+    /// `reassign` (default: notify).
+    #[schema(value_type = Option<Vec<String>>)]
+    on_warning: Option<Vec<delego_core::sla::EscalationAction>>,
+    /// What a breach sets off (default: notify and raise the priority).
+    #[schema(value_type = Option<Vec<String>>)]
+    on_breach: Option<Vec<delego_core::sla::EscalationAction>>,
 }
 
 impl SlaBody {
@@ -443,6 +450,8 @@ impl SlaBody {
             resolution: duration("resolution", self.resolution)?,
             step: duration("step", self.step)?,
             warn_at_percent: self.warn_at_percent,
+            on_warning: self.on_warning,
+            on_breach: self.on_breach,
         })
     }
 }

@@ -13,6 +13,8 @@ use crate::error::ApiError;
 mod attachments;
 mod directory;
 mod items;
+mod metrics;
+mod notifications;
 mod public;
 mod session;
 mod tasks;
@@ -57,6 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::release_task))
         .routes(routes!(tasks::renew_lease))
         .routes(routes!(tasks::queues))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(tasks::my_offers))
         .routes(routes!(tasks::accept_offer))
         .routes(routes!(tasks::reject_offer))
@@ -64,6 +67,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::assignment))
         .routes(routes!(public::csat_page, public::rate))
         .routes(routes!(public::thread, public::reply))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::read_notification))
 }
 
 /// Parses a path id; a malformed id is just another unknown id.

@@ -23,7 +23,7 @@ struct Foreign {
     task: String,
     worker: String,
     token: String,
-    /// An offer id that is not the caller's.
+    /// An offer (or notification) id that is not the caller's.
     offer: String,
     attachment: String,
     /// A requester link for a home item, bent to name the foreign item.
@@ -51,6 +51,9 @@ struct Case {
     body: Option<Json>,
     expect: Expect,
 }
+
+/// A day around the test clock's start (08:00), for the metrics routes.
+const METRICS_WINDOW: &str = "from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
 
 fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
     let f = foreign;
@@ -392,6 +395,34 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             None,
             Shown,
         ),
+        // Metrics: one's own clients' figures only; a foreign client is unknown; worker
+        // figures are staff's own row, and none at all for a client user.
+        case(
+            Method::GET,
+            "/api/v1/metrics",
+            format!("/api/v1/metrics?{METRICS_WINDOW}&by=engagement&interval=15"),
+            None,
+            Shown,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/metrics",
+            format!(
+                "/api/v1/metrics?{METRICS_WINDOW}&by=client&client_id={}",
+                f.client
+            ),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/metrics",
+            format!("/api/v1/metrics?{METRICS_WINDOW}&by=worker"),
+            None,
+            if works { Shown } else { Hidden },
+        ),
+        // The Prometheus scrape is the operators' alone: for every user it does not exist.
+        case(Method::GET, "/metrics", "/metrics".into(), None, Hidden),
         // Offers are personal: anyone else's (or none) is the same unknown offer.
         case(
             Method::GET,
@@ -440,6 +471,21 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             "/api/v1/public/replies/{token}",
             format!("/api/v1/public/replies/{}", f.forged_token),
             Some(json!({"body": "let me in"})),
+            Hidden,
+        ),
+        // The inbox is personal: a list of one's own, anyone else's is unknown.
+        case(
+            Method::GET,
+            "/api/v1/notifications",
+            "/api/v1/notifications".into(),
+            None,
+            Shown,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/notifications/{id}/read",
+            format!("/api/v1/notifications/{}/read", f.offer),
+            None,
             Hidden,
         ),
         // Last: it ends the session.

@@ -5,5 +5,6 @@ mod attachments;
 mod errors;
 mod harness;
 mod isolation;
+mod metrics;
 mod routing;
 mod support;
