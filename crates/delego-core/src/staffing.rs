@@ -456,6 +456,53 @@ pub fn workload_staff(
     })
 }
 
+/// One interval of a staffing plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRow {
+    /// Expected arrivals.
+    pub arrivals: f64,
+    /// The fewest agents meeting the target (0 when nothing is expected).
+    pub agents: u32,
+    /// Agents to schedule after shrinkage.
+    pub scheduled: u64,
+    /// How the agents would perform; `None` when nothing is expected.
+    pub performance: Option<Performance>,
+}
+
+/// Staffs each interval of a forecast: the agents the target needs and how many to
+/// schedule. Intervals expecting (almost) nothing need nobody.
+pub fn plan(
+    arrivals: &[f64],
+    length: Duration,
+    aht: Duration,
+    model: Model,
+    target: &Target,
+    shrinkage: Shrinkage,
+) -> Result<Vec<PlanRow>, StaffingError> {
+    arrivals
+        .iter()
+        .map(|&expected| {
+            // Below a thousandth of a contact the interval is empty in all but name.
+            if expected < 1e-3 {
+                return Ok(PlanRow {
+                    arrivals: expected.max(0.0),
+                    agents: 0,
+                    scheduled: 0,
+                    performance: None,
+                });
+            }
+            let interval = Interval::new(expected, length, aht)?;
+            let performance = required_agents(&interval, model, target)?;
+            Ok(PlanRow {
+                arrivals: expected,
+                agents: performance.agents,
+                scheduled: shrinkage.scheduled(performance.agents)?,
+                performance: Some(performance),
+            })
+        })
+        .collect()
+}
+
 /// Per interval, how many agents the roster is short of the plan (positive) or over it
 /// (negative).
 pub fn plan_gaps(required: &[u32], rostered: &[u32]) -> Result<Vec<i64>, StaffingError> {

@@ -431,3 +431,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_plan_staffs_each_interval_and_an_empty_one_needs_nobody() {
+    let target = Target::new(0.8, secs(20.0)).unwrap();
+    let rows = plan(
+        &[100.0, 0.0, 100.0, 0.0004],
+        secs(1800.0),
+        secs(180.0),
+        Model::ErlangC,
+        &target,
+        shrinkage("0.3"),
+    )
+    .unwrap();
+    let agents: Vec<u32> = rows.iter().map(|r| r.agents).collect();
+    let scheduled: Vec<u64> = rows.iter().map(|r| r.scheduled).collect();
+    assert_eq!(agents, [14, 0, 14, 0]);
+    assert_eq!(scheduled, [20, 0, 20, 0]);
+    assert!(rows[1].performance.is_none());
+    assert_close(rows[0].performance.unwrap().service_level, 0.888350, 1e-6);
+    let gaps = plan_gaps(&agents, &[10, 0, 16, 1]).unwrap();
+    assert_eq!(gaps, [4, 0, -2, -1]);
+}

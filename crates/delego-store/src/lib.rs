@@ -300,6 +300,15 @@ pub trait Store: Send + Sync {
     /// warning share or a target by now) and makes the escalations their engagement's
     /// targets call for, once each. Returns how many items escalated.
     async fn escalate_sla(&self) -> Result<usize>;
+    /// Items the engagement received in each of `count` intervals of `interval` from
+    /// `from`: the history a forecast reads.
+    async fn arrivals(
+        &self,
+        engagement: EngagementId,
+        from: jiff::Timestamp,
+        interval: jiff::SignedDuration,
+        count: usize,
+    ) -> Result<Vec<u32>>;
     /// The user's inbox, newest first.
     async fn notifications(
         &self,

@@ -2576,6 +2576,42 @@ macro_rules! impl_store {
                 Ok(Some(claimed))
             }
 
+            async fn arrivals(
+                &self,
+                engagement: EngagementId,
+                from: jiff::Timestamp,
+                interval: jiff::SignedDuration,
+                count: usize,
+            ) -> Result<Vec<u32>> {
+                let step = interval.as_micros() as i64;
+                if step <= 0 {
+                    return Err(StoreError::Invalid(vec![delego_core::definition::FieldError {
+                        field: "interval".into(),
+                        code: "invalid".into(),
+                        message: "an interval must be longer than zero".into(),
+                    }]));
+                }
+                let to = micros(from).saturating_add(step.saturating_mul(count as i64));
+                let rows = sqlx::query(
+                    "SELECT (created_at - $2) / $3 AS bucket, COUNT(*) FROM work_items \
+                     WHERE engagement_id = $1 AND created_at >= $2 AND created_at < $4 GROUP BY bucket",
+                )
+                .bind(engagement.as_uuid())
+                .bind(micros(from))
+                .bind(step)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut counts = vec![0u32; count];
+                for row in rows {
+                    let bucket = usize::try_from(row.try_get::<i64, _>(0)?).unwrap_or(usize::MAX);
+                    if let Some(slot) = counts.get_mut(bucket) {
+                        *slot = u32::try_from(row.try_get::<i64, _>(1)?).unwrap_or(u32::MAX);
+                    }
+                }
+                Ok(counts)
+            }
+
             async fn escalate_sla(&self) -> Result<usize> {
                 let now = self.now();
                 let due: Vec<Uuid> = sqlx::query_scalar(

@@ -17,6 +17,7 @@ mod metrics;
 mod notifications;
 mod public;
 mod session;
+mod staffing;
 mod tasks;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -40,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(directory::get_engagement))
         .routes(routes!(directory::set_engagement_settings))
+        .routes(routes!(staffing::staffing_plan))
         .routes(routes!(items::create_item))
         .routes(routes!(items::create_batch))
         .routes(routes!(items::list_items))

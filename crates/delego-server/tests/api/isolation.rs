@@ -473,6 +473,16 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Some(json!({"body": "let me in"})),
             Hidden,
         ),
+        case(
+            Method::POST,
+            "/api/v1/engagements/{id}/staffing-plan",
+            format!("/api/v1/engagements/{}/staffing-plan", f.engagement),
+            Some(
+                json!({"interval_minutes": 30, "target_percent": 80, "target_seconds": 20,
+                        "shrinkage": "0.3"}),
+            ),
+            Hidden,
+        ),
         // The inbox is personal: a list of one's own, anyone else's is unknown.
         case(
             Method::GET,

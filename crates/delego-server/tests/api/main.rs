@@ -7,4 +7,5 @@ mod harness;
 mod isolation;
 mod metrics;
 mod routing;
+mod staffing;
 mod support;
