@@ -502,6 +502,7 @@ async fn seed_workers(
             presence: Presence::Available,
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
         });
     }
     let ids = workers.iter().map(|w| w.id).collect();
@@ -622,6 +623,7 @@ async fn seed_waiting_workers(store: &Arc<dyn Backend>, run_tag: &str) -> anyhow
             presence: Presence::Available,
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
         };
         store.create_worker(&worker, &actor).await?;
         workers.push(worker.id);

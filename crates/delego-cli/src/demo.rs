@@ -229,6 +229,7 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
             exclusions: Default::default(),
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
         };
         store.create_worker(&worker, &actor).await?;
         add_user(address, full_name, Role::Agent, None, Some(worker.id)).await?;
@@ -251,6 +252,7 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
             exclusions: Default::default(),
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
         };
         store.create_worker(&worker, &actor).await?;
         bots.push(worker.id);

@@ -152,6 +152,7 @@ async fn nodes_under_contention_never_double_claim_lose_no_task_and_reclaim_a_de
             presence: Presence::Available,
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
         };
         store.create_worker(&worker, &Actor::System).await.unwrap();
         store

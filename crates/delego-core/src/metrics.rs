@@ -21,8 +21,8 @@
 //!   in wrap-up, and staffed is available, busy or in wrap-up (breaks excluded).
 //! - **utilisation**: busy ÷ signed-in time (any presence but offline, breaks included).
 //!
-//! Occupancy and utilisation are measures of workers: they appear on worker and total rows,
-//! never on client or engagement rows (a worker's time is not one client's).
+//! Occupancy and utilisation are measures of workers: they appear on worker, team and total
+//! rows, never on client or engagement rows (a worker's time is not one client's).
 
 use std::collections::BTreeMap;
 
@@ -66,6 +66,9 @@ pub enum Breakdown {
     Client,
     Engagement,
     Worker,
+    /// By the team of the worker who held or did the work (workers without a team are
+    /// left out).
+    Team,
 }
 
 impl std::str::FromStr for Breakdown {
@@ -77,8 +80,9 @@ impl std::str::FromStr for Breakdown {
             "client" => Ok(Breakdown::Client),
             "engagement" => Ok(Breakdown::Engagement),
             "worker" => Ok(Breakdown::Worker),
+            "team" => Ok(Breakdown::Team),
             other => Err(InvalidValue(format!(
-                "`{other}` is not a breakdown; use total, client, engagement or worker"
+                "`{other}` is not a breakdown; use total, client, engagement, worker or team"
             ))),
         }
     }
@@ -139,6 +143,8 @@ pub struct Facts {
     pub items: Vec<ItemFact>,
     pub tasks: Vec<TaskFact>,
     pub workers: Vec<WorkerPresence>,
+    /// The team of each worker that has one.
+    pub teams: BTreeMap<WorkerId, crate::values::Key>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -160,6 +166,8 @@ pub struct Row {
     pub engagement_id: Option<EngagementId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<WorkerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<crate::values::Key>,
     pub arrivals: u64,
     pub handled: u64,
     pub abandoned: u64,
@@ -186,20 +194,34 @@ pub struct Row {
 
 /// Which dimension a fact counts towards; ordered so rows come out stably.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Dim {
+enum Dim<'f> {
     Total,
     Client(ClientId),
     Engagement(ClientId, EngagementId),
     Worker(WorkerId),
+    Team(&'f crate::values::Key),
 }
 
-impl Dim {
-    fn of(by: Breakdown, client: ClientId, engagement: EngagementId) -> Option<Dim> {
+impl<'f> Dim<'f> {
+    fn of(by: Breakdown, client: ClientId, engagement: EngagementId) -> Option<Dim<'f>> {
         match by {
             Breakdown::Total => Some(Dim::Total),
             Breakdown::Client => Some(Dim::Client(client)),
             Breakdown::Engagement => Some(Dim::Engagement(client, engagement)),
-            Breakdown::Worker => None,
+            Breakdown::Worker | Breakdown::Team => None,
+        }
+    }
+
+    /// The row of a worker's work or time under `by`.
+    fn of_worker(
+        by: Breakdown,
+        worker: WorkerId,
+        teams: &'f BTreeMap<WorkerId, crate::values::Key>,
+    ) -> Option<Dim<'f>> {
+        match by {
+            Breakdown::Worker => Some(Dim::Worker(worker)),
+            Breakdown::Team => teams.get(&worker).map(Dim::Team),
+            _ => Some(Dim::Total),
         }
     }
 }
@@ -327,8 +349,13 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
             held.entry(worker).or_default().push((claimed, end));
         }
         let dim = match (by, task.worker_id) {
-            (Breakdown::Worker, Some(worker)) => Dim::Worker(worker),
-            (Breakdown::Worker, None) => continue,
+            (Breakdown::Worker | Breakdown::Team, Some(worker)) => {
+                match Dim::of_worker(by, worker, &facts.teams) {
+                    Some(dim) => dim,
+                    None => continue,
+                }
+            }
+            (Breakdown::Worker | Breakdown::Team, None) => continue,
             _ => match Dim::of(by, task.client_id, task.engagement_id) {
                 Some(dim) => dim,
                 None => continue,
@@ -361,7 +388,7 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
         // A worker's backlog is what the worker held; the floor's is everything waiting
         // or held.
         let waiting_since = match by {
-            Breakdown::Worker => task.claimed_at,
+            Breakdown::Worker | Breakdown::Team => task.claimed_at,
             _ => Some(task.queued_at),
         };
         if let Some(since) = waiting_since {
@@ -375,7 +402,7 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
         }
     }
 
-    if matches!(by, Breakdown::Total | Breakdown::Worker) {
+    if matches!(by, Breakdown::Total | Breakdown::Worker | Breakdown::Team) {
         for worker in &facts.workers {
             let spells = presence_spells(worker, facts.from, facts.to.min(facts.as_of));
             let holding = held.remove(&worker.worker_id).unwrap_or_default();
@@ -390,9 +417,8 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
                     .chain(spells.iter().filter(|s| s.2 != Spell::Break).map(span)),
             );
             let signed_in = union(busy.iter().copied().chain(spells.iter().map(span)));
-            let dim = match by {
-                Breakdown::Worker => Dim::Worker(worker.worker_id),
-                _ => Dim::Total,
+            let Some(dim) = Dim::of_worker(by, worker.worker_id, &facts.teams) else {
+                continue;
             };
             let rows = slot(&mut tallies, dim, count);
             for (a, b) in busy {
@@ -422,7 +448,11 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
 }
 
 /// The intervals of `dim`, made on first use.
-fn slot(tallies: &mut BTreeMap<Dim, Vec<Tally>>, dim: Dim, count: usize) -> &mut Vec<Tally> {
+fn slot<'t, 'f>(
+    tallies: &'t mut BTreeMap<Dim<'f>, Vec<Tally>>,
+    dim: Dim<'f>,
+    count: usize,
+) -> &'t mut Vec<Tally> {
     tallies
         .entry(dim)
         .or_insert_with(|| vec![Tally::default(); count])
@@ -442,12 +472,16 @@ impl Tally {
     }
 }
 
-fn row(dim: Dim, start: Timestamp, end: Timestamp, t: &Tally) -> Row {
+fn row(dim: Dim<'_>, start: Timestamp, end: Timestamp, t: &Tally) -> Row {
     let (client_id, engagement_id, worker_id) = match dim {
-        Dim::Total => (None, None, None),
+        Dim::Total | Dim::Team(_) => (None, None, None),
         Dim::Client(c) => (Some(c), None, None),
         Dim::Engagement(c, e) => (Some(c), Some(e), None),
         Dim::Worker(w) => (None, None, Some(w)),
+    };
+    let team = match dim {
+        Dim::Team(team) => Some(team.clone()),
+        _ => None,
     };
     let seconds = |m: i64| m as f64 / 1_000_000.0;
     let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
@@ -457,6 +491,7 @@ fn row(dim: Dim, start: Timestamp, end: Timestamp, t: &Tally) -> Row {
         client_id,
         engagement_id,
         worker_id,
+        team,
         arrivals: t.arrivals,
         handled: t.handled,
         abandoned: t.abandoned,

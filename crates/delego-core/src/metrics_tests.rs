@@ -100,6 +100,7 @@ fn floor() -> Floor {
                 (at(50, 0), Presence::Offline),
             ],
         }],
+        teams: Default::default(),
     };
     Floor {
         client,
@@ -118,7 +119,8 @@ fn intervals_are_fifteen_thirty_or_sixty_minutes() {
         assert!(IntervalMinutes::parse(bad).is_err(), "{bad}");
     }
     assert_eq!("worker".parse::<Breakdown>().unwrap(), Breakdown::Worker);
-    assert!("team".parse::<Breakdown>().is_err());
+    assert_eq!("team".parse::<Breakdown>().unwrap(), Breakdown::Team);
+    assert!("department".parse::<Breakdown>().is_err());
 }
 
 #[test]
@@ -321,6 +323,15 @@ fn any_facts() -> impl Strategy<Value = Facts> {
                 }
             })
             .collect(),
+        // Every worker in a team, so that team rows must add up to the worker rows.
+        teams: workers
+            .iter()
+            .enumerate()
+            .map(|(n, worker)| {
+                let team = if n % 2 == 0 { "red" } else { "blue" };
+                (*worker, crate::values::Key::parse(team).unwrap())
+            })
+            .collect(),
     })
 }
 
@@ -354,6 +365,8 @@ proptest! {
         let quarter = compute(&facts, &settings(15, Breakdown::Total));
         let hour = compute(&facts, &settings(60, Breakdown::Total));
         let workers = compute(&facts, &settings(60, Breakdown::Worker));
+        let teams = compute(&facts, &settings(60, Breakdown::Team));
+        prop_assert_eq!(sums(&teams), sums(&workers), "teams add up their workers");
         prop_assert_eq!(quarter.len(), 8);
         prop_assert_eq!(sums(&quarter), sums(&hour));
         // Work and worker time add up over workers; items are not any worker's.

@@ -76,6 +76,9 @@ pub struct Worker {
     /// Seconds of after-work following each task, during which no new task is given.
     #[serde(default)]
     pub wrap_up_secs: u32,
+    /// The team the worker belongs to: metrics add up per team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<Key>,
 }
 
 impl Worker {

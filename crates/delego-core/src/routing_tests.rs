@@ -44,6 +44,7 @@ fn worker(level_: u8, clients: &[ClientId]) -> Worker {
         presence: Presence::Available,
         idle_since: Some(t0()),
         wrap_up_secs: 0,
+        team: None,
     }
 }
 

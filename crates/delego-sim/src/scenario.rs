@@ -561,6 +561,7 @@ fn groups(
             presence: Presence::Available,
             idle_since: None,
             wrap_up_secs: u32::try_from(wrap_up / 1_000_000_000).unwrap_or(u32::MAX),
+            team: None,
         };
         groups.push(GroupPlan {
             count: group.count as usize,

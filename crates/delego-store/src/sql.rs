@@ -45,7 +45,7 @@ macro_rules! task_columns {
 
 macro_rules! worker_columns {
     () => {
-        "id, name, skills, languages, clearances, capacity, presence, certifications, exclusions, idle_since, wrap_up_secs"
+        "id, name, skills, languages, clearances, capacity, presence, certifications, exclusions, idle_since, wrap_up_secs, team"
     };
 }
 
@@ -144,6 +144,7 @@ macro_rules! impl_store {
                     idle_since: rows::optional_timestamp(row.try_get(9)?)?,
                     wrap_up_secs: u32::try_from(row.try_get::<i64, _>(10)?)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    team: row.try_get::<Option<String>, _>(11)?.map(rows::key).transpose()?,
                 })
             }
 
@@ -1439,7 +1440,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(concat!(
                     "INSERT INTO workers (", worker_columns!(), ", updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ))
                 .bind(worker.id.as_uuid())
                 .bind(worker.name.as_str())
@@ -1452,6 +1453,7 @@ macro_rules! impl_store {
                 .bind(SqlJson(rows::to_json(&worker.exclusions)))
                 .bind(worker.idle_since.map(micros))
                 .bind(i64::from(worker.wrap_up_secs))
+                .bind(worker.team.as_ref().map(|team| team.as_str().to_owned()))
                 .bind(micros(now))
                 .execute(&mut *tx)
                 .await?;
@@ -2424,7 +2426,13 @@ macro_rules! impl_store {
                         });
                     }
                 }
-                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers })
+                let teams = sqlx::query("SELECT id, team FROM workers WHERE team IS NOT NULL")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|row| Ok((WorkerId::from_uuid(row.try_get(0)?), rows::key(row.try_get(1)?)?)))
+                    .collect::<Result<_>>()?;
+                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers, teams })
             }
 
             async fn dispatch_offers(&self) -> Result<usize> {

@@ -153,6 +153,7 @@ async fn worker(store: &dyn Store, skills: &[(&str, u8)], clients: &[ClientId]) 
         exclusions: Default::default(),
         idle_since: None,
         wrap_up_secs: 0,
+        team: None,
     };
     store.create_worker(&worker, &operator()).await.unwrap();
     worker.id
@@ -1504,6 +1505,7 @@ async fn engagements_workers_users_and_services_are_listed_filtered_and_ordered_
             exclusions: Default::default(),
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
         };
         store.create_worker(&profile, &operator()).await.unwrap();
     }
@@ -2473,4 +2475,26 @@ async fn metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_
         let err = store.metric_facts(from, to, None).await.unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     }
+}
+
+async fn a_workers_team_is_kept_and_feeds_the_metric_facts(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor(store, "Acme").await;
+    let red = worker(store, &[("support", 3)], &[floor.client]).await;
+    let mut loner = store.worker(red).await.unwrap();
+    assert_eq!(loner.team, None);
+    loner.id = WorkerId::new();
+    loner.team = Some(key("night-shift"));
+    store.create_worker(&loner, &operator()).await.unwrap();
+    assert_eq!(
+        store.worker(loner.id).await.unwrap().team,
+        Some(key("night-shift"))
+    );
+    let now = h.clock_now();
+    let facts = store
+        .metric_facts(now - SignedDuration::from_hours(1), now, None)
+        .await
+        .unwrap();
+    assert_eq!(facts.teams.get(&loner.id), Some(&key("night-shift")));
+    assert!(!facts.teams.contains_key(&red));
 }

@@ -183,6 +183,8 @@ pub struct NewWorker {
     /// Seconds of after-work following each task before the next one.
     #[serde(default)]
     wrap_up_secs: u32,
+    /// The team the worker belongs to, e.g. `billing-nights`: metrics add up per team.
+    team: Option<String>,
 }
 
 /// Workers (admins and managers).
@@ -251,6 +253,13 @@ pub async fn create_worker(
             _ => field(format!("clearances[{n}]"), format!("no client `{id}`")),
         }
     }
+    let team = match new.team.as_deref().map(Key::parse).transpose() {
+        Ok(team) => team,
+        Err(e) => {
+            field("team".into(), e.0);
+            None
+        }
+    };
     let Some(name) = name.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation {
             detail: format!("{} fields have problems", errors.len()),
@@ -269,6 +278,7 @@ pub async fn create_worker(
         exclusions: new.exclusions,
         idle_since: None,
         wrap_up_secs: new.wrap_up_secs,
+        team,
     };
     state.store.create_worker(&worker, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(worker)))

@@ -25,7 +25,7 @@ pub struct MetricsQuery {
     to: String,
     /// Minutes per interval: 15, 30 or 60 (default 60).
     interval: Option<u32>,
-    /// `total` (default), `client`, `engagement` or `worker`.
+    /// `total` (default), `client`, `engagement`, `worker` or `team` (managers only).
     by: Option<String>,
     /// Only this client's work.
     client_id: Option<String>,
@@ -95,6 +95,8 @@ pub async fn metrics(
             Some(worker) if caller.role() != Role::ClientUser => Some(worker.id),
             _ => return Err(ApiError::NotFound("metrics")),
         },
+        // A team's figures are several people's: the managers'.
+        (Scope::Clients(_), Breakdown::Team) => return Err(ApiError::NotFound("metrics")),
     };
 
     let mut facts = state.store.metric_facts(from, to, client).await?;

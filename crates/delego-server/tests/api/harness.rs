@@ -157,6 +157,7 @@ impl TestServer {
             exclusions: Default::default(),
             idle_since: None,
             wrap_up_secs: 0,
+            team: None,
             presence: Presence::Available,
         };
         self.store()

@@ -103,7 +103,7 @@ async fn bad_metrics_queries_are_problems_and_worker_figures_are_staffs_own(serv
     let day = window(from, 24 * 60);
     for (query, field) in [
         (format!("{day}&interval=20"), "interval"),
-        (format!("{day}&by=team"), "by"),
+        (format!("{day}&by=department"), "by"),
         (format!("from=yesterday&to={from}"), "from"),
         (window(from, -60), "to"),
         (window(from, 40 * 24 * 60), "to"),
@@ -139,6 +139,11 @@ async fn bad_metrics_queries_are_problems_and_worker_figures_are_staffs_own(serv
     assert!(!body.to_string().contains(&colleague.to_string()));
     let (_, body) = admin.get(&format!("/api/v1/metrics?{day}&by=worker")).await;
     assert!(body.to_string().contains(&colleague.to_string()), "{body}");
+    // Team figures are several people's: a manager's to see.
+    let (status, _) = agent.get(&format!("/api/v1/metrics?{day}&by=team")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = admin.get(&format!("/api/v1/metrics?{day}&by=team")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn the_prometheus_scrape_answers_only_its_own_token(server: TestServer) {
