@@ -194,6 +194,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_workers_team_is_kept_and_feeds_the_metric_facts,
     metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_windows,
     sla_escalations_notify_team_leads_once_then_raise_priority_at_the_breach,
     sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers,
