@@ -82,6 +82,11 @@ enum Command {
     /// service_level, p_wait, asa_seconds, occupancy and, under Erlang A, p_abandon.
     /// Ratios are 0–1; under Erlang A they are shares of all arriving contacts.
     Staff(staff::StaffArgs),
+    /// Back-office staffing for a window: (backlog + arrivals) × AHT ÷ productive hours
+    /// per worker, then shrinkage.
+    ///
+    /// With --json prints one JSON object: workers (fractional), required and scheduled.
+    Workload(staff::WorkloadArgs),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Bench(args) => return bench::run(args).await,
             Command::Simulate(args) => simulate::run(args)?,
             Command::Staff(args) => staff::run(&args)?,
+            Command::Workload(args) => staff::run_workload(&args)?,
             Command::Migrate(args) => {
                 let store = args.open().await?;
                 println!("{} database is up to date", store.backend());

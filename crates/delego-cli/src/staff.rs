@@ -181,3 +181,67 @@ fn print_table(
         println!("{name:<14} {value:>9}   {meaning}");
     }
 }
+
+/// `delego workload`: back-office work, which waits in a queue rather than on the line.
+#[derive(clap::Args, Debug)]
+pub struct WorkloadArgs {
+    /// Items already waiting that must be cleared within the window.
+    #[arg(long)]
+    pub backlog: u64,
+    /// Items expected to arrive within the window.
+    #[arg(long)]
+    pub arrivals: u64,
+    /// Average handle time of an item in seconds.
+    #[arg(long, allow_negative_numbers = true)]
+    pub aht_seconds: f64,
+    /// Productive hours one worker gives within the window (e.g. 7.5 of an 8-hour shift).
+    #[arg(long, allow_negative_numbers = true)]
+    pub productive_hours: f64,
+    /// Share of paid time workers are unavailable, from 0 to below 1. Read as an exact
+    /// decimal.
+    #[arg(long, allow_hyphen_values = true)]
+    pub shrinkage: String,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_workload(args: &WorkloadArgs) -> anyhow::Result<()> {
+    let workload = delego_core::staffing::Workload {
+        backlog: args.backlog,
+        arrivals: args.arrivals,
+        aht: duration("--aht-seconds", args.aht_seconds, 1.0)?,
+        productive_time: duration("--productive-hours", args.productive_hours, 3600.0)?,
+    };
+    let shrinkage: Shrinkage = args.shrinkage.parse()?;
+    let staff = delego_core::staffing::workload_staff(&workload, shrinkage)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "workers": staff.agents,
+                "required": staff.required,
+                "scheduled": staff.scheduled,
+            })
+        );
+    } else {
+        println!(
+            "({} waiting + {} arriving) × {} s ÷ {} productive hours per worker",
+            args.backlog, args.arrivals, args.aht_seconds, args.productive_hours
+        );
+        println!();
+        println!(
+            "{:<10} {:>9.2}   workers' worth of work",
+            "workers", staff.agents
+        );
+        println!(
+            "{:<10} {:>9}   rounded up: working the whole window",
+            "required", staff.required
+        );
+        println!(
+            "{:<10} {:>9}   workers ÷ (1 − shrinkage {}), rounded up",
+            "scheduled", staff.scheduled, args.shrinkage
+        );
+    }
+    Ok(())
+}

@@ -160,3 +160,49 @@ fn bad_flags_are_refused_with_a_reason_and_no_panic() {
         assert!(output.stdout.is_empty(), "{changes:?}");
     }
 }
+
+fn workload(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_delego"))
+        .arg("workload")
+        .args(args)
+        .output()
+        .expect("the delego binary runs")
+}
+
+#[test]
+fn back_office_workload_is_work_over_productive_hours_then_shrinkage() {
+    // (120 + 400) items × 300 s ÷ 7 h = 6.19 workers; 7 working, 6.19 ÷ 0.8 → 8 scheduled.
+    let output = workload(&[
+        "--backlog",
+        "120",
+        "--arrivals",
+        "400",
+        "--aht-seconds",
+        "300",
+        "--productive-hours",
+        "7",
+        "--shrinkage",
+        "0.2",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert!((report["workers"].as_f64().unwrap() - 156_000.0 / 25_200.0).abs() < 1e-9);
+    assert_eq!(report["required"], 7);
+    assert_eq!(report["scheduled"], 8);
+
+    let refused = workload(&[
+        "--backlog",
+        "1",
+        "--arrivals",
+        "0",
+        "--aht-seconds",
+        "300",
+        "--productive-hours",
+        "0",
+        "--shrinkage",
+        "0.2",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("productive time"));
+}
