@@ -927,28 +927,19 @@ macro_rules! impl_store {
                 }
             }
 
-            /// Claims for each worker of a group in one transaction, each under a savepoint
-            /// (when there are several) so that one claim's failure undoes only that claim.
+            /// Claims for each worker of a group in one transaction. Any claim's failure
+            /// fails the whole group (its transaction rolls back); the caller then tries each
+            /// claim alone. Failures are rare, so no claim pays for a savepoint.
             ///
             /// Row locks are taken in an order that cannot form a cycle between nodes: a
             /// task is locked without waiting (one held elsewhere is passed over), and the
             /// engagement shares, the only rows claims wait on, are written last, sorted.
-            async fn claim_all(&self, workers: &[WorkerId], now: jiff::Timestamp) -> Result<Vec<Result<Option<Claimed>>>> {
+            async fn claim_all(&self, workers: &[WorkerId], now: jiff::Timestamp) -> Result<Vec<Option<Claimed>>> {
                 let mut tx = self.begin_write().await?;
                 let mut served = std::collections::BTreeMap::new();
                 let mut answers = Vec::with_capacity(workers.len());
                 for worker in workers {
-                    if workers.len() == 1 {
-                        answers.push(self.claim_in(&mut tx, *worker, &mut served, now).await);
-                        continue;
-                    }
-                    sqlx::query("SAVEPOINT claim").execute(&mut *tx).await?;
-                    let answer = self.claim_in(&mut tx, *worker, &mut served, now).await;
-                    if answer.is_err() {
-                        sqlx::query("ROLLBACK TO SAVEPOINT claim").execute(&mut *tx).await?;
-                    }
-                    sqlx::query("RELEASE SAVEPOINT claim").execute(&mut *tx).await?;
-                    answers.push(answer);
+                    answers.push(self.claim_in(&mut tx, *worker, &mut served, now).await?);
                 }
                 if served.is_empty() {
                     return Ok(answers);
@@ -967,23 +958,21 @@ macro_rules! impl_store {
                 Ok(answers)
             }
 
-            /// Runs one group of claims and answers each caller. If the group's transaction
-            /// fails as a whole (a deadlock with another node, say), each claim is tried
+            /// Runs one group of claims and answers each caller. If the group fails (one
+            /// caller's unknown worker, a deadlock with another node), each claim is tried
             /// again on its own, so that one caller's trouble is not everyone's.
             async fn claim_group(&self, group: Vec<crate::group::Request<WorkerId, Result<Option<Claimed>>>>) {
                 let now = self.now();
                 let workers: Vec<WorkerId> = group.iter().map(|request| request.input).collect();
                 let answers = match self.claim_all(&workers, now).await {
-                    Ok(answers) => answers,
+                    Ok(answers) => answers.into_iter().map(Ok).collect(),
                     Err(error) if workers.len() == 1 => vec![Err(error)],
                     Err(error) => {
-                        tracing::warn!(%error, claims = workers.len(), "a group of claims failed; trying each alone");
+                        tracing::debug!(%error, claims = workers.len(), "a group of claims failed; trying each alone");
                         let mut answers = Vec::with_capacity(workers.len());
                         for worker in &workers {
-                            answers.push(match self.claim_all(std::slice::from_ref(worker), now).await {
-                                Ok(mut alone) => alone.pop().unwrap_or(Ok(None)),
-                                Err(error) => Err(error),
-                            });
+                            let alone = self.claim_all(std::slice::from_ref(worker), now).await;
+                            answers.push(alone.map(|mut answer| answer.pop().flatten()));
                         }
                         answers
                     }
@@ -1032,7 +1021,20 @@ macro_rules! impl_store {
                             .fetch_all(&mut **tx)
                             .await?;
                             for row in held {
-                                Self::requeue(tx, Self::task_from_row(&row)?, "task.reassigned", None, now).await?;
+                                let task = Self::task_from_row(&row)?;
+                                let holder = match task.status {
+                                    TaskStatus::Claimed { worker, .. } => Some(worker),
+                                    _ => None,
+                                };
+                                let task = Self::requeue(tx, task, "task.reassigned", None, now).await?;
+                                // Someone else's turn: the holder may not take it straight back
+                                // (unless the task already keeps another worker away, as a
+                                // review keeps its author).
+                                sqlx::query("UPDATE tasks SET excluded_worker = $1 WHERE id = $2 AND excluded_worker IS NULL")
+                                    .bind(holder.map(|w| w.as_uuid()))
+                                    .bind(task.id.as_uuid())
+                                    .execute(&mut **tx)
+                                    .await?;
                             }
                         }
                     }

@@ -194,6 +194,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_breach_set_to_reassign_puts_the_task_back_for_someone_else,
     a_workers_team_is_kept_and_feeds_the_metric_facts,
     metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_windows,
     sla_escalations_notify_team_leads_once_then_raise_priority_at_the_breach,
@@ -483,10 +484,26 @@ async fn concurrent_claimers_never_get_the_same_task_and_submit_without_starving
             mine
         }));
     }
+    // A caller with an unknown worker, claiming alongside: its claims share groups with
+    // the others', and its failures must cost them nothing.
+    let stranger = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let refused = store.claim_next_task(WorkerId::new()).await;
+                assert!(
+                    matches!(refused, Err(StoreError::NotFound("worker"))),
+                    "{refused:?}"
+                );
+                tokio::task::yield_now().await;
+            }
+        })
+    };
     let mut all = Vec::new();
     for claimer in claimers {
         all.extend(claimer.await.unwrap());
     }
+    stranger.await.unwrap();
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), tasks, "every task claimed");
     assert_eq!(distinct.len(), tasks, "no task claimed twice");
@@ -2498,4 +2515,52 @@ async fn a_workers_team_is_kept_and_feeds_the_metric_facts(h: &Harness) {
         .unwrap();
     assert_eq!(facts.teams.get(&loner.id), Some(&key("night-shift")));
     assert!(!facts.teams.contains_key(&red));
+}
+
+async fn a_breach_set_to_reassign_puts_the_task_back_for_someone_else(h: &Harness) {
+    use delego_core::sla::EscalationAction;
+    let store = h.store.as_ref();
+    let base = floor(store, "Acme").await;
+    let mut settings = office_settings();
+    settings.sla.on_warning = Some(Vec::new());
+    settings.sla.on_breach = Some(vec![EscalationAction::Reassign]);
+    let engagement = store
+        .create_engagement(
+            base.client,
+            Name::parse("Reassigning support").unwrap(),
+            &key("test-support"),
+            1,
+            settings,
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let floor = Floor {
+        client: base.client,
+        engagement: engagement.id,
+    };
+    let slow = worker(store, &[("support", 3)], &[floor.client]).await;
+    let item = store
+        .create_item(new_item(&floor, "printer"), &operator())
+        .await
+        .unwrap()
+        .value;
+    // A long lease: the task stays held however long this takes.
+    store.set_task_lease(SignedDuration::from_hours(24));
+    h.advance(SignedDuration::from_hours(2)); // 10:00, an hour into the 2 h first response
+    let held = store.claim_next_task(slow).await.unwrap().unwrap();
+    h.advance(SignedDuration::from_hours(1)); // 11:00: breached, still held
+    assert_eq!(store.escalate_sla().await.unwrap(), 1);
+    let task = store.task(held.task.id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Open, "back in line");
+    assert_eq!(task.excluded_worker, Some(slow));
+    assert!(
+        store.claim_next_task(slow).await.unwrap().is_none(),
+        "not straight back to the holder"
+    );
+    let other = worker(store, &[("support", 3)], &[floor.client]).await;
+    let taken = store.claim_next_task(other).await.unwrap().unwrap();
+    assert_eq!(taken.task.id, held.task.id);
+    let history = store.item_history(item.id()).await.unwrap();
+    assert!(history.iter().any(|e| e.action == "task.reassigned"));
 }
