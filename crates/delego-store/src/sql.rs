@@ -1058,9 +1058,9 @@ macro_rules! impl_store {
                 .await
             }
 
-            /// A notification for every team lead cleared for the item's client (and not
-            /// walled off from it), or every manager where there is no such team lead;
-            /// returns how many.
+            /// A notification for the leads of the teams holding the item's work, else for
+            /// every team lead cleared for the item's client (and not walled off from it),
+            /// else for every manager; returns how many.
             async fn notify_leads(
                 tx: &mut Tx,
                 item: &WorkItem,
@@ -1070,21 +1070,39 @@ macro_rules! impl_store {
                 now: jiff::Timestamp,
             ) -> Result<usize> {
                 let rows = sqlx::query(
-                    "SELECT u.id, w.clearances, w.exclusions FROM users u JOIN workers w ON w.id = u.worker_id \
+                    "SELECT u.id, w.clearances, w.exclusions, w.team FROM users u JOIN workers w ON w.id = u.worker_id \
                      WHERE u.role = 'team_lead'",
                 )
                 .fetch_all(&mut **tx)
                 .await?;
-                let mut leads = Vec::new();
+                let mut cleared = Vec::new();
                 for row in rows {
                     let clearances: std::collections::BTreeSet<ClientId> =
                         rows::from_json(row.try_get::<SqlJson<Json>, _>(1)?.0)?;
                     let walls: routing::Exclusions = rows::from_json(row.try_get::<SqlJson<Json>, _>(2)?.0)?;
                     let walled = walls.clients.contains(&item.client_id) || walls.engagements.contains(&item.engagement_id);
                     if clearances.contains(&item.client_id) && !walled {
-                        leads.push(row.try_get::<Uuid, _>(0)?);
+                        cleared.push((row.try_get::<Uuid, _>(0)?, row.try_get::<Option<String>, _>(3)?));
                     }
                 }
+                // Whoever holds the work answers to their own team's lead, where it has one.
+                let holding_teams: Vec<String> = sqlx::query_scalar(
+                    "SELECT w.team FROM tasks t JOIN workers w ON w.id = t.worker_id \
+                     WHERE t.item_id = $1 AND t.status = 'claimed' AND w.team IS NOT NULL",
+                )
+                .bind(item.id().as_uuid())
+                .fetch_all(&mut **tx)
+                .await?;
+                let team_leads: Vec<Uuid> = cleared
+                    .iter()
+                    .filter(|(_, team)| team.as_ref().is_some_and(|team| holding_teams.contains(team)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut leads = if team_leads.is_empty() {
+                    cleared.into_iter().map(|(id, _)| id).collect()
+                } else {
+                    team_leads
+                };
                 if leads.is_empty() {
                     leads = sqlx::query_scalar("SELECT id FROM users WHERE role = 'manager'")
                         .fetch_all(&mut **tx)

@@ -194,6 +194,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    an_escalation_goes_to_the_lead_of_the_team_holding_the_work,
     a_breach_set_to_reassign_puts_the_task_back_for_someone_else,
     a_workers_team_is_kept_and_feeds_the_metric_facts,
     metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_windows,
@@ -2563,4 +2564,85 @@ async fn a_breach_set_to_reassign_puts_the_task_back_for_someone_else(h: &Harnes
     assert_eq!(taken.task.id, held.task.id);
     let history = store.item_history(item.id()).await.unwrap();
     assert!(history.iter().any(|e| e.action == "task.reassigned"));
+}
+
+/// A worker like [`worker`]'s, in `team`.
+async fn team_worker(store: &dyn Store, client: ClientId, team: &str) -> WorkerId {
+    let id = worker(store, &[("support", 3)], &[client]).await;
+    let mut member = store.worker(id).await.unwrap();
+    member.id = WorkerId::new();
+    member.team = Some(key(team));
+    store.create_worker(&member, &operator()).await.unwrap();
+    member.id
+}
+
+async fn an_escalation_goes_to_the_lead_of_the_team_holding_the_work(h: &Harness) {
+    use delego_core::identity::Role;
+    let store = h.store.as_ref();
+    let base = floor(store, "Acme").await;
+    let engagement = store
+        .create_engagement(
+            base.client,
+            Name::parse("Support in office hours").unwrap(),
+            &key("test-support"),
+            1,
+            office_settings(),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let floor = Floor {
+        client: base.client,
+        engagement: engagement.id,
+    };
+    let day_lead_worker = team_worker(store, floor.client, "day").await;
+    let night_lead_worker = team_worker(store, floor.client, "night").await;
+    let lead =
+        |address: &'static str, worker| new_user(address, Role::TeamLead, None, Some(worker));
+    let day_lead = store
+        .create_user(lead("day@example.com", day_lead_worker), &operator())
+        .await
+        .unwrap();
+    let night_lead = store
+        .create_user(lead("night@example.com", night_lead_worker), &operator())
+        .await
+        .unwrap();
+    // Leads take no tasks here: they are on a break.
+    for worker in [day_lead_worker, night_lead_worker] {
+        store
+            .set_presence(
+                worker,
+                Presence::Break {
+                    reason: "leading".into(),
+                },
+                &operator(),
+            )
+            .await
+            .unwrap();
+    }
+    let agent = team_worker(store, floor.client, "night").await;
+    store.set_task_lease(SignedDuration::from_hours(24));
+    store
+        .create_item(new_item(&floor, "printer"), &operator())
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_hours(2)); // 10:00
+    store.claim_next_task(agent).await.unwrap().unwrap();
+    h.advance(SignedDuration::from_hours(1)); // 11:00: breached, held by the night team
+    assert_eq!(store.escalate_sla().await.unwrap(), 1);
+    assert_eq!(
+        store
+            .notifications(night_lead.id, false, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .notifications(day_lead.id, false, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
