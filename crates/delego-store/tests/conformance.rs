@@ -2164,9 +2164,8 @@ fn office_settings() -> delego_core::model::EngagementSettings {
     }
 }
 
-async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers(h: &Harness) {
-    use delego_core::sla::{SlaKind, SlaState};
-    let store = h.store.as_ref();
+/// Acme's floor with a second engagement of the test service that runs on `settings`.
+async fn floor_with(store: &dyn Store, settings: delego_core::model::EngagementSettings) -> Floor {
     let base = floor(store, "Acme").await;
     let engagement = store
         .create_engagement(
@@ -2174,15 +2173,21 @@ async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers
             Name::parse("Support in office hours").unwrap(),
             &key("test-support"),
             1,
-            office_settings(),
+            settings,
             &operator(),
         )
         .await
         .unwrap();
-    let floor = Floor {
+    Floor {
         client: base.client,
         engagement: engagement.id,
-    };
+    }
+}
+
+async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers(h: &Harness) {
+    use delego_core::sla::{SlaKind, SlaState};
+    let store = h.store.as_ref();
+    let floor = floor_with(store, office_settings()).await;
     let agent = worker(store, &[("support", 3)], &[floor.client]).await;
     let item = store
         .create_item(new_item(&floor, "printer"), &operator())
@@ -2270,22 +2275,7 @@ async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers
 async fn sla_escalations_notify_team_leads_once_then_raise_priority_at_the_breach(h: &Harness) {
     use delego_core::identity::Role;
     let store = h.store.as_ref();
-    let base = floor(store, "Acme").await;
-    let engagement = store
-        .create_engagement(
-            base.client,
-            Name::parse("Support in office hours").unwrap(),
-            &key("test-support"),
-            1,
-            office_settings(),
-            &operator(),
-        )
-        .await
-        .unwrap();
-    let floor = Floor {
-        client: base.client,
-        engagement: engagement.id,
-    };
+    let floor = floor_with(store, office_settings()).await;
     let own_floor = worker(store, &[("support", 5)], &[floor.client]).await;
     let lead = store
         .create_user(
@@ -2521,25 +2511,10 @@ async fn a_workers_team_is_kept_and_feeds_the_metric_facts(h: &Harness) {
 async fn a_breach_set_to_reassign_puts_the_task_back_for_someone_else(h: &Harness) {
     use delego_core::sla::EscalationAction;
     let store = h.store.as_ref();
-    let base = floor(store, "Acme").await;
     let mut settings = office_settings();
     settings.sla.on_warning = Some(Vec::new());
     settings.sla.on_breach = Some(vec![EscalationAction::Reassign]);
-    let engagement = store
-        .create_engagement(
-            base.client,
-            Name::parse("Reassigning support").unwrap(),
-            &key("test-support"),
-            1,
-            settings,
-            &operator(),
-        )
-        .await
-        .unwrap();
-    let floor = Floor {
-        client: base.client,
-        engagement: engagement.id,
-    };
+    let floor = floor_with(store, settings).await;
     let slow = worker(store, &[("support", 3)], &[floor.client]).await;
     let item = store
         .create_item(new_item(&floor, "printer"), &operator())
@@ -2579,22 +2554,7 @@ async fn team_worker(store: &dyn Store, client: ClientId, team: &str) -> WorkerI
 async fn an_escalation_goes_to_the_lead_of_the_team_holding_the_work(h: &Harness) {
     use delego_core::identity::Role;
     let store = h.store.as_ref();
-    let base = floor(store, "Acme").await;
-    let engagement = store
-        .create_engagement(
-            base.client,
-            Name::parse("Support in office hours").unwrap(),
-            &key("test-support"),
-            1,
-            office_settings(),
-            &operator(),
-        )
-        .await
-        .unwrap();
-    let floor = Floor {
-        client: base.client,
-        engagement: engagement.id,
-    };
+    let floor = floor_with(store, office_settings()).await;
     let day_lead_worker = team_worker(store, floor.client, "day").await;
     let night_lead_worker = team_worker(store, floor.client, "night").await;
     let lead =
