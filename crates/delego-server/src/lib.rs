@@ -20,10 +20,12 @@ pub mod api;
 pub mod auth;
 pub mod blobs;
 pub mod error;
+pub mod i18n;
 pub mod json;
 pub mod links;
 pub mod prometheus;
 pub mod runtime;
+mod web;
 
 /// Settings of one server process.
 #[derive(Clone, Debug)]
@@ -86,6 +88,8 @@ pub struct Shared {
     /// True once shutdown begins: `/readyz` fails so load balancers stop sending work,
     /// and workers waiting for a task are answered at once.
     pub draining: tokio::sync::watch::Sender<bool>,
+    /// The web UI's words in every language it speaks.
+    pub i18n: i18n::I18n,
 }
 
 impl std::ops::Deref for AppState {
@@ -113,6 +117,8 @@ impl AppState {
             limits,
             dummy_hash: tokio::sync::OnceCell::new(),
             draining: tokio::sync::watch::Sender::new(false),
+            // The message files are compiled in; a unit test loads them, so this holds.
+            i18n: i18n::I18n::load().expect("the embedded Fluent files load"),
         }))
     }
 }
@@ -144,6 +150,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 async move { axum::Json(document) }
             }),
         )
+        .merge(web::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/metrics", axum::routing::get(prometheus::scrape))
         .route("/readyz", axum::routing::get(readyz))

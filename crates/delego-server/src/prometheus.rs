@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::auth::same_secret;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -113,16 +113,6 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     Ok(response)
-}
-
-/// Compares digests byte by byte without stopping early, so the time taken does not tell
-/// how much of a guess was right (nor the token's length).
-fn same_secret(expected: &str, given: &str) -> bool {
-    let (a, b) = (Sha256::digest(expected), Sha256::digest(given));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }
 
 fn presence_name(presence: &delego_core::model::Presence) -> &'static str {

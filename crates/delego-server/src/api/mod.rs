@@ -16,7 +16,7 @@ mod items;
 mod metrics;
 mod notifications;
 mod public;
-mod session;
+pub(crate) mod session;
 mod staffing;
 mod tasks;
 

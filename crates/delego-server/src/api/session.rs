@@ -38,14 +38,34 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(login): ApiJson<Login>,
 ) -> ApiResult<Response> {
+    let (user, cookie) = open_session(&state, &login.email, login.password).await?;
+    let worker = match user.worker_id {
+        Some(id) => Some(state.store.worker(id).await?),
+        None => None,
+    };
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        axum::Json(Me { user, worker }),
+    )
+        .into_response())
+}
+
+/// Checks the credentials (throttled, in the same time whether or not the account
+/// exists) and opens a session: the user and the `Set-Cookie` value that carries it. The
+/// API's login and the web page's share it.
+pub async fn open_session(
+    state: &AppState,
+    email: &str,
+    password: String,
+) -> ApiResult<(delego_core::identity::User, String)> {
     let now = state.clock.now();
-    state.limits.check_login(&login.email, now)?;
+    state.limits.check_login(email, now)?;
     let wrong = || {
-        state.limits.record_failed_login(&login.email, now);
+        state.limits.record_failed_login(email, now);
         ApiError::Forbidden(WRONG_CREDENTIALS.into())
     };
-    let email = EmailAddress::parse(&login.email).map_err(|_| wrong())?;
-    let (user, hash) = match state.store.user_by_email(&email).await {
+    let address = EmailAddress::parse(email).map_err(|_| wrong())?;
+    let (user, hash) = match state.store.user_by_email(&address).await {
         Ok(found) => found,
         Err(delego_store::StoreError::NotFound(_)) => {
             // Spend the same time as a real check, so timing does not reveal accounts.
@@ -53,7 +73,7 @@ pub async fn login(
                 .dummy_hash
                 .get_or_try_init(|| auth::hash_password(auth::random_secret().unwrap_or_default()))
                 .await?;
-            let _ = auth::verify_password(login.password.clone(), dummy.clone()).await;
+            let _ = auth::verify_password(password, dummy.clone()).await;
             return Err(unauthorized(wrong()));
         }
         Err(other) => return Err(other.into()),
@@ -61,10 +81,10 @@ pub async fn login(
     let Some(hash) = hash else {
         return Err(unauthorized(wrong()));
     };
-    if !auth::verify_password(login.password, hash).await {
+    if !auth::verify_password(password, hash).await {
         return Err(unauthorized(wrong()));
     }
-    state.limits.clear_failed_logins(&login.email);
+    state.limits.clear_failed_logins(email);
     let secret = auth::random_secret()?;
     let ttl = state.config.session_ttl;
     let expires = now.checked_add(ttl).map_err(|e| anyhow::anyhow!(e))?;
@@ -72,16 +92,10 @@ pub async fn login(
         .store
         .create_session(user.id, &auth::secret_hash(&secret), expires)
         .await?;
-    let worker = match user.worker_id {
-        Some(id) => Some(state.store.worker(id).await?),
-        None => None,
-    };
-    let cookie = auth::session_cookie(&secret, ttl, state.config.secure_cookies);
     Ok((
-        [(header::SET_COOKIE, cookie)],
-        axum::Json(Me { user, worker }),
-    )
-        .into_response())
+        user,
+        auth::session_cookie(&secret, ttl, state.config.secure_cookies),
+    ))
 }
 
 /// A wrong password is a 401, with the same words whether or not the account exists.

@@ -2,6 +2,7 @@
 //! driven through the API. Every test runs on SQLite and on PostgreSQL.
 
 mod attachments;
+mod browser;
 mod errors;
 mod harness;
 mod isolation;
