@@ -17,6 +17,7 @@ use crate::AppState;
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::i18n::Tr;
+use delego_core::identity::Role;
 
 const CSRF_COOKIE: &str = "delego_csrf";
 
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route("/queues", get(queues))
 }
 
 #[derive(Template, WebTemplate)]
@@ -43,6 +45,31 @@ struct HomePage {
     csrf: String,
     name: String,
     role: String,
+    /// The provider's people see the floor's pages; client users do not.
+    staff: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "queues.html")]
+struct QueuesPage {
+    tr: Tr,
+    queues: Vec<QueueRow>,
+}
+
+struct QueueRow {
+    engagement: String,
+    step: String,
+    open: u64,
+    held: u64,
+    oldest: String,
+    at_risk: u64,
+    breached: u64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    tr: Tr,
 }
 
 fn tr(state: &AppState, headers: &HeaderMap) -> Tr {
@@ -165,8 +192,39 @@ async fn home(State(state): State<AppState>, mut parts: Parts) -> Result<Respons
         csrf: csrf.clone(),
         name: caller.user.name.to_string(),
         role,
+        staff: caller.role() != Role::ClientUser,
     };
     Ok(with_csrf(StatusCode::OK, page, &csrf))
+}
+
+/// Backlog per engagement and step, for the provider's people (a client user finds no
+/// such page, exactly like an unknown address).
+async fn queues(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
+    let Some(caller) = signed_in(&mut parts, &state).await else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let tr = tr(&state, &parts.headers);
+    if caller.role() == Role::ClientUser {
+        return Ok((StatusCode::NOT_FOUND, NotFoundPage { tr }).into_response());
+    }
+    let risk = jiff::SignedDuration::from_hours(1);
+    let queues = crate::api::tasks::queue_views(&state, &caller, risk)
+        .await?
+        .into_iter()
+        .map(|queue| QueueRow {
+            engagement: queue.engagement,
+            step: queue.step,
+            open: queue.open,
+            held: queue.held,
+            oldest: queue
+                .oldest_age_seconds
+                .map(|age| format!("{:#}", jiff::SignedDuration::from_secs(age)))
+                .unwrap_or_else(|| "–".to_owned()),
+            at_risk: queue.at_risk,
+            breached: queue.breached,
+        })
+        .collect();
+    Ok(QueuesPage { tr, queues }.into_response())
 }
 
 #[derive(Deserialize)]

@@ -18,7 +18,7 @@ mod notifications;
 mod public;
 pub(crate) mod session;
 mod staffing;
-mod tasks;
+pub(crate) mod tasks;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

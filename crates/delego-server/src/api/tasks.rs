@@ -328,17 +328,17 @@ pub struct QueuesQuery {
 #[derive(Serialize, ToSchema)]
 pub struct QueueView {
     #[schema(value_type = String)]
-    engagement_id: delego_core::id::EngagementId,
-    engagement: String,
+    pub engagement_id: delego_core::id::EngagementId,
+    pub engagement: String,
     #[schema(value_type = String)]
-    client_id: delego_core::id::ClientId,
-    step: String,
-    open: u64,
-    held: u64,
+    pub client_id: delego_core::id::ClientId,
+    pub step: String,
+    pub open: u64,
+    pub held: u64,
     /// How long the longest-waiting open task has waited.
-    oldest_age_seconds: Option<i64>,
-    breached: u64,
-    at_risk: u64,
+    pub oldest_age_seconds: Option<i64>,
+    pub breached: u64,
+    pub at_risk: u64,
 }
 
 /// Backlog per engagement and step: waiting and held tasks, the oldest wait, and tasks
@@ -353,6 +353,15 @@ pub async fn queues(
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
     let risk = jiff::SignedDuration::from_mins(i64::from(query.risk_minutes.unwrap_or(60)));
+    Ok(axum::Json(queue_views(&state, &caller, risk).await?))
+}
+
+/// The queues of the engagements the caller may see, with tasks due within `risk` at risk.
+pub async fn queue_views(
+    state: &AppState,
+    caller: &Caller,
+    risk: jiff::SignedDuration,
+) -> ApiResult<Vec<QueueView>> {
     let engagements: std::collections::BTreeMap<_, _> = state
         .store
         .engagements(None)
@@ -384,7 +393,7 @@ pub async fn queues(
             })
         })
         .collect();
-    Ok(axum::Json(views))
+    Ok(views)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -163,8 +163,23 @@ async fn sign_in_and_out(
     page.screenshot(&screenshots().join(format!("home-{language}.png")))
         .await?;
 
-    // Signing out is the page's one button: Tab to it and press Enter.
+    // The queues, by keyboard: the first link on the page.
     page.action_chain()
+        .send_keys(Key::Tab)
+        .send_keys(Key::Enter)
+        .perform()
+        .await?;
+    let table = page.query(By::Id("queues")).first().await?;
+    let row = table.find(By::Css("tbody tr")).await?.text().await?;
+    assert!(row.starts_with("Support answer 1 0"), "{row}");
+    page.screenshot(&screenshots().join(format!("queues-{language}.png")))
+        .await?;
+
+    // Signing out: back home, past the queues link to the button.
+    page.goto(format!("{base}/")).await?;
+    page.query(By::Id("signed-in")).first().await?;
+    page.action_chain()
+        .send_keys(Key::Tab)
         .send_keys(Key::Tab)
         .send_keys(Key::Enter)
         .perform()
@@ -188,6 +203,24 @@ async fn a_user_signs_in_and_out_with_the_keyboard_in_english_and_slovak(server:
         return;
     };
     let user = server.user(Role::Manager, None, None).await;
+    let client = server.client("Acme").await;
+    let engagement = server.engagement(client).await;
+    let requester = server.sign_in(Role::ClientUser, Some(client), None).await;
+    let (status, item) = requester
+        .post(
+            &format!("/api/v1/engagements/{engagement}/items"),
+            serde_json::json!({"data": {"subject": "Where is my parcel?", "description": "Ordered last week.",
+                                        "requester_email": "ann@example.com"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    // The floor's queues are no client's business: the page is not there for them.
+    let response = requester
+        .request(reqwest::Method::GET, "/queues")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     for (languages, language, title) in [
         ("en-US,en", "en", "Sign in"),
         ("sk-SK,sk", "sk", "Prihlásenie"),
