@@ -31,7 +31,6 @@ use delego_store::{Directory, NewItem, NewUser, PgStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value as Json, json};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection};
 
 /// Server processes on the one database.
 const NODES: usize = 4;
@@ -86,9 +85,6 @@ kind = "end"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_under_contention_never_double_claim_lose_no_task_and_reclaim_a_dead_nodes_tasks() {
-    let Some(admin_url) = delego_store::testing::postgres_admin_url() else {
-        return;
-    };
     let tasks = match std::env::var("DELEGO_CLUSTER_CLAIMS") {
         Ok(v) if !v.trim().is_empty() => v
             .trim()
@@ -106,7 +102,9 @@ async fn nodes_under_contention_never_double_claim_lose_no_task_and_reclaim_a_de
     // Generous: a debug build on two cores, or a large run in release.
     let limit = Duration::from_secs(240) + Duration::from_millis(20) * tasks as u32;
 
-    let database = Database::create(&admin_url).await;
+    let Some(database) = delego_store::testing::PostgresDatabase::fresh().await else {
+        return; // PostgreSQL is not configured outside CI
+    };
     let store = Arc::new(
         PgStore::open(&database.url, Arc::new(SystemClock))
             .await
@@ -843,64 +841,6 @@ async fn sign_in(http: &reqwest::Client, base: &str, email: &str) -> String {
 }
 
 /// A fresh database on the test server, dropped afterwards.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(admin_url: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("delego_cluster_{}_{nanos:x}", std::process::id());
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .expect("connect to DELEGO_TEST_DATABASE_URL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let _ = admin.close().await;
-        let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        Self {
-            admin_url: admin_url.to_owned(),
-            url: format!("{server}/{name}{query}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs outside async code: a runtime on its own thread does the cleanup.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 struct Node {
     child: Option<Child>,
     base: String,

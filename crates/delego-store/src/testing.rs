@@ -22,7 +22,29 @@ pub struct Harness {
 
 enum Database {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres(PostgresDatabase),
+}
+
+/// A uniquely named, migrated PostgreSQL database, dropped when this is: for tests that
+/// start their own nodes on it (the multi-process cluster test).
+pub struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    /// Where the database is; the nodes connect here.
+    pub url: String,
+}
+
+impl PostgresDatabase {
+    /// `None` when PostgreSQL is not configured outside CI.
+    pub async fn fresh() -> Option<Self> {
+        let admin_url = postgres_admin_url()?;
+        let name = fresh_database(&admin_url).await;
+        Some(Self {
+            url: database_url(&admin_url, &name),
+            admin_url,
+            name,
+        })
+    }
 }
 
 fn start_clock() -> Arc<ManualClock> {
@@ -45,29 +67,27 @@ impl Harness {
 
     /// `None` when PostgreSQL is not configured outside CI.
     pub async fn postgres() -> Option<Self> {
-        let admin_url = postgres_admin_url()?;
-        let name = fresh_database(&admin_url).await;
+        let database = PostgresDatabase::fresh().await?;
         let clock = start_clock();
-        let store = PgStore::open_with_pool(&database_url(&admin_url, &name), clock.clone(), POOL)
+        let store = PgStore::open_with_pool(&database.url, clock.clone(), POOL)
             .await
             .unwrap();
         Some(Self {
             store: Arc::new(store),
             clock,
-            _database: Database::Postgres { admin_url, name },
+            _database: Database::Postgres(database),
         })
     }
 
     /// A second store on the same PostgreSQL database, as another node would have, with the
     /// same clock; `None` on SQLite, which is single-node.
     pub async fn another_node(&self) -> Option<Arc<dyn Backend>> {
-        let Database::Postgres { admin_url, name } = &self._database else {
+        let Database::Postgres(database) = &self._database else {
             return None;
         };
-        let store =
-            PgStore::open_with_pool(&database_url(admin_url, name), self.clock.clone(), POOL)
-                .await
-                .unwrap();
+        let store = PgStore::open_with_pool(&database.url, self.clock.clone(), POOL)
+            .await
+            .unwrap();
         Some(Arc::new(store))
     }
 
@@ -156,12 +176,9 @@ async fn create_database(admin: &mut PgConnection, statement: &str) {
         .unwrap();
 }
 
-impl Drop for Database {
+impl Drop for PostgresDatabase {
     fn drop(&mut self) {
-        let Database::Postgres { admin_url, name } = self else {
-            return;
-        };
-        let (admin_url, name) = (admin_url.clone(), name.clone());
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs outside async code; a scoped runtime on its own thread does the cleanup.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
