@@ -33,8 +33,10 @@ impl<R, T> Default for GroupCommit<R, T> {
 
 impl<R: Clone, T> GroupCommit<R, T> {
     /// Runs `input` in some group: `run` gets the whole group and must answer every request
-    /// in it. If a leader is cancelled midway (its caller went away), its transaction rolls
-    /// back and the requests it had taken are queued again.
+    /// in it. If a leader is cancelled midway (its caller went away), the requests it had
+    /// taken are queued again. Its transaction rolls back, unless the cancellation came
+    /// during the commit itself: then a claim may have landed and be made a second time;
+    /// the first lapses with its lease, since nobody renews it.
     pub async fn submit<F, Fut>(&self, input: R, run: F) -> T
     where
         F: Fn(Vec<Request<R, T>>) -> Fut,
