@@ -7,28 +7,58 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use delego_core::definition::ServiceDefinition;
+use delego_core::id::EngagementId;
+use delego_core::model::EngagementSettings;
 use delego_core::values::Key;
 
 /// Parsed service definitions by key and version. Published versions never change, so an
 /// entry never goes stale.
 #[derive(Default)]
-pub struct ServiceCache(Mutex<HashMap<(Key, u32), Arc<ServiceDefinition>>>);
+pub struct ServiceCache {
+    published: Mutex<HashMap<(Key, u32), Arc<ServiceDefinition>>>,
+    /// Definitions as an engagement runs them, with the settings they were tuned by: a
+    /// write looks its definition up instead of copying it, and changed settings miss.
+    tuned: Mutex<TunedDefinitions>,
+}
+
+type TunedDefinitions =
+    HashMap<(EngagementId, Key, u32), (EngagementSettings, Arc<ServiceDefinition>)>;
 
 impl ServiceCache {
     pub fn get(&self, key: &Key, version: u32) -> Option<Arc<ServiceDefinition>> {
-        self.lock().get(&(key.clone(), version)).cloned()
+        lock(&self.published).get(&(key.clone(), version)).cloned()
     }
 
     pub fn insert(&self, definition: Arc<ServiceDefinition>) {
-        self.lock()
-            .insert((definition.key.clone(), definition.version), definition);
+        lock(&self.published).insert((definition.key.clone(), definition.version), definition);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Key, u32), Arc<ServiceDefinition>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// `definition` as `engagement` runs it under `settings`.
+    pub fn tuned(
+        &self,
+        engagement: EngagementId,
+        definition: Arc<ServiceDefinition>,
+        settings: &EngagementSettings,
+    ) -> Result<Arc<ServiceDefinition>, String> {
+        if *settings == EngagementSettings::default() {
+            return Ok(definition);
+        }
+        let key = (engagement, definition.key.clone(), definition.version);
+        if let Some((tuned_by, tuned)) = lock(&self.tuned).get(&key)
+            && tuned_by == settings
+        {
+            return Ok(tuned.clone());
+        }
+        let tuned = Arc::new(definition.tuned(settings)?);
+        lock(&self.tuned).insert(key, (settings.clone(), tuned.clone()));
+        Ok(tuned)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 macro_rules! item_columns {
@@ -168,17 +198,33 @@ macro_rules! impl_store {
                 engagement: &Engagement,
             ) -> Result<Arc<ServiceDefinition>> {
                 let definition = self.service(&engagement.service_key, engagement.service_version).await?;
-                Self::tune(definition, &engagement.settings)
+                self.tune(engagement.id, definition, &engagement.settings)
             }
 
             fn tune(
+                &self,
+                engagement: EngagementId,
                 definition: Arc<ServiceDefinition>,
                 settings: &EngagementSettings,
             ) -> Result<Arc<ServiceDefinition>> {
-                if *settings == EngagementSettings::default() {
-                    return Ok(definition);
+                self.services.tuned(engagement, definition, settings).map_err(StoreError::Corrupt)
+            }
+
+            /// Version `version` of the engagement's service under the engagement's SLA
+            /// targets and calendar of today: what an item on that version is judged by. An
+            /// older version keeps its own wait timers, which may name steps of a later one.
+            async fn sla_definition(
+                &self,
+                engagement: &Engagement,
+                key: &Key,
+                version: u32,
+            ) -> Result<Arc<ServiceDefinition>> {
+                let pinned = self.service(key, version).await?;
+                if version == engagement.service_version {
+                    return self.tune(engagement.id, pinned, &engagement.settings);
                 }
-                definition.tuned(settings).map(Arc::new).map_err(StoreError::Corrupt)
+                let settings = EngagementSettings { wait_timers: Default::default(), ..engagement.settings.clone() };
+                self.tune(engagement.id, pinned, &settings)
             }
 
             /// The definition `item` runs on, read through the caller's open transaction: a
@@ -192,7 +238,7 @@ macro_rules! impl_store {
                             .await?
                     }
                 };
-                Self::tune(definition, &engagement.settings)
+                self.tune(engagement.id, definition, &engagement.settings)
             }
 
             async fn fetch_engagement<'c, E: sqlx::Executor<'c, Database = $db>>(
@@ -1960,11 +2006,7 @@ macro_rules! impl_store {
 
             async fn sla_status(&self, item: &WorkItem) -> Result<Vec<delego_core::sla::SlaStatus>> {
                 let engagement = self.engagement(item.engagement_id).await?;
-                // The item's own version, under the engagement's targets and calendar of
-                // today (its wait timers may name steps of a later version).
-                let pinned = self.service(&item.service_key, item.service_version).await?;
-                let settings = EngagementSettings { wait_timers: Default::default(), ..engagement.settings };
-                let definition = Self::tune(pinned, &settings)?;
+                let definition = self.sla_definition(&engagement, &item.service_key, item.service_version).await?;
                 Ok(delego_core::sla::status(
                     &item.state.sla,
                     &definition.sla.targets(),
@@ -2337,9 +2379,8 @@ macro_rules! impl_store {
                                 Some(definition) => definition.clone(),
                                 None => {
                                     let engagement = self.engagement(engagement_id).await?;
-                                    let pinned = self.service(&rows::key(row.try_get(3)?)?, version).await?;
-                                    let settings = EngagementSettings { wait_timers: Default::default(), ..engagement.settings };
-                                    let definition = Self::tune(pinned, &settings)?;
+                                    let key = rows::key(row.try_get(3)?)?;
+                                    let definition = self.sla_definition(&engagement, &key, version).await?;
                                     definitions.insert((engagement_id.as_uuid(), version), definition.clone());
                                     definition
                                 }
