@@ -436,12 +436,34 @@ macro_rules! impl_store {
                 Self::task_from_row(&row)
             }
 
-            /// Writes the item's new state if nobody changed it since `expected_version`.
-            async fn write_item(tx: &mut Tx, item: &WorkItem, expected_version: i64) -> Result<()> {
+            /// When the escalation sweep must next look at `item`, seen at `now`: now if an
+            /// escalation is due, else when a running clock crosses its warning share or its
+            /// target, else never (until the item changes again).
+            fn next_sla_look(item: &WorkItem, definition: &ServiceDefinition, now: jiff::Timestamp) -> i64 {
+                if item.state.position.is_terminal() {
+                    return i64::MAX;
+                }
+                let targets = definition.sla.targets();
+                let statuses = delego_core::sla::status(&item.state.sla, &targets, &definition.calendar, now);
+                if !delego_core::sla::due_escalations(&item.state.sla, &targets, &statuses).is_empty() {
+                    return micros(now);
+                }
+                delego_core::sla::next_check(&statuses, &targets, &definition.calendar, now)
+                    .map_or(i64::MAX, micros)
+            }
+
+            /// Writes the item's new state if nobody changed it since `expected_version`,
+            /// with when its SLA clocks next need a look.
+            async fn write_item(
+                tx: &mut Tx,
+                item: &WorkItem,
+                expected_version: i64,
+                definition: &ServiceDefinition,
+            ) -> Result<()> {
                 let state = &item.state;
                 let updated = sqlx::query(
                     "UPDATE work_items SET status = $1, step = $2, priority = $3, state = $4, \
-                     version = $5, updated_at = $6, sla_check_at = NULL WHERE id = $7 AND version = $8",
+                     version = $5, updated_at = $6, sla_check_at = $9 WHERE id = $7 AND version = $8",
                 )
                 .bind(state.position.status())
                 .bind(state.position.step().map(|s| s.as_str().to_owned()))
@@ -451,6 +473,7 @@ macro_rules! impl_store {
                 .bind(micros(item.updated_at))
                 .bind(item.id().as_uuid())
                 .bind(expected_version)
+                .bind(Self::next_sla_look(item, definition, item.updated_at))
                 .execute(&mut **tx)
                 .await?;
                 if updated.rows_affected() == 1 {
@@ -613,10 +636,12 @@ macro_rules! impl_store {
             }
 
             /// Stores the outcome of an engine call on an existing item.
+            #[allow(clippy::too_many_arguments)]
             async fn commit_outcome(
                 &self,
                 mut tx: Tx,
                 mut item: WorkItem,
+                definition: &ServiceDefinition,
                 outcome: Outcome,
                 actor: &Actor,
                 now: jiff::Timestamp,
@@ -625,7 +650,7 @@ macro_rules! impl_store {
                 item.state = outcome.state;
                 item.version += 1;
                 item.updated_at = now;
-                Self::write_item(&mut tx, &item, expected).await?;
+                Self::write_item(&mut tx, &item, expected, definition).await?;
                 let opened = Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
                 tx.commit().await?;
                 if opened {
@@ -1705,8 +1730,8 @@ macro_rules! impl_store {
                 };
                 let mut tx = self.begin_write().await?;
                 let inserted = sqlx::query(concat!(
-                    "INSERT INTO work_items (", item_columns!(), ", status, step, priority, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                    "INSERT INTO work_items (", item_columns!(), ", status, step, priority, idempotency_key, sla_check_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                      ON CONFLICT (client_id, idempotency_key) DO NOTHING"
                 ))
                 .bind(item.id().as_uuid())
@@ -1723,6 +1748,7 @@ macro_rules! impl_store {
                 .bind(item.state.position.step().map(|s| s.as_str().to_owned()))
                 .bind(item.state.priority.rank())
                 .bind(new.idempotency_key.as_deref())
+                .bind(Self::next_sla_look(&item, &definition, now))
                 .execute(&mut *tx)
                 .await?;
                 if inserted.rows_affected() == 0 {
@@ -1803,7 +1829,7 @@ macro_rules! impl_store {
                 let now = self.now();
                 item.version += 1;
                 item.updated_at = now;
-                Self::write_item(&mut tx, &item, expected_version).await?;
+                Self::write_item(&mut tx, &item, expected_version, &definition).await?;
                 let detail = json!({"before": before, "after": values});
                 Self::insert_audit(
                     &mut tx,
@@ -1839,7 +1865,7 @@ macro_rules! impl_store {
                 let definition = self.definition_for(&mut tx, &item).await?;
                 let now = self.now();
                 let outcome = engine::apply(&definition, &item.state, &event, now)?;
-                self.commit_outcome(tx, item, outcome, actor, now).await
+                self.commit_outcome(tx, item, &definition, outcome, actor, now).await
             }
 
             async fn item_history(&self, id: WorkItemId) -> Result<Vec<AuditEvent>> {
@@ -1898,7 +1924,7 @@ macro_rules! impl_store {
                 .await?;
                 Self::recount_move(&mut tx, &task, Some("claimed"), None).await?;
                 Self::after_task(&mut tx, worker_id, now).await?;
-                self.commit_outcome(tx, item, result, &Actor::Worker(worker_id), now)
+                self.commit_outcome(tx, item, &definition, result, &Actor::Worker(worker_id), now)
                     .await
             }
 
@@ -2126,24 +2152,24 @@ macro_rules! impl_store {
                 let waiting_for_it = new.event.filter(|_| {
                     matches!(item.state.position, delego_core::engine::Position::Waiting { .. })
                 });
-                let outcome = match waiting_for_it {
-                    Some(name) => {
-                        let definition = self.definition_for(&mut tx, &item).await?;
-                        // Waiting, but for something else: the message is kept, the item stays.
-                        engine::apply(&definition, &item.state, &Event::External { name }, now).ok()
-                    }
-                    None => None,
-                };
+                if waiting_for_it.is_none() && !clocks_changed {
+                    tx.commit().await?;
+                    return Ok((message, item));
+                }
+                let definition = self.definition_for(&mut tx, &item).await?;
+                // Waiting, but for something else: the message is kept, the item stays.
+                let outcome = waiting_for_it
+                    .and_then(|name| engine::apply(&definition, &item.state, &Event::External { name }, now).ok());
                 match outcome {
                     Some(outcome) => {
-                        let item = self.commit_outcome(tx, item, outcome, &new.author, now).await?;
+                        let item = self.commit_outcome(tx, item, &definition, outcome, &new.author, now).await?;
                         Ok((message, item))
                     }
                     None if clocks_changed => {
                         let expected = item.version;
                         item.version += 1;
                         item.updated_at = now;
-                        Self::write_item(&mut tx, &item, expected).await?;
+                        Self::write_item(&mut tx, &item, expected, &definition).await?;
                         tx.commit().await?;
                         Ok((message, item))
                     }
@@ -2694,30 +2720,28 @@ macro_rules! impl_store {
                 for id in due {
                     let mut tx = self.begin_write().await?;
                     let mut item = Self::load_item(&mut tx, WorkItemId::from_uuid(id)).await?;
-                    let mut next = None;
-                    if !item.state.position.is_terminal() {
-                        let definition = self.definition_for(&mut tx, &item).await?;
-                        let targets = definition.sla.targets();
-                        let statuses = delego_core::sla::status(&item.state.sla, &targets, &definition.calendar, now);
-                        let due = delego_core::sla::due_escalations(&item.state.sla, &targets, &statuses);
-                        if !due.is_empty() {
-                            let expected = item.version;
-                            for escalation in &due {
-                                self.escalate(&mut tx, &mut item, &definition, escalation, now).await?;
-                            }
-                            item.version += 1;
-                            item.updated_at = now;
-                            Self::write_item(&mut tx, &item, expected).await?;
-                            escalated += 1;
+                    let definition = self.definition_for(&mut tx, &item).await?;
+                    let targets = definition.sla.targets();
+                    let statuses = delego_core::sla::status(&item.state.sla, &targets, &definition.calendar, now);
+                    let due = delego_core::sla::due_escalations(&item.state.sla, &targets, &statuses);
+                    if due.is_empty() {
+                        // Looked at early (another node got there first, or a row from
+                        // before escalations): only when to look next changes.
+                        sqlx::query("UPDATE work_items SET sla_check_at = $1 WHERE id = $2")
+                            .bind(Self::next_sla_look(&item, &definition, now))
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    } else {
+                        let expected = item.version;
+                        for escalation in &due {
+                            self.escalate(&mut tx, &mut item, &definition, escalation, now).await?;
                         }
-                        next = delego_core::sla::next_check(&statuses, &targets, &definition.calendar, now);
+                        item.version += 1;
+                        item.updated_at = now;
+                        Self::write_item(&mut tx, &item, expected, &definition).await?;
+                        escalated += 1;
                     }
-                    // Nothing ahead: not again until the item changes.
-                    sqlx::query("UPDATE work_items SET sla_check_at = $1 WHERE id = $2")
-                        .bind(next.map_or(i64::MAX, micros))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
                     tx.commit().await?;
                 }
                 if escalated > 0 {
@@ -2837,7 +2861,7 @@ macro_rules! impl_store {
                     };
                     match engine::apply(&definition, &item.state, &event, now) {
                         Ok(outcome) => {
-                            self.commit_outcome(tx, item, outcome, &Actor::System, now).await?;
+                            self.commit_outcome(tx, item, &definition, outcome, &Actor::System, now).await?;
                             moved += 1;
                         }
                         // The item moved on before the timer fired: dropping the timer is all.
