@@ -1679,6 +1679,14 @@ macro_rules! impl_store {
                     .bind(id.as_uuid())
                     .execute(&mut *tx)
                     .await?;
+                // New targets or a new calendar move every open item's next SLA look.
+                sqlx::query(
+                    "UPDATE work_items SET sla_check_at = NULL \
+                     WHERE engagement_id = $1 AND status IN ('active', 'waiting')",
+                )
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
                 let detail = json!({"before": engagement.settings, "after": settings});
                 Self::insert_audit(
                     &mut tx,

@@ -194,6 +194,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_shorter_target_takes_effect_on_items_already_open,
     an_escalation_goes_to_the_lead_of_the_team_holding_the_work,
     a_breach_set_to_reassign_puts_the_task_back_for_someone_else,
     a_workers_team_is_kept_and_feeds_the_metric_facts,
@@ -2605,4 +2606,29 @@ async fn an_escalation_goes_to_the_lead_of_the_team_holding_the_work(h: &Harness
             .unwrap()
             .is_empty()
     );
+}
+
+async fn a_shorter_target_takes_effect_on_items_already_open(h: &Harness) {
+    let store = h.store.as_ref();
+    let floor = floor_with(store, office_settings()).await;
+    let item = store
+        .create_item(new_item(&floor, "printer"), &operator())
+        .await
+        .unwrap()
+        .value;
+    h.advance(SignedDuration::from_mins(90)); // 09:30: half an hour into the 2 h first response
+    assert_eq!(store.escalate_sla().await.unwrap(), 0);
+    let mut stricter = office_settings();
+    stricter.sla.first_response = Some(SignedDuration::from_mins(30));
+    store
+        .set_engagement_settings(floor.engagement, stricter, &operator())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.escalate_sla().await.unwrap(),
+        1,
+        "breached under the new target"
+    );
+    let escalated = store.item(item.id()).await.unwrap();
+    assert_eq!(escalated.state.priority, Priority::High);
 }
