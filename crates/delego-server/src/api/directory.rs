@@ -14,17 +14,13 @@ use delego_store::{NewUser, ServiceVersion};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{in_scope, parse_id};
+use super::{in_scope, invalid, parse_id};
 use crate::AppState;
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::json::ApiJson;
 
 use axum::Json;
-
-fn invalid(field: &str, error: impl ToString) -> ApiError {
-    ApiError::field(field, "invalid", error.to_string())
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

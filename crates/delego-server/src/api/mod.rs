@@ -73,6 +73,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::read_notification))
 }
 
+/// A field's value is not acceptable; `error` says why, in the user's terms.
+pub(crate) fn invalid(field: &str, error: impl ToString) -> ApiError {
+    ApiError::field(field, "invalid", error.to_string())
+}
+
 /// Parses a path id; a malformed id is just another unknown id.
 pub fn parse_id<T: FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(what))

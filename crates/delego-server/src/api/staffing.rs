@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::{in_scope, parse_id};
+use crate::api::{in_scope, invalid, parse_id};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::json::ApiJson;
 
 #[derive(Deserialize, ToSchema)]
@@ -69,10 +69,6 @@ pub struct PlanRow {
     rostered: Option<u32>,
     /// Agents short (positive) or over (negative) of the roster.
     gap: Option<i64>,
-}
-
-fn invalid(field: &str, message: impl ToString) -> ApiError {
-    ApiError::field(field, "invalid", message.to_string())
 }
 
 /// A staffing plan for the engagement (managers): the forecast of its arrivals per
