@@ -103,6 +103,16 @@ pub struct User {
     /// The worker profile of a team lead, agent, expert or QA reviewer.
     pub worker_id: Option<WorkerId>,
     pub created_at: Timestamp,
+    pub preferences: Preferences,
+}
+
+/// A user's own settings for the web UI.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// A language tag the UI ships, e.g. `sk`; `None` follows the browser.
+    pub language: Option<String>,
+    /// An IANA time zone, e.g. `Europe/Bratislava`; `None` is UTC.
+    pub time_zone: Option<String>,
 }
 
 /// Why a user cannot be created as given.
@@ -163,6 +173,7 @@ mod tests {
             client_id,
             worker_id: None,
             created_at: Timestamp::UNIX_EPOCH,
+            preferences: Preferences::default(),
         }
     }
 

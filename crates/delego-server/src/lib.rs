@@ -155,6 +155,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .route("/metrics", axum::routing::get(prometheus::scrape))
         .route("/readyz", axum::routing::get(readyz))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::html_errors,
+        ))
         .layer(axum::middleware::from_fn(move |request, next| {
             refuse_announced_oversize(max_body, request, next)
         }))

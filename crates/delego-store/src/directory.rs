@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use delego_core::id::{
     ApiTokenId, AttachmentId, ClientId, RequesterId, UserId, WorkItemId, WorkerId,
 };
-use delego_core::identity::{Role, User};
+use delego_core::identity::{Preferences, Role, User};
 use delego_core::model::{Actor, ApiToken, Attachment, Engagement, Requester, Worker};
 use delego_core::values::{EmailAddress, Name};
 use jiff::Timestamp;
@@ -45,6 +45,14 @@ pub trait Directory: Send + Sync {
     /// Users, all or of one client, ordered by e-mail.
     async fn users(&self, client_id: Option<ClientId>) -> Result<Vec<User>>;
     async fn set_password_hash(&self, id: UserId, hash: &str, actor: &Actor) -> Result<()>;
+    /// Sets the user's language and time zone, checked by the caller. An unknown user is
+    /// `NotFound`. Audited as `user.preferences_set`.
+    async fn set_preferences(
+        &self,
+        id: UserId,
+        preferences: &Preferences,
+        actor: &Actor,
+    ) -> Result<()>;
 
     /// Stores a session by the SHA-256 of its cookie secret.
     async fn create_session(

@@ -32,7 +32,8 @@ pub fn corrupt(error: impl std::fmt::Display) -> StoreError {
 // Users are read joined with sessions, so their columns carry the alias `u`.
 macro_rules! user_columns {
     () => {
-        "u.id, u.email, u.name, u.role, u.client_id, u.worker_id, u.created_at"
+        "u.id, u.email, u.name, u.role, u.client_id, u.worker_id, u.created_at, u.language, \
+         u.time_zone"
     };
 }
 
@@ -70,7 +71,7 @@ macro_rules! impl_directory {
             use delego_core::id::{
                 ApiTokenId, AttachmentId, ClientId, RequesterId, UserId, WorkItemId, WorkerId,
             };
-            use delego_core::identity::{Role, User, check_user_shape};
+            use delego_core::identity::{Preferences, Role, User, check_user_shape};
             use delego_core::model::{
                 Actor, ApiToken, Attachment, Engagement, Requester, Worker,
             };
@@ -112,6 +113,10 @@ macro_rules! impl_directory {
                     client_id: row.try_get::<Option<Uuid>, _>(4)?.map(ClientId::from_uuid),
                     worker_id: row.try_get::<Option<Uuid>, _>(5)?.map(WorkerId::from_uuid),
                     created_at: timestamp(row.try_get(6)?)?,
+                    preferences: Preferences {
+                        language: row.try_get(7)?,
+                        time_zone: row.try_get(8)?,
+                    },
                 })
             }
 
@@ -197,6 +202,7 @@ macro_rules! impl_directory {
                         client_id: new.client_id,
                         worker_id: new.worker_id,
                         created_at: self.now(),
+                        preferences: Preferences::default(),
                     };
                     let mut tx = self.begin_write().await?;
                     if let Some(client) = user.client_id
@@ -312,6 +318,35 @@ macro_rules! impl_directory {
                         actor,
                         "user.password_set",
                         detail(json!({"user": id})),
+                        now,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn set_preferences(
+                    &self,
+                    id: UserId,
+                    preferences: &Preferences,
+                    actor: &Actor,
+                ) -> Result<()> {
+                    let now = self.now();
+                    let mut tx = self.begin_write().await?;
+                    let client = user_client(&mut tx, id).await?;
+                    sqlx::query("UPDATE users SET language = $1, time_zone = $2 WHERE id = $3")
+                        .bind(preferences.language.as_deref())
+                        .bind(preferences.time_zone.as_deref())
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                    Self::insert_audit(
+                        &mut tx,
+                        client,
+                        None,
+                        actor,
+                        "user.preferences_set",
+                        detail(json!({"user": id, "preferences": preferences})),
                         now,
                     )
                     .await?;

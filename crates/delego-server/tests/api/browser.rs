@@ -21,7 +21,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
 
 /// chromedriver on a free port, killed when the test ends however it ends.
-struct Driver {
+pub struct Driver {
     child: Child,
     url: String,
 }
@@ -33,7 +33,7 @@ impl Drop for Driver {
     }
 }
 
-fn screenshots() -> PathBuf {
+pub fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -42,7 +42,7 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-async fn start_driver() -> Option<Driver> {
+pub async fn start_driver() -> Option<Driver> {
     if !std::path::Path::new(CHROMEDRIVER).exists() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -80,7 +80,7 @@ async fn start_driver() -> Option<Driver> {
     }
 }
 
-async fn browser(driver: &Driver, languages: &str, profile: &tempfile::TempDir) -> WebDriver {
+pub async fn browser(driver: &Driver, languages: &str, profile: &tempfile::TempDir) -> WebDriver {
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM).unwrap();
     for arg in [
@@ -107,8 +107,11 @@ async fn browser(driver: &Driver, languages: &str, profile: &tempfile::TempDir) 
 }
 
 /// Every visible input has a label a screen reader can read.
-async fn assert_inputs_are_labelled(page: &WebDriver) -> WebDriverResult<()> {
-    for input in page.find_all(By::Css("input:not([type=hidden])")).await? {
+pub async fn assert_inputs_are_labelled(page: &WebDriver) -> WebDriverResult<()> {
+    for input in page
+        .find_all(By::Css("input:not([type=hidden]), select, textarea"))
+        .await?
+    {
         let aria = input.attr("aria-label").await?.unwrap_or_default();
         let id = input.attr("id").await?.unwrap_or_default();
         let label = match page
@@ -128,6 +131,46 @@ async fn assert_inputs_are_labelled(page: &WebDriver) -> WebDriverResult<()> {
     Ok(())
 }
 
+/// Presses Tab until the element with `id` has the focus, as a keyboard user would.
+pub async fn tab_to(page: &WebDriver, id: &str) -> WebDriverResult<()> {
+    for _ in 0..60 {
+        if page.active_element().await?.id().await?.as_deref() == Some(id) {
+            return Ok(());
+        }
+        page.action_chain().send_keys(Key::Tab).perform().await?;
+    }
+    panic!("Tab never reaches #{id}");
+}
+
+/// Runs `scenario` in a fresh browser profile and quits the browser before judging, so
+/// that no browser outlives a failed test.
+pub async fn in_browser<F, Fut>(driver: &Driver, languages: &str, scenario: F)
+where
+    F: FnOnce(WebDriver) -> Fut,
+    Fut: std::future::Future<Output = WebDriverResult<()>>,
+{
+    let profile = tempfile::tempdir().unwrap();
+    let page = browser(driver, languages, &profile).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(90), scenario(page.clone())).await;
+    page.quit().await.unwrap();
+    outcome.expect("the browser took too long").unwrap();
+}
+
+/// Signs in on the login page with the keyboard alone.
+pub async fn sign_in(page: &WebDriver, base: &str, email: &str) -> WebDriverResult<()> {
+    page.goto(format!("{base}/login")).await?;
+    tab_to(page, "email").await?;
+    page.action_chain()
+        .send_keys(email)
+        .send_keys(Key::Tab)
+        .send_keys(PASSWORD)
+        .send_keys(Key::Enter)
+        .perform()
+        .await?;
+    page.query(By::Id("signed-in")).first().await?;
+    Ok(())
+}
+
 async fn sign_in_and_out(
     page: &WebDriver,
     base: &str,
@@ -144,9 +187,6 @@ async fn sign_in_and_out(
         .await?;
 
     // Keyboard only. The address field has the focus when the page opens.
-    if page.active_element().await?.id().await?.as_deref() != Some("email") {
-        page.action_chain().send_keys(Key::Tab).perform().await?;
-    }
     assert_eq!(
         page.active_element().await?.id().await?.as_deref(),
         Some("email")
@@ -160,30 +200,22 @@ async fn sign_in_and_out(
         .await?;
     let signed_in = page.query(By::Id("signed-in")).first().await?;
     assert!(signed_in.text().await?.contains("Test User"));
-    page.screenshot(&screenshots().join(format!("home-{language}.png")))
+    assert_inputs_are_labelled(page).await?;
+    page.screenshot(&screenshots().join(format!("dashboard-{language}.png")))
         .await?;
 
-    // The queues, by keyboard: the first link on the page.
-    page.action_chain()
-        .send_keys(Key::Tab)
-        .send_keys(Key::Enter)
-        .perform()
-        .await?;
+    // The queues, by keyboard: a link of the navigation.
+    tab_to(page, "nav-queues").await?;
+    page.action_chain().send_keys(Key::Enter).perform().await?;
     let table = page.query(By::Id("queues")).first().await?;
     let row = table.find(By::Css("tbody tr")).await?.text().await?;
     assert!(row.starts_with("Support answer 1 0"), "{row}");
     page.screenshot(&screenshots().join(format!("queues-{language}.png")))
         .await?;
 
-    // Signing out: back home, past the queues link to the button.
-    page.goto(format!("{base}/")).await?;
-    page.query(By::Id("signed-in")).first().await?;
-    page.action_chain()
-        .send_keys(Key::Tab)
-        .send_keys(Key::Tab)
-        .send_keys(Key::Enter)
-        .perform()
-        .await?;
+    // Signing out, from any page.
+    tab_to(page, "logout").await?;
+    page.action_chain().send_keys(Key::Enter).perform().await?;
     page.query(By::Id("email")).first().await?;
     Ok(())
 }
@@ -225,15 +257,10 @@ async fn a_user_signs_in_and_out_with_the_keyboard_in_english_and_slovak(server:
         ("en-US,en", "en", "Sign in"),
         ("sk-SK,sk", "sk", "Prihlásenie"),
     ] {
-        let profile = tempfile::tempdir().unwrap();
-        let page = browser(&driver, languages, &profile).await;
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(60),
-            sign_in_and_out(&page, &server.base, user.email.as_str(), language, title),
-        )
+        let (base, email) = (server.base.as_str(), user.email.as_str());
+        in_browser(&driver, languages, |page| async move {
+            sign_in_and_out(&page, base, email, language, title).await
+        })
         .await;
-        // Quit before judging, so that no browser outlives a failed test.
-        page.quit().await.unwrap();
-        outcome.expect("the browser took too long").unwrap();
     }
 }
