@@ -74,7 +74,22 @@ pub enum BenchCommand {
     /// setup_seconds and seed. Exits with status 1 if a claim failed, a task was handed
     /// out twice or a wake-up was missed; a run stops after 100 failed claims.
     Routing(RoutingArgs),
+    /// Measure how long the web UI's pages take on the demo data (build with --release).
+    ///
+    /// Setup, which is not timed, seeds the demo floor (`delego demo`'s clients, users,
+    /// workers and tickets) into a temporary SQLite database, runs --rounds rounds of its
+    /// flow at once, and starts the server in this process. Then each page — the
+    /// manager's dashboard, queues, a queue and an item; the agent's workspace and a task
+    /// it holds; the client's portal and one of its items; the admin's worker and user
+    /// lists; settings — is fetched by its user as a browser would, 3 times to warm up
+    /// and --requests times measured, one request at a time.
+    ///
+    /// Prints a table (or with --json one JSON object) of p50, p95 and max per page.
+    /// Exits with status 1 if a page's p95 reaches 100 ms.
+    Pages(pages::PagesArgs),
 }
+
+mod pages;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RoutingArgs {
@@ -114,6 +129,7 @@ pub struct RoutingArgs {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         BenchCommand::Routing(args) => routing(args).await,
+        BenchCommand::Pages(args) => pages::pages(args).await,
     }
 }
 

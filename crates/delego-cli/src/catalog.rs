@@ -12,6 +12,9 @@ pub const BUILT_IN: &[(&str, &str)] = &[(
     include_str!("../../../catalog/customer-support.toml"),
 )];
 
+/// The version of the built-in customer support service the demo contracts.
+pub const CUSTOMER_SUPPORT_VERSION: u32 = 2;
+
 /// Publishes the built-in services; republishing an unchanged version is a no-op.
 pub async fn publish_built_in(store: &dyn Backend) -> anyhow::Result<()> {
     for (file, source) in BUILT_IN {
@@ -80,5 +83,17 @@ pub fn check_files(files: &[PathBuf], json: bool) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_contracts_the_version_the_catalog_ships() {
+        let definition = load_definition(BUILT_IN[0].1).unwrap();
+        assert_eq!(definition.key.as_str(), "customer-support");
+        assert_eq!(definition.version, CUSTOMER_SUPPORT_VERSION);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use delego_core::id::{ClientId, EngagementId, WorkerId};
-use delego_core::identity::Role;
+use delego_core::identity::{Preferences, Role};
 use delego_core::model::{Actor, Presence, Worker};
 use delego_core::routing::Channel;
 use delego_core::values::{EmailAddress, Key, Language, Name, Priority, SkillLevel};
@@ -81,11 +81,15 @@ fn print_sign_ins() {
     for (email, what) in [
         ("admin@demo.delego.dev", "admin"),
         ("manager@demo.delego.dev", "operations manager"),
+        ("lucia@demo.delego.dev", "team lead, all clients"),
         (
             "jana@demo.delego.dev",
             "agent, English and Slovak, all clients",
         ),
-        ("peter@demo.delego.dev", "agent, Acme Retail only"),
+        (
+            "peter@demo.delego.dev",
+            "agent, Acme Retail only; the web UI in Slovak",
+        ),
         ("service@acme.example", "client user of Acme Retail"),
         ("support@globex.example", "client user of Globex Bank"),
     ] {
@@ -135,7 +139,7 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
                 client.id,
                 name(&format!("{client_name} support"))?,
                 &service,
-                1,
+                crate::catalog::CUSTOMER_SUPPORT_VERSION,
                 Default::default(),
                 &actor,
             )
@@ -202,8 +206,17 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
 
     let people = [
         (
+            "Lucia Kováčová",
+            "lucia@demo.delego.dev",
+            Role::TeamLead,
+            5,
+            &["en", "sk"][..],
+            &all,
+        ),
+        (
             "Jana Nováková",
             "jana@demo.delego.dev",
+            Role::Agent,
             4,
             &["en", "sk"][..],
             &all,
@@ -211,12 +224,14 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
         (
             "Peter Horváth",
             "peter@demo.delego.dev",
+            Role::Agent,
             2,
             &["en", "sk", "hu"][..],
             &acme_only,
         ),
     ];
-    for (full_name, address, level, tongues, clearances) in people {
+    let bratislava = Key::parse("bratislava").map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (full_name, address, role, level, tongues, clearances) in people {
         let worker = Worker {
             id: WorkerId::new(),
             name: name(full_name)?,
@@ -229,10 +244,21 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
             exclusions: Default::default(),
             idle_since: None,
             wrap_up_secs: 0,
-            team: None,
+            team: Some(bratislava.clone()),
         };
         store.create_worker(&worker, &actor).await?;
-        add_user(address, full_name, Role::Agent, None, Some(worker.id)).await?;
+        let user = add_user(address, full_name, role, None, Some(worker.id)).await?;
+        store
+            .set_preferences(
+                user.id,
+                &Preferences {
+                    // Peter shows the UI in Slovak whatever his browser says.
+                    language: (address == "peter@demo.delego.dev").then(|| "sk".to_owned()),
+                    time_zone: Some("Europe/Bratislava".to_owned()),
+                },
+                &actor,
+            )
+            .await?;
     }
     // Simulated colleagues who keep the floor moving while you look around.
     let mut bots = Vec::new();
@@ -252,7 +278,7 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
             exclusions: Default::default(),
             idle_since: None,
             wrap_up_secs: 0,
-            team: None,
+            team: Key::parse("simulated").ok(),
         };
         store.create_worker(&worker, &actor).await?;
         bots.push(worker.id);
@@ -263,6 +289,25 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
         submit_ticket(store, &floor, n).await?;
     }
     Ok(Some(floor))
+}
+
+/// The demo's floor as `delego demo` seeds it, then `rounds` more rounds of its flow
+/// (a ticket every other round, a simulated agent answering one each round) run at once,
+/// as if the demo had been running for a while, and a backlog of `rounds / 10` new
+/// tickets: for measuring pages on demo data.
+pub async fn seed_with_history(store: &dyn Backend, rounds: u64) -> anyhow::Result<()> {
+    catalog::publish_built_in(store).await?;
+    let floor = match seed(store).await? {
+        Some(floor) => floor,
+        None => existing_floor(store).await?,
+    };
+    for n in 0..rounds {
+        flow_once(store, &floor, 1_000 + n).await?;
+    }
+    for n in 0..rounds / 10 {
+        submit_ticket(store, &floor, 1_000 + rounds + n).await?;
+    }
+    Ok(())
 }
 
 async fn existing_floor(store: &dyn Backend) -> anyhow::Result<Floor> {

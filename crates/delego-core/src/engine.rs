@@ -144,6 +144,12 @@ pub enum Effect {
     },
     /// Hand a message to the outbox.
     Send(Outbound),
+    /// Add the worker's message to the item's thread; a public one also goes out to the
+    /// requester as a reply.
+    PostMessage {
+        visibility: crate::model::Visibility,
+        body: String,
+    },
     Audit(AuditRecord),
 }
 
@@ -191,6 +197,26 @@ pub struct AuditRecord {
 pub struct Outcome {
     pub state: ItemState,
     pub effects: Vec<Effect>,
+}
+
+/// The message a submission carries in the step's message field, if it has one: public
+/// for the outcomes the step names, internal otherwise.
+fn worker_message(
+    work: &crate::definition::Work,
+    outcome: &Key,
+    values: &Map<String, Json>,
+) -> Option<(crate::model::Visibility, String)> {
+    let policy = work.message.as_ref()?;
+    let body = values.get(policy.field.as_str())?.as_str()?.trim();
+    if body.is_empty() {
+        return None;
+    }
+    let visibility = if policy.public_on.contains(outcome) {
+        crate::model::Visibility::Public
+    } else {
+        crate::model::Visibility::Internal
+    };
+    Some((visibility, body.to_owned()))
 }
 
 /// Why an event does not apply. The item is unchanged.
@@ -301,6 +327,14 @@ pub fn apply(
             };
             let values = validate_form(&work.form, data, Completeness::Whole)
                 .map_err(Rejection::InvalidData)?;
+            if let Some((visibility, body)) = worker_message(work, outcome, &values) {
+                // A public answer is the provider's response: it stops the clocks that
+                // wait for one, as a reply through the API does.
+                if visibility == crate::model::Visibility::Public {
+                    run.state.sla.responded(now);
+                }
+                run.effects.push(Effect::PostMessage { visibility, body });
+            }
             run.state.data.extend(values);
             run.state.performers.insert(step.clone(), *worker);
             let detail = detail([

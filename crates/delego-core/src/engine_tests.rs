@@ -120,6 +120,7 @@ fn work(form: Form) -> crate::definition::Work {
         handle_time: SignedDuration::from_mins(5),
         due: None,
         form,
+        message: None,
     }
 }
 
@@ -237,6 +238,7 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
         },
         start: id(0),
         steps,
+        canned_replies: Vec::new(),
     }
 }
 
@@ -565,4 +567,79 @@ fn performers_are_remembered_per_step_for_four_eyes() {
         "reject returns to the named step"
     );
     assert_eq!(rejected.state.performers.get(&key("s1")), Some(&reviewer));
+}
+
+#[test]
+fn the_message_field_becomes_a_public_reply_or_an_internal_note_by_outcome() {
+    let definition =
+        crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
+            .unwrap();
+    let intake = json!({"subject": "Late parcel", "description": "Where is it?",
+                        "requester_email": "ann@example.com"});
+    let started = start(
+        &definition,
+        WorkItemId::new(),
+        intake.as_object().unwrap(),
+        Priority::Normal,
+        start_at(),
+    )
+    .unwrap();
+    let [agent, _, _] = workers();
+    let later = start_at() + SignedDuration::from_mins(10);
+    let submit = |outcome: &str, reply: &str| {
+        let Position::InStep { step, visit } = &started.state.position else {
+            panic!(
+                "the ticket waits for an answer: {:?}",
+                started.state.position
+            )
+        };
+        apply(
+            &definition,
+            &started.state,
+            &Event::TaskSubmitted {
+                step: step.clone(),
+                visit: *visit,
+                worker: agent,
+                outcome: key(outcome),
+                data: Map::from_iter([("reply".into(), json!(reply))]),
+            },
+            later,
+        )
+        .unwrap()
+    };
+    let posted = |outcome: &Outcome| {
+        outcome
+            .effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::PostMessage { visibility, body } => Some((*visibility, body.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let replied = submit("replied", "  It ships today. ");
+    assert_eq!(
+        posted(&replied),
+        [(
+            crate::model::Visibility::Public,
+            "It ships today.".to_owned()
+        )]
+    );
+    assert_eq!(replied.state.sla.first_response_at, Some(later));
+
+    let noted = submit("noted", "VIP customer");
+    assert_eq!(
+        posted(&noted),
+        [(
+            crate::model::Visibility::Internal,
+            "VIP customer".to_owned()
+        )]
+    );
+    assert_eq!(
+        noted.state.sla.first_response_at, None,
+        "a note is no answer"
+    );
+
+    assert!(posted(&submit("replied", "   ")).is_empty());
 }

@@ -109,6 +109,11 @@ impl Tr {
         &self.language
     }
 
+    /// Whether the language has a message `id`.
+    pub fn has(&self, id: &str) -> bool {
+        self.bundle.has_message(id)
+    }
+
     /// The message `id`; its id itself if it is missing, so a gap shows instead of hiding.
     pub fn t(&self, id: &str) -> String {
         self.format(id, None)
@@ -124,6 +129,11 @@ impl Tr {
             args.set(name.to_string(), value.to_string());
         }
         self.format(id, Some(&args))
+    }
+
+    /// The time zone times are shown and typed in.
+    pub fn zone(&self) -> &TimeZone {
+        &self.time_zone
     }
 
     /// The time zone times are shown in, by its IANA name.
@@ -149,7 +159,7 @@ impl Tr {
 
     /// A share as a percentage with one decimal: `85.0%` or `85,0 %`.
     pub fn percent(&self, share: f64) -> String {
-        self.t_arg("format-percent", "value", &self.decimal(share * 100.0, 1))
+        self.t_arg("format-percent", "value", self.decimal(share * 100.0, 1))
     }
 
     /// An exact amount (a decimal string such as `1234.50`) in its currency.
@@ -233,7 +243,7 @@ impl Tr {
         let separator = self.t("format-group-separator");
         let mut text = String::with_capacity(digits.len() + digits.len() / 3 * separator.len());
         for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index) % 3 == 0 {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
                 text.push_str(&separator);
             }
             text.push(digit);

@@ -213,14 +213,14 @@ async fn refuse_announced_oversize(
     }
 }
 
-/// Attachment uploads are raw files with their own, larger limit
-/// (`Config::max_attachment_bytes`), which their handler enforces on the announced and
-/// the streamed size alike; it reads the raw body, which `DefaultBodyLimit` does not cut.
+/// Attachment uploads (raw files, and the portal's intake form with its files) have their
+/// own, larger limit (`Config::max_attachment_bytes`), which their handlers enforce on the
+/// announced and the streamed size alike, beyond the reach of `DefaultBodyLimit`.
 fn is_attachment_upload(request: &axum::extract::Request) -> bool {
     let path = request.uri().path();
     request.method() == axum::http::Method::POST
-        && path.starts_with("/api/v1/items/")
-        && path.ends_with("/attachments")
+        && ((path.starts_with("/api/v1/items/") && path.ends_with("/attachments"))
+            || (path.starts_with("/portal/engagements/") && path.ends_with("/new")))
 }
 
 /// After a shutdown, how long each handed-back task is kept for the worker who held it.

@@ -106,6 +106,10 @@ pub struct ItemFilter {
     pub engagement_id: Option<EngagementId>,
     /// `active`, `waiting`, `completed` or `cancelled`.
     pub status: Option<String>,
+    /// Text in the item's `subject`, or 8 or more hex digits of its id (the reference
+    /// people read off a page). Case is ignored for ASCII letters, and for others where the
+    /// database's `lower()` knows them (not on SQLite).
+    pub text: Option<String>,
     /// Items after this one in the list order (newest first): the cursor of the last page.
     pub after: Option<WorkItemId>,
     pub limit: u32,
@@ -249,6 +253,8 @@ pub trait Store: Send + Sync {
     /// any node: waiting workers watch it instead of polling.
     fn wake_ups(&self) -> tokio::sync::watch::Receiver<u64>;
     async fn item_tasks(&self, id: WorkItemId) -> Result<Vec<Task>>;
+    /// The tasks a worker holds now, oldest claim first.
+    async fn held_tasks(&self, worker: WorkerId) -> Result<Vec<Task>>;
     /// The item's SLA clocks against its engagement's targets and calendar, now.
     async fn sla_status(&self, item: &WorkItem) -> Result<Vec<delego_core::sla::SlaStatus>>;
     /// The tasks a worker holds, per channel.
@@ -292,6 +298,11 @@ pub trait Store: Send + Sync {
 
     /// Every queue with work in it, at `now`: tasks due within `risk_window` are at risk.
     async fn queues(&self, risk_window: jiff::SignedDuration) -> Result<Vec<QueueStats>>;
+    /// The waiting and held tasks of one queue (an engagement's step), most urgent first:
+    /// by deadline (none last), then serve-by.
+    async fn queue_tasks(&self, engagement: EngagementId, step: &Key) -> Result<Vec<Task>>;
+    /// How many tasks each worker holds now; workers holding none are left out.
+    async fn tasks_in_hand(&self) -> Result<std::collections::BTreeMap<WorkerId, u64>>;
     /// Folds the counters' ledger into their totals; returns how many changes it folded.
     /// Every node runs it now and then; only one compacts at a time.
     async fn compact_queue_counts(&self) -> Result<usize>;

@@ -113,6 +113,7 @@ impl_store!(
     compaction_lock = "SELECT pg_try_advisory_xact_lock(72657002)",
     seq_in_list = "seq IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
     client_in_list = "client_id IN (SELECT jsonb_array_elements_text($6::jsonb)::uuid)",
+    id_hex = "replace(CAST(id AS TEXT), '-', '')",
     engagement_in_list = "e.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
 );
 

@@ -88,6 +88,20 @@ pub const QUEUE_COUNTS: &str = "SELECT engagement_id, step, status, due_minute, 
      UNION ALL SELECT engagement_id, step, status, due_minute, delta FROM queue_count_changes) AS counts \
      GROUP BY engagement_id, step, status, due_minute ORDER BY engagement_id, step";
 
+/// A `LIKE … ESCAPE '\'` pattern matching values that contain `text` literally.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// [`delego_core::routing::CLAIM_BATCH`], as SQL binds it.
 pub const CLAIM_BATCH: i64 = delego_core::routing::CLAIM_BATCH as i64;
 
@@ -106,6 +120,7 @@ macro_rules! impl_store {
         compaction_lock = $compaction_lock:literal,
         seq_in_list = $seq_in_list:literal,
         client_in_list = $client_in_list:literal,
+        id_hex = $id_hex:literal,
         engagement_in_list = $engagement_in_list:literal $(,)?
     ) => {
         use std::sync::Arc;
@@ -486,6 +501,66 @@ macro_rules! impl_store {
                 }
             }
 
+            /// Adds a message to the item's thread, audited. A person's public message goes
+            /// out to the requester as a reply; the system's own notices are already the
+            /// delivery of an outbox message.
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_message(
+                tx: &mut Tx,
+                item: &WorkItem,
+                author: Actor,
+                visibility: Visibility,
+                body: String,
+                attachments: Vec<delego_core::id::AttachmentId>,
+                now: jiff::Timestamp,
+            ) -> Result<Message> {
+                let from_person = matches!(author, Actor::User(_) | Actor::Worker(_) | Actor::Operator(_));
+                let message = Message {
+                    id: MessageId::new(),
+                    item_id: item.id(),
+                    client_id: item.client_id,
+                    author,
+                    visibility,
+                    body,
+                    attachments,
+                    created_at: now,
+                };
+                let visibility = match message.visibility {
+                    Visibility::Public => "public",
+                    Visibility::Internal => "internal",
+                };
+                sqlx::query(
+                    "INSERT INTO messages (id, item_id, client_id, author, visibility, body, attachments, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(message.id.as_uuid())
+                .bind(item.id().as_uuid())
+                .bind(item.client_id.as_uuid())
+                .bind(SqlJson(rows::to_json(&message.author)))
+                .bind(visibility)
+                .bind(&message.body)
+                .bind(SqlJson(rows::to_json(&message.attachments)))
+                .bind(micros(now))
+                .execute(&mut **tx)
+                .await?;
+                let detail = json!({"message": message.id, "visibility": visibility});
+                Self::insert_audit(
+                    tx,
+                    Some(item.client_id),
+                    Some(item.id()),
+                    &message.author,
+                    "message.added",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                if message.visibility == Visibility::Public && from_person {
+                    let outbound = json!({"kind": "reply", "message": message.id});
+                    Self::enqueue(tx, item, outbound, now).await?;
+                }
+                Ok(message)
+            }
+
             /// Makes the engine's effects true, in the caller's transaction. Returns whether
             /// a task was opened, so that waiting workers are woken after the commit.
             async fn apply_effects(
@@ -567,6 +642,10 @@ macro_rules! impl_store {
                         }
                         Effect::Send(message) => {
                             Self::enqueue(tx, item, rows::to_json(&message), now).await?;
+                        }
+                        Effect::PostMessage { visibility, body } => {
+                            Self::insert_message(tx, item, actor.clone(), visibility, body, Vec::new(), now)
+                                .await?;
                         }
                         Effect::Audit(record) => {
                             let mut detail = record.detail;
@@ -1787,11 +1866,18 @@ macro_rules! impl_store {
             }
 
             async fn items(&self, filter: &ItemFilter) -> Result<Vec<WorkItem>> {
+                let text = filter.text.as_deref().map(str::trim).filter(|text| !text.is_empty());
+                // Fewer digits would find ids by chance rather than by their reference.
+                let id_digits = text
+                    .map(|text| text.replace('-', "").to_ascii_lowercase())
+                    .filter(|digits| digits.len() >= 8 && digits.chars().all(|c| c.is_ascii_hexdigit()));
                 let rows = sqlx::query(concat!(
                     "SELECT ", item_columns!(), " FROM work_items \
                      WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR engagement_id = $2) \
                      AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id < $4) \
                      AND ($6 IS NULL OR ", $client_in_list, ") \
+                     AND ($7 IS NULL OR lower(state -> 'data' ->> 'subject') LIKE $7 ESCAPE '\\' \
+                          OR ", $id_hex, " LIKE $8) \
                      ORDER BY id DESC LIMIT $5"
                 ))
                 .bind(filter.client_id.map(|c| c.as_uuid()))
@@ -1803,6 +1889,8 @@ macro_rules! impl_store {
                     serde_json::to_string(&ids.iter().map(|id| id.to_string()).collect::<Vec<_>>())
                         .unwrap_or_default()
                 }))
+                .bind(text.map(|text| crate::sql::contains_pattern(&text.to_lowercase())))
+                .bind(id_digits.map(|digits| crate::sql::contains_pattern(&digits)))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(Self::item_from_row).collect()
@@ -2038,6 +2126,17 @@ macro_rules! impl_store {
                 rows.iter().map(Self::task_from_row).collect()
             }
 
+            async fn held_tasks(&self, worker: WorkerId) -> Result<Vec<Task>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(),
+                    " FROM tasks WHERE worker_id = $1 AND status = 'claimed' ORDER BY claimed_at, id"
+                ))
+                .bind(worker.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::task_from_row).collect()
+            }
+
             async fn sla_status(&self, item: &WorkItem) -> Result<Vec<delego_core::sla::SlaStatus>> {
                 let engagement = self.engagement(item.engagement_id).await?;
                 let definition = self.sla_definition(&engagement, &item.service_key, item.service_version).await?;
@@ -2112,51 +2211,16 @@ macro_rules! impl_store {
                     }
                 }
                 let clocks_changed = item.state.sla != clocks_before;
-                let message = Message {
-                    id: MessageId::new(),
-                    item_id: item.id(),
-                    client_id: item.client_id,
-                    author: new.author.clone(),
-                    visibility: new.visibility,
-                    body: new.body,
-                    attachments: new.attachments,
-                    created_at: now,
-                };
-                let visibility = match message.visibility {
-                    Visibility::Public => "public",
-                    Visibility::Internal => "internal",
-                };
-                sqlx::query(
-                    "INSERT INTO messages (id, item_id, client_id, author, visibility, body, attachments, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(message.id.as_uuid())
-                .bind(item.id().as_uuid())
-                .bind(item.client_id.as_uuid())
-                .bind(SqlJson(rows::to_json(&message.author)))
-                .bind(visibility)
-                .bind(&message.body)
-                .bind(SqlJson(rows::to_json(&message.attachments)))
-                .bind(micros(now))
-                .execute(&mut *tx)
-                .await?;
-                let detail = json!({"message": message.id, "visibility": visibility});
-                Self::insert_audit(
+                let message = Self::insert_message(
                     &mut tx,
-                    Some(item.client_id),
-                    Some(item.id()),
-                    &new.author,
-                    "message.added",
-                    detail.as_object().cloned().unwrap_or_default(),
+                    &item,
+                    new.author.clone(),
+                    new.visibility,
+                    new.body,
+                    new.attachments,
                     now,
                 )
                 .await?;
-                // A person's public reply goes out to the requester; the system's own notices
-                // are already the delivery of an outbox message.
-                if message.visibility == Visibility::Public && from_person {
-                    let outbound = json!({"kind": "reply", "message": message.id});
-                    Self::enqueue(&mut tx, &item, outbound, now).await?;
-                }
                 let waiting_for_it = new.event.filter(|_| {
                     matches!(item.state.position, delego_core::engine::Position::Waiting { .. })
                 });
@@ -2328,6 +2392,36 @@ macro_rules! impl_store {
                     queue.oldest_queued_at = rows::optional_timestamp(oldest)?;
                 }
                 Ok(queues.into_values().filter(|q| q.open + q.held > 0).collect())
+            }
+
+            async fn queue_tasks(&self, engagement: EngagementId, step: &Key) -> Result<Vec<Task>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE engagement_id = $1 AND step = $2 \
+                     AND status IN ('open', 'claimed')"
+                ))
+                .bind(engagement.as_uuid())
+                .bind(step.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                let mut tasks = rows.iter().map(Self::task_from_row).collect::<Result<Vec<_>>>()?;
+                // Sorted here: the two databases put NULL deadlines at opposite ends.
+                tasks.sort_by_key(|t| (t.due_at.is_none(), t.due_at, t.serve_by, t.id));
+                Ok(tasks)
+            }
+
+            async fn tasks_in_hand(&self) -> Result<std::collections::BTreeMap<WorkerId, u64>> {
+                let rows = sqlx::query(
+                    "SELECT worker_id, COUNT(*) FROM tasks WHERE status = 'claimed' GROUP BY worker_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut held = std::collections::BTreeMap::new();
+                for row in rows {
+                    if let Some(worker) = row.try_get::<Option<Uuid>, _>(0)? {
+                        held.insert(WorkerId::from_uuid(worker), u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0));
+                    }
+                }
+                Ok(held)
             }
 
             async fn verify_queue_counts(&self) -> Result<Vec<String>> {

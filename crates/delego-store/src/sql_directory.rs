@@ -282,7 +282,7 @@ macro_rules! impl_directory {
                     .fetch_optional(&self.pool)
                     .await?
                     .ok_or(StoreError::NotFound("user"))?;
-                    Ok((user_from_row(&row)?, row.try_get(7)?))
+                    Ok((user_from_row(&row)?, row.try_get("password_hash")?))
                 }
 
                 async fn users(&self, client_id: Option<ClientId>) -> Result<Vec<User>> {

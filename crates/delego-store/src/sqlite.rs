@@ -88,6 +88,7 @@ impl_store!(
     compaction_lock = "",
     seq_in_list = "seq IN (SELECT value FROM json_each($1))",
     client_in_list = "client_id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($6))",
+    id_hex = "lower(hex(id))",
     engagement_in_list = "e.id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($1))",
 );
 

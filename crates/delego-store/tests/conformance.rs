@@ -194,6 +194,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks_show_the_hand,
     a_shorter_target_takes_effect_on_items_already_open,
     an_escalation_goes_to_the_lead_of_the_team_holding_the_work,
     a_breach_set_to_reassign_puts_the_task_back_for_someone_else,
@@ -2631,4 +2632,162 @@ async fn a_shorter_target_takes_effect_on_items_already_open(h: &Harness) {
     );
     let escalated = store.item(item.id()).await.unwrap();
     assert_eq!(escalated.state.priority, Priority::High);
+}
+
+/// The built-in customer support service: its answer step's `reply` is the thread message.
+const CUSTOMER_SUPPORT: &str = include_str!("../../../catalog/customer-support.toml");
+
+async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks_show_the_hand(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let service = store.publish_service(CUSTOMER_SUPPORT).await.unwrap();
+    let client = store
+        .create_client(Name::parse("Acme").unwrap(), &operator())
+        .await
+        .unwrap();
+    let engagement = store
+        .create_engagement(
+            client.id,
+            Name::parse("Support").unwrap(),
+            &service.key,
+            service.version,
+            Default::default(),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let item = store
+        .create_item(
+            NewItem {
+                engagement_id: engagement.id,
+                data: data(
+                    json!({"subject": "Late parcel", "description": "Where is it?",
+                                  "requester_email": "ann@example.com"}),
+                ),
+                priority: Priority::Normal,
+                requester_id: None,
+                idempotency_key: None,
+            },
+            &operator(),
+        )
+        .await
+        .unwrap()
+        .value;
+    store.take_outgoing(10).await.unwrap();
+    let agent = Worker {
+        id: WorkerId::new(),
+        name: Name::parse("Jana").unwrap(),
+        skills: BTreeMap::from([(key("customer_support"), SkillLevel::new(2).unwrap())]),
+        languages: BTreeSet::from([Language::parse("en").unwrap()]),
+        clearances: BTreeSet::from([client.id]),
+        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 3)]),
+        presence: Presence::Available,
+        certifications: Default::default(),
+        exclusions: Default::default(),
+        idle_since: None,
+        wrap_up_secs: 0,
+        team: None,
+    };
+    store.create_worker(&agent, &operator()).await.unwrap();
+    let bystander = worker(store, &[("customer_support", 2)], &[client.id]).await;
+
+    let claimed = store.claim_next_task(agent.id).await.unwrap().unwrap();
+    let held: Vec<_> = store.held_tasks(agent.id).await.unwrap();
+    assert_eq!(
+        held.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [claimed.task.id]
+    );
+    assert!(store.held_tasks(bystander).await.unwrap().is_empty());
+    assert_eq!(
+        store.tasks_in_hand().await.unwrap(),
+        BTreeMap::from([(agent.id, 1)])
+    );
+    // A later ticket waits behind the held one: the queue lists the earlier deadline first.
+    h.advance(SignedDuration::from_mins(1));
+    let later = store
+        .create_item(
+            NewItem {
+                engagement_id: engagement.id,
+                data: data(json!({"subject": "Later", "description": "d",
+                                  "requester_email": "bob@example.com"})),
+                priority: Priority::Normal,
+                requester_id: None,
+                idempotency_key: None,
+            },
+            &operator(),
+        )
+        .await
+        .unwrap()
+        .value;
+    let queue: Vec<_> = store
+        .queue_tasks(engagement.id, &key("answer"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|task| task.item_id)
+        .collect();
+    assert_eq!(queue, [item.id(), later.id()]);
+    store
+        .apply_event(
+            later.id(),
+            None,
+            Event::Cancel {
+                reason: "not part of this case".into(),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap();
+    store.take_outgoing(10).await.unwrap();
+
+    let reply = |text: &str| data(json!({ "reply": text }));
+    store
+        .submit_task(
+            claimed.task.id,
+            agent.id,
+            key("noted"),
+            reply("VIP, be quick"),
+        )
+        .await
+        .unwrap();
+    assert!(store.held_tasks(agent.id).await.unwrap().is_empty());
+    assert!(store.messages(item.id(), false).await.unwrap().is_empty());
+    let notes = store.messages(item.id(), true).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].body, "VIP, be quick");
+    assert_eq!(
+        notes[0].visibility,
+        delego_core::model::Visibility::Internal
+    );
+    assert_eq!(notes[0].author, Actor::Worker(agent.id));
+    assert!(
+        store.take_outgoing(10).await.unwrap().is_empty(),
+        "a note is not mailed"
+    );
+
+    h.advance(SignedDuration::from_mins(5));
+    let again = store.claim_next_task(agent.id).await.unwrap().unwrap();
+    let answered = store
+        .submit_task(
+            again.task.id,
+            agent.id,
+            key("replied"),
+            reply("It ships today."),
+        )
+        .await
+        .unwrap();
+    let public = store.messages(item.id(), false).await.unwrap();
+    assert_eq!(
+        public.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["It ships today."]
+    );
+    assert_eq!(
+        answered.state.sla.first_response_at,
+        Some(public[0].created_at)
+    );
+    let outgoing = store.take_outgoing(10).await.unwrap();
+    assert_eq!(outgoing.len(), 1);
+    assert_eq!(outgoing[0].message["kind"], "reply");
+    assert_eq!(outgoing[0].message["message"], json!(public[0].id));
 }

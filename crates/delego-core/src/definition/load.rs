@@ -18,8 +18,8 @@ use toml::de::{DeTable, DeValue};
 use super::expr::Expression;
 use super::form::parse_decimal;
 use super::model::{
-    Action, Branch, Field, FieldType, Form, Rules, ServiceDefinition, ServiceKind, SlaDefaults,
-    Step, StepKind, TIMEOUT, Transition, Work,
+    AGENT_NAME, Action, Branch, CannedReply, Field, FieldType, Form, MessagePolicy, Rules,
+    ServiceDefinition, ServiceKind, SlaDefaults, Step, StepKind, TIMEOUT, Transition, Work,
 };
 use crate::routing::{Channel, Relaxation, RoutingPolicy, WorkerOrder};
 use crate::values::{Currency, Key, Name, Priority, SkillLevel};
@@ -99,7 +99,8 @@ fn parse_any_duration(text: &str) -> Result<SignedDuration, String> {
         .map_err(|_| format!("`{text}` uses months or years; use weeks, days, hours or minutes"))
 }
 
-const TOP_KEYS: &[&str] = &["service", "sla", "intake", "steps"];
+const TOP_KEYS: &[&str] = &["service", "sla", "intake", "steps", "replies"];
+const REPLY_KEYS: &[&str] = &["key", "title", "field", "body"];
 const SERVICE_KEYS: &[&str] = &[
     "key",
     "version",
@@ -213,6 +214,8 @@ impl KindName {
                 "routing",
                 "outcomes",
                 "on",
+                "message_field",
+                "public_on",
             ],
             KindName::Review => &[
                 "id",
@@ -858,6 +861,7 @@ impl<'s> Loader<'s> {
         let mut fields = Fields::default();
         let intake = self.form(&root, "intake", &mut fields, true);
         let drafts = self.steps(&root, &mut fields);
+        let canned_replies = self.replies(&root, &fields);
 
         let start = header.as_ref().and_then(|header| header.start.clone());
         self.check_graph(start.as_ref(), &drafts);
@@ -916,7 +920,87 @@ impl<'s> Loader<'s> {
             intake: intake?,
             start: Key::parse(header.start?.value).ok()?,
             steps,
+            canned_replies: canned_replies?,
         })
+    }
+
+    /// `[[replies]]`: each fills a text field of some step's form (`reply` unless it says
+    /// otherwise) and names only intake fields and `agent_name` as placeholders.
+    fn replies(&mut self, root: &Section<'_, '_>, fields: &Fields) -> Option<Vec<CannedReply>> {
+        let Some(sections) = self.tables(root, "replies", Need::Optional)? else {
+            return Some(Vec::new());
+        };
+        let mut replies = Vec::new();
+        let mut seen = HashSet::new();
+        let mut complete = true;
+        for section in sections {
+            self.unknown_keys(&section, REPLY_KEYS, &|_| None);
+            let key = self.key(&section, "key", Need::Required).flatten();
+            let title = self.string(&section, "title", Need::Required).flatten();
+            let body = self.string(&section, "body", Need::Required).flatten();
+            let field = match self.key(&section, "field", Need::Optional) {
+                Some(Some(field)) => Some(field),
+                Some(None) => Some(At {
+                    value: Key::parse("reply").ok()?,
+                    span: section.span.clone().unwrap_or_default(),
+                    path: section.path_of("field"),
+                }),
+                None => None,
+            };
+            if let Some(key) = &key
+                && !seen.insert(key.value.clone())
+            {
+                self.report(
+                    Some(key.span.clone()),
+                    &key.path,
+                    format!("another reply is also called `{}`", key.value),
+                );
+            }
+            if let Some(field) = &field {
+                let texty = matches!(
+                    fields.declared.get(field.value.as_str()),
+                    Some((FieldType::Text | FieldType::LongText, _))
+                );
+                let in_intake = fields
+                    .intake
+                    .iter()
+                    .any(|(name, _)| name == field.value.as_str());
+                if !texty || in_intake {
+                    self.report(
+                        Some(field.span.clone()),
+                        &field.path,
+                        format!(
+                            "`{}` is not a text field of a step's form, so a reply cannot fill it",
+                            field.value
+                        ),
+                    );
+                }
+            }
+            let (Some(key), Some(title), Some(body), Some(field)) = (key, title, body, field)
+            else {
+                complete = false;
+                continue;
+            };
+            let reply = CannedReply {
+                key: key.value,
+                title: title.value.to_owned(),
+                field: field.value,
+                body: body.value.to_owned(),
+            };
+            for name in reply.placeholders() {
+                let known =
+                    name == AGENT_NAME || fields.intake.iter().any(|(intake, _)| intake == name);
+                if !known {
+                    self.report(
+                        Some(body.span.clone()),
+                        &body.path,
+                        format!("`{{{name}}}` is neither an intake field nor `{{{AGENT_NAME}}}`"),
+                    );
+                }
+            }
+            replies.push(reply);
+        }
+        complete.then_some(replies)
     }
 
     fn header<'a>(&mut self, section: &Section<'a, '_>) -> Header<'a> {
@@ -1454,6 +1538,63 @@ impl<'s> Loader<'s> {
             form: form?,
             certifications: certifications?,
             routing: routing?,
+            message: None,
+        })
+    }
+
+    /// `message_field` and `public_on`: the form field that becomes a thread message, and
+    /// the outcomes that make it a public reply rather than an internal note.
+    fn message_policy(
+        &mut self,
+        section: &Section<'_, '_>,
+        form: Option<&Form>,
+        outcomes: Option<&[At<Key>]>,
+    ) -> Option<Option<MessagePolicy>> {
+        let field = self.key(section, "message_field", Need::Optional)?;
+        let public_on = self.keys(section, "public_on", Need::Optional)?;
+        let Some(field) = field else {
+            if let Some(public_on) = public_on {
+                self.report(
+                    Some(public_on.span),
+                    &public_on.path,
+                    "`public_on` needs a `message_field` whose message it makes public",
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        let mut good = true;
+        if let Some(form) = form {
+            let texty = form
+                .field(field.value.as_str())
+                .is_some_and(|f| matches!(f.kind, FieldType::Text | FieldType::LongText));
+            if !texty {
+                good = false;
+                self.report(
+                    Some(field.span.clone()),
+                    &field.path,
+                    format!("`{}` is not a text field of this step's form", field.value),
+                );
+            }
+        }
+        let public_on = public_on.map(|keys| keys.value).unwrap_or_default();
+        if let Some(outcomes) = outcomes {
+            for outcome in &public_on {
+                if !outcomes.iter().any(|known| known.value == outcome.value) {
+                    good = false;
+                    self.report(
+                        Some(outcome.span.clone()),
+                        &outcome.path,
+                        format!("`{}` is not an outcome of this step", outcome.value),
+                    );
+                }
+            }
+        }
+        good.then(|| {
+            Some(MessagePolicy {
+                field: field.value,
+                public_on: public_on.into_iter().map(|outcome| outcome.value).collect(),
+            })
         })
     }
 
@@ -1617,11 +1758,15 @@ impl<'s> Loader<'s> {
                 "a human step needs at least one outcome",
             );
         }
+        let message = self.message_policy(
+            section,
+            work.as_ref().map(|work| &work.form),
+            outcomes.as_ref().map(|outcomes| outcomes.value.as_slice()),
+        );
         let on = self.transitions(section, draft, outcomes.map(|outcomes| outcomes.value));
-        Some(StepKind::Human {
-            work: work?,
-            on: on?,
-        })
+        let mut work = work?;
+        work.message = message?;
+        Some(StepKind::Human { work, on: on? })
     }
 
     /// Reads `on`, which must give a step for each expected outcome and for nothing else.
@@ -2278,7 +2423,16 @@ start = "first"
             panic!("{problems:#?}");
         });
         assert_eq!(definition.key.as_str(), "customer-support");
-        assert_eq!(definition.version, 1);
+        assert_eq!(definition.version, 2);
+        let titles: Vec<&str> = definition
+            .canned_replies
+            .iter()
+            .map(|reply| reply.title.as_str())
+            .collect();
+        assert_eq!(
+            titles,
+            ["We are on it", "Ask for details", "Solved, closing"]
+        );
         assert_eq!(definition.kind, ServiceKind::Bpo);
         assert_eq!(definition.start.as_str(), "acknowledge");
         assert_eq!(
@@ -2434,6 +2588,63 @@ kind = "end"
         assert_eq!(found.len(), expected.len(), "{found:#?}");
         let lines: Vec<usize> = found.iter().map(|(line, _, _)| *line).collect();
         assert!(lines.is_sorted(), "problems come in file order");
+    }
+
+    #[test]
+    fn canned_replies_fill_a_step_text_field_and_name_only_known_placeholders() {
+        let base = CATALOG.replace("[[replies]]", "[[unused_replies]]");
+        let base = &base[..base.find("[[unused_replies]]").unwrap()];
+        let rest = &CATALOG[CATALOG.find("[[steps]]").unwrap()..];
+        let with = |replies: &str| format!("{base}{replies}\n{rest}");
+
+        let good = with(
+            "[[replies]]\nkey = \"hi\"\ntitle = \"Hi\"\nbody = \"Dear {requester_email}, {agent_name} here. {not a placeholder}\"",
+        );
+        let definition = load_definition(&good).unwrap();
+        let reply = definition.canned_reply("hi").unwrap();
+        assert_eq!(reply.field.as_str(), "reply");
+        let data = serde_json::json!({"requester_email": "ann@example.com"});
+        assert_eq!(
+            reply.fill(data.as_object().unwrap(), "Jana"),
+            "Dear ann@example.com, Jana here. {not a placeholder}"
+        );
+
+        let listed = listed(&with(
+            "[[replies]]\nkey = \"a\"\ntitle = \"A\"\nbody = \"{nickname}\"\n\
+             [[replies]]\nkey = \"a\"\ntitle = \"B\"\nfield = \"subject\"\nbody = \"x\"\n\
+             [[replies]]\nkey = \"c\"\nbody = \"x\"",
+        ));
+        assert_reported(
+            &listed,
+            "`{nickname}` is neither an intake field nor `{agent_name}`",
+        );
+        assert_reported(&listed, "another reply is also called `a`");
+        assert_reported(&listed, "`subject` is not a text field of a step's form");
+        assert_reported(&listed, "replies[2].title");
+    }
+
+    #[test]
+    fn a_message_field_is_a_text_field_of_the_form_and_public_on_names_outcomes() {
+        let definition = load_definition(CATALOG).unwrap();
+        let answer = definition.step(&Key::parse("answer").unwrap()).unwrap();
+        let policy = answer.work().unwrap().message.as_ref().unwrap();
+        assert_eq!(policy.field.as_str(), "reply");
+        assert!(policy.public_on.contains(&Key::parse("replied").unwrap()));
+        assert!(!policy.public_on.contains(&Key::parse("noted").unwrap()));
+
+        let listed = listed(
+            &CATALOG
+                .replace("message_field = \"reply\"", "message_field = \"subject\"")
+                .replace(
+                    "public_on = [\"replied\", \"resolved\"]",
+                    "public_on = [\"replied\", \"shouted\"]",
+                ),
+        );
+        assert_reported(&listed, "`subject` is not a text field of this step's form");
+        assert_reported(&listed, "`shouted` is not an outcome of this step");
+        let without_field =
+            super::tests::listed(&CATALOG.replace("message_field = \"reply\"\n", ""));
+        assert_reported(&without_field, "`public_on` needs a `message_field`");
     }
 
     #[test]

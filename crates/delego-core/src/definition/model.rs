@@ -33,11 +33,80 @@ pub struct ServiceDefinition {
     pub start: Key,
     /// In the order the file lists them.
     pub steps: Vec<Step>,
+    /// Prepared answers agents start a reply from, in the file's order.
+    pub canned_replies: Vec<CannedReply>,
+}
+
+/// A prepared answer: its `body` fills a step form's text `field`, with `{name}`
+/// placeholders replaced by the item's intake values and `{agent_name}` by the agent's.
+#[derive(Clone, Debug, Serialize)]
+pub struct CannedReply {
+    pub key: Key,
+    pub title: String,
+    pub field: Key,
+    pub body: String,
+}
+
+/// The placeholder for the name of the agent replying.
+pub const AGENT_NAME: &str = "agent_name";
+
+impl CannedReply {
+    /// The body with its placeholders filled; a value the item lacks leaves an empty
+    /// space rather than a placeholder the requester would see.
+    pub fn fill(&self, data: &serde_json::Map<String, serde_json::Value>, agent: &str) -> String {
+        let mut text = String::with_capacity(self.body.len());
+        let mut rest = self.body.as_str();
+        while let Some((before, name, after)) = next_placeholder(rest) {
+            text.push_str(before);
+            match (name, data.get(name)) {
+                (AGENT_NAME, _) => text.push_str(agent),
+                (_, Some(serde_json::Value::String(value))) => text.push_str(value),
+                (_, Some(serde_json::Value::Null) | None) => {}
+                (_, Some(other)) => text.push_str(&other.to_string()),
+            }
+            rest = after;
+        }
+        text.push_str(rest);
+        text
+    }
+
+    /// The names of the body's placeholders.
+    pub fn placeholders(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some((_, name, after)) = next_placeholder(rest) {
+            names.push(name);
+            rest = after;
+        }
+        names
+    }
+}
+
+/// `{name}` where name is a field key; any other brace is plain text.
+fn next_placeholder(text: &str) -> Option<(&str, &str, &str)> {
+    let mut from = 0;
+    while let Some(open) = text[from..].find('{').map(|i| i + from) {
+        let after = &text[open + 1..];
+        if let Some(close) = after.find('}') {
+            let name = &after[..close];
+            if Key::parse(name).is_ok() {
+                return Some((&text[..open], name, &after[close + 1..]));
+            }
+        }
+        from = open + 1;
+    }
+    None
 }
 
 impl ServiceDefinition {
     pub fn step(&self, id: &Key) -> Option<&Step> {
         self.steps.iter().find(|step| &step.id == id)
+    }
+
+    pub fn canned_reply(&self, key: &str) -> Option<&CannedReply> {
+        self.canned_replies
+            .iter()
+            .find(|reply| reply.key.as_str() == key)
     }
 
     /// This definition as an engagement runs it: its wait timers, calendar and SLA
@@ -326,6 +395,16 @@ pub struct Work {
     pub certifications: std::collections::BTreeSet<Key>,
     /// How the step's tasks are queued and handed out.
     pub routing: crate::routing::RoutingPolicy,
+    /// A text field of the form whose value becomes a message in the item's thread.
+    pub message: Option<MessagePolicy>,
+}
+
+/// Which form field is the worker's message, and when it goes to the requester.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessagePolicy {
+    pub field: Key,
+    /// Outcomes whose message is a public reply; with any other it is an internal note.
+    pub public_on: std::collections::BTreeSet<Key>,
 }
 
 #[derive(Clone, Debug, Serialize)]

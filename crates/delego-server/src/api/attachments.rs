@@ -138,37 +138,80 @@ pub async fn upload(
     // Scope first: nothing about the request is judged for an item the caller cannot see.
     let item = visible_item(&state, &caller, &id).await?;
     let Query(query) = query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
-    let filename = checked_filename(query.filename)?;
-    let content_type = allowed_content_type(&headers)?;
-    let limit = state.config.max_attachment_bytes;
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default());
+    let attachment = store_file(
+        &state,
+        &caller,
+        &item,
+        query.filename,
+        content_type,
+        announced,
+        body.into_data_stream(),
+    )
+    .await?;
+    let location = format!("/api/v1/attachments/{}", attachment.id);
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(AttachmentView::from(attachment)),
+    )
+        .into_response();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// A file's name and declared type, if both are acceptable.
+pub(crate) fn accepted_file(
+    filename: Option<String>,
+    content_type: Option<&str>,
+) -> ApiResult<(String, String)> {
+    Ok((
+        checked_filename(filename)?,
+        allowed_content_type(content_type)?,
+    ))
+}
+
+/// Stores one file of `item` (the content first, then its metadata) after checking its
+/// name, its declared type, its size (`announced`, if known before the content, and as
+/// streamed) and that its first bytes fit its type. The upload API and the portal's
+/// intake form both store files through it.
+pub(crate) async fn store_file<S>(
+    state: &AppState,
+    caller: &Caller,
+    item: &WorkItem,
+    filename: Option<String>,
+    content_type: Option<&str>,
+    announced: Option<u64>,
+    mut content: S,
+) -> ApiResult<Attachment>
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin + 'static,
+{
+    let (filename, content_type) = accepted_file(filename, content_type)?;
+    let limit = state.config.max_attachment_bytes;
     if let Some(length) = announced
         && length > limit
     {
         return Err(too_large(limit));
     }
 
-    let mut body = body.into_data_stream();
     let mut head = Vec::new();
     while head.len() < SNIFF_LEN {
-        match body.next().await {
+        match content.next().await {
             Some(Ok(chunk)) => head.extend_from_slice(&chunk),
             Some(Err(error)) => return Err(broken_upload(&error)),
             None => break,
         }
     }
-    if head.is_empty() {
-        return Err(ApiError::field(
-            "body",
-            "required",
-            "the file is empty; send its bytes as the request body",
-        ));
-    }
-    check_signature(&content_type, &head)?;
-    let rest = body.map_err(|error| io::Error::other(BrokenUpload(error)));
+    check_content(&content_type, &head)?;
+    let rest = content.map_err(|error| io::Error::other(BrokenUpload(error)));
     let content: ByteStream =
         Box::pin(futures_util::stream::once(std::future::ready(Ok(Bytes::from(head)))).chain(rest));
 
@@ -202,16 +245,19 @@ pub async fn upload(
         }
         return Err(error.into());
     }
-    let location = format!("/api/v1/attachments/{attachment_id}");
-    let mut response = (
-        StatusCode::CREATED,
-        axum::Json(AttachmentView::from(attachment)),
-    )
-        .into_response();
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
+    Ok(attachment)
+}
+
+/// Refuses an empty file, and one whose first bytes (`head`) do not fit its type.
+pub(crate) fn check_content(content_type: &str, head: &[u8]) -> ApiResult<()> {
+    if head.is_empty() {
+        return Err(ApiError::field(
+            "body",
+            "required",
+            "the file is empty; send its bytes as the request body",
+        ));
     }
-    Ok(response)
+    check_signature(content_type, head)
 }
 
 /// A failure reading the request body, told apart from a failure writing the file.
@@ -261,15 +307,13 @@ fn checked_filename(filename: Option<String>) -> ApiResult<String> {
     Ok(filename)
 }
 
-fn allowed_content_type(headers: &HeaderMap) -> ApiResult<String> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+fn allowed_content_type(declared: Option<&str>) -> ApiResult<String> {
+    let Some(value) = declared else {
         return Err(ApiError::UnsupportedMediaType(
             "send the file's type in `Content-Type`, e.g. `application/pdf`".into(),
         ));
     };
     let essence = value
-        .to_str()
-        .unwrap_or_default()
         .split(';')
         .next()
         .unwrap_or_default()

@@ -34,13 +34,16 @@ pub async fn list_clients(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Client>>> {
+    Ok(Json(visible_clients(&state, &caller).await?))
+}
+
+/// The clients in the caller's scope; the API and the admin pages share it.
+pub(crate) async fn visible_clients(state: &AppState, caller: &Caller) -> ApiResult<Vec<Client>> {
     let clients = state.store.clients().await?;
-    Ok(Json(
-        clients
-            .into_iter()
-            .filter(|c| caller.scope.allows(c.id))
-            .collect(),
-    ))
+    Ok(clients
+        .into_iter()
+        .filter(|c| caller.scope.allows(c.id))
+        .collect())
 }
 
 /// Adds a client (admins and managers).
@@ -51,10 +54,14 @@ pub async fn create_client(
     caller: Caller,
     ApiJson(new): ApiJson<NewClient>,
 ) -> ApiResult<(StatusCode, Json<Client>)> {
-    caller.require_manager()?;
-    let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
-    let client = state.store.create_client(name, &caller.actor()).await?;
+    let client = add_client(&state, &caller, &new.name).await?;
     Ok((StatusCode::CREATED, Json(client)))
+}
+
+pub(crate) async fn add_client(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Client> {
+    caller.require_manager()?;
+    let name = Name::parse(name).map_err(|e| invalid("name", e))?;
+    Ok(state.store.create_client(name, &caller.actor()).await?)
 }
 
 /// One client.
@@ -73,16 +80,16 @@ pub async fn get_client(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
-    email: String,
-    name: String,
+    pub(crate) email: String,
+    pub(crate) name: String,
     #[schema(value_type = String, example = "agent")]
-    role: String,
+    pub(crate) role: String,
     /// At least 12 characters. Without one the user cannot sign in with a password.
-    password: Option<String>,
+    pub(crate) password: Option<String>,
     /// Required for a client user.
-    client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// Required for team leads, agents, experts and QA reviewers.
-    worker_id: Option<String>,
+    pub(crate) worker_id: Option<String>,
 }
 
 /// Users: admins and managers see all; a client user sees its own client's users.
@@ -91,12 +98,15 @@ pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<User>>> {
-    let users = match (&caller.scope, caller.role()) {
+    Ok(Json(visible_users(&state, &caller).await?))
+}
+
+pub(crate) async fn visible_users(state: &AppState, caller: &Caller) -> ApiResult<Vec<User>> {
+    Ok(match (&caller.scope, caller.role()) {
         (Scope::AllClients, _) => state.store.users(None).await?,
         (_, Role::ClientUser) => state.store.users(caller.user.client_id).await?,
         _ => vec![caller.user.clone()],
-    };
-    Ok(Json(users))
+    })
 }
 
 /// Creates a user (admins only).
@@ -107,6 +117,15 @@ pub async fn create_user(
     caller: Caller,
     ApiJson(new): ApiJson<NewUserBody>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
+    let user = add_user(&state, &caller, new).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+pub(crate) async fn add_user(
+    state: &AppState,
+    caller: &Caller,
+    new: NewUserBody,
+) -> ApiResult<User> {
     caller.require_admin()?;
     let email = EmailAddress::parse(&new.email).map_err(|e| invalid("email", e))?;
     let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
@@ -136,7 +155,7 @@ pub async fn create_user(
         Some(password) => Some(auth::hash_password(password).await?),
         None => None,
     };
-    let user = state
+    Ok(state
         .store
         .create_user(
             NewUser {
@@ -149,38 +168,37 @@ pub async fn create_user(
             },
             &caller.actor(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(user)))
+        .await?)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorker {
-    name: String,
+    pub(crate) name: String,
     /// Skill key to level 1–5, e.g. `{"customer_support": 3}`.
     #[schema(value_type = Object)]
-    skills: BTreeMap<String, u8>,
+    pub(crate) skills: BTreeMap<String, u8>,
     #[serde(default)]
-    languages: Vec<String>,
+    pub(crate) languages: Vec<String>,
     /// Ids of the clients whose work this worker may see.
     #[serde(default)]
-    clearances: Vec<String>,
+    pub(crate) clearances: Vec<String>,
     /// Tasks held at once per channel (`voice`, `chat`, `email`, `back_office`), e.g.
     /// `{"chat": 3, "back_office": 5}`; none on a channel not listed.
     #[schema(value_type = Object)]
-    capacity: BTreeMap<Channel, u32>,
+    pub(crate) capacity: BTreeMap<Channel, u32>,
     /// Qualifications some steps require.
     #[serde(default)]
-    certifications: Vec<String>,
+    pub(crate) certifications: Vec<String>,
     /// Ethical walls: clients and engagements this worker must never see.
     #[serde(default)]
     #[schema(value_type = Object)]
-    exclusions: Exclusions,
+    pub(crate) exclusions: Exclusions,
     /// Seconds of after-work following each task before the next one.
     #[serde(default)]
-    wrap_up_secs: u32,
+    pub(crate) wrap_up_secs: u32,
     /// The team the worker belongs to, e.g. `billing-nights`: metrics add up per team.
-    team: Option<String>,
+    pub(crate) team: Option<String>,
 }
 
 /// Workers (admins and managers).
@@ -189,8 +207,12 @@ pub async fn list_workers(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Worker>>> {
+    Ok(Json(all_workers(&state, &caller).await?))
+}
+
+pub(crate) async fn all_workers(state: &AppState, caller: &Caller) -> ApiResult<Vec<Worker>> {
     caller.require_manager()?;
-    Ok(Json(state.store.workers().await?))
+    Ok(state.store.workers().await?)
 }
 
 /// Adds a worker profile (admins and managers).
@@ -201,6 +223,16 @@ pub async fn create_worker(
     caller: Caller,
     ApiJson(new): ApiJson<NewWorker>,
 ) -> ApiResult<(StatusCode, Json<Worker>)> {
+    let worker = add_worker(&state, &caller, new).await?;
+    Ok((StatusCode::CREATED, Json(worker)))
+}
+
+/// Checks every field of a new worker, reporting all problems at once, and stores it.
+pub(crate) async fn add_worker(
+    state: &AppState,
+    caller: &Caller,
+    new: NewWorker,
+) -> ApiResult<Worker> {
     caller.require_manager()?;
     let mut errors = Vec::new();
     let mut field = |name: String, message: String| {
@@ -277,7 +309,7 @@ pub async fn create_worker(
         team,
     };
     state.store.create_worker(&worker, &caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(worker)))
+    Ok(worker)
 }
 
 /// A worker profile: managers see any, a worker its own.
@@ -382,12 +414,12 @@ pub async fn get_service(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEngagement {
-    client_id: String,
-    name: String,
-    service_key: String,
-    service_version: u32,
+    pub(crate) client_id: String,
+    pub(crate) name: String,
+    pub(crate) service_key: String,
+    pub(crate) service_version: u32,
     #[serde(default)]
-    settings: SettingsBody,
+    pub(crate) settings: SettingsBody,
 }
 
 /// How an engagement tunes its pinned process.
@@ -498,12 +530,18 @@ pub async fn list_engagements(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<Engagement>>> {
+    Ok(Json(visible_engagements(&state, &caller).await?))
+}
+
+pub(crate) async fn visible_engagements(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<Vec<Engagement>> {
     let all = state.store.engagements(None).await?;
-    Ok(Json(
-        all.into_iter()
-            .filter(|e| caller.scope.allows(e.client_id))
-            .collect(),
-    ))
+    Ok(all
+        .into_iter()
+        .filter(|e| caller.scope.allows(e.client_id))
+        .collect())
 }
 
 /// Contracts a client for a pinned service version (admins and managers).
@@ -514,6 +552,15 @@ pub async fn create_engagement(
     caller: Caller,
     ApiJson(new): ApiJson<NewEngagement>,
 ) -> ApiResult<(StatusCode, Json<Engagement>)> {
+    let engagement = add_engagement(&state, &caller, new).await?;
+    Ok((StatusCode::CREATED, Json(engagement)))
+}
+
+pub(crate) async fn add_engagement(
+    state: &AppState,
+    caller: &Caller,
+    new: NewEngagement,
+) -> ApiResult<Engagement> {
     caller.require_manager()?;
     let client_id: ClientId = new
         .client_id
@@ -521,7 +568,7 @@ pub async fn create_engagement(
         .map_err(|_| invalid("client_id", "not a client id"))?;
     let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
     let key = Key::parse(&new.service_key).map_err(|e| invalid("service_key", e))?;
-    let engagement = state
+    Ok(state
         .store
         .create_engagement(
             client_id,
@@ -531,8 +578,7 @@ pub async fn create_engagement(
             new.settings.parse()?,
             &caller.actor(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(engagement)))
+        .await?)
 }
 
 /// One engagement.

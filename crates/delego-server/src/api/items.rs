@@ -141,12 +141,20 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     })
 }
 
-async fn visible_item(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<WorkItem> {
+pub(crate) async fn visible_item(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> ApiResult<WorkItem> {
     let item = state.store.item(parse_id(raw, "work item")?).await?;
     in_scope(caller, item.client_id, item.clone(), "work item")
 }
 
-async fn visible_engagement(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Engagement> {
+pub(crate) async fn visible_engagement(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> ApiResult<Engagement> {
     let engagement = state.store.engagement(parse_id(raw, "engagement")?).await?;
     in_scope(
         caller,
@@ -161,10 +169,10 @@ async fn visible_engagement(state: &AppState, caller: &Caller, raw: &str) -> Api
 pub struct NewItemBody {
     /// Values for the service's intake form.
     #[schema(value_type = Object)]
-    data: Map<String, Json>,
+    pub(crate) data: Map<String, Json>,
     /// `low`, `normal` (default), `high` or `urgent`.
     #[schema(value_type = Option<String>)]
-    priority: Option<Priority>,
+    pub(crate) priority: Option<Priority>,
 }
 
 /// A new item from a request body, after checking that its attachment fields name the
@@ -226,14 +234,25 @@ pub async fn create_item(
 ) -> ApiResult<Response> {
     let engagement = visible_engagement(&state, &caller, &id).await?;
     let key = idempotency_key(&headers)?;
-    let new = new_item(&state, &engagement, body, key).await?;
-    let created = state.store.create_item(new, &caller.actor()).await?;
+    let created = submit_item(&state, &caller, &engagement, body, key).await?;
     let status = if created.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok(item_response(status, created.value))
+}
+
+/// Creates an item from a request body: the API's and the client portal's intake.
+pub(crate) async fn submit_item(
+    state: &AppState,
+    caller: &Caller,
+    engagement: &Engagement,
+    body: NewItemBody,
+    idempotency_key: Option<String>,
+) -> ApiResult<delego_store::Created<WorkItem>> {
+    let new = new_item(state, engagement, body, idempotency_key).await?;
+    Ok(state.store.create_item(new, &caller.actor()).await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -324,6 +343,8 @@ pub struct ListQuery {
     client_id: Option<String>,
     /// `active`, `waiting`, `completed` or `cancelled`.
     status: Option<String>,
+    /// Text in the item's subject, or its reference (8 or more digits of its id).
+    q: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1 to 200, default 50.
@@ -369,16 +390,14 @@ pub async fn list_items(
     }
     let filter = ItemFilter {
         client_id: parse(&query.client_id, "client_id")?,
-        client_ids: match &caller.scope {
-            Scope::AllClients => None,
-            Scope::Clients(clients) => Some(clients.iter().copied().collect()),
-        },
+        client_ids: None,
         engagement_id: parse(&query.engagement_id, "engagement_id")?,
         status: query.status,
+        text: query.q,
         after: parse(&query.cursor, "cursor")?,
         limit,
     };
-    let items = state.store.items(&filter).await?;
+    let items = visible_items(&state, &caller, filter).await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|i| i.id().to_string()))
         .flatten();
@@ -386,6 +405,25 @@ pub async fn list_items(
         items: items.into_iter().map(Into::into).collect(),
         next_cursor,
     }))
+}
+
+/// The items of `filter` within the caller's scope, newest first.
+pub(crate) async fn visible_items(
+    state: &AppState,
+    caller: &Caller,
+    filter: ItemFilter,
+) -> ApiResult<Vec<WorkItem>> {
+    let client_ids = match &caller.scope {
+        Scope::AllClients => None,
+        Scope::Clients(clients) => Some(clients.iter().copied().collect()),
+    };
+    Ok(state
+        .store
+        .items(&ItemFilter {
+            client_ids,
+            ..filter
+        })
+        .await?)
 }
 
 /// One item, with its version as the `ETag`.
@@ -430,6 +468,19 @@ pub async fn update_item(
             "send If-Match with the ETag you read, so no change is lost".into(),
         )
     })?;
+    let updated = change_data(&state, &caller, &item, expected, body.data).await?;
+    Ok(item_response(StatusCode::OK, updated))
+}
+
+/// Changes intake fields of `item` if it is still at version `expected`, after checking
+/// that its attachment fields name the client's own attachments.
+pub(crate) async fn change_data(
+    state: &AppState,
+    caller: &Caller,
+    item: &WorkItem,
+    expected: i64,
+    data: Map<String, Json>,
+) -> ApiResult<WorkItem> {
     if expected != item.version {
         return Err(stale(item.version));
     }
@@ -437,22 +488,16 @@ pub async fn update_item(
         .store
         .service(&item.service_key, item.service_version)
         .await?;
-    super::attachments::check_attachment_fields(
-        &state,
-        item.client_id,
-        &definition.intake,
-        &body.data,
-    )
-    .await?;
-    let updated = state
+    super::attachments::check_attachment_fields(state, item.client_id, &definition.intake, &data)
+        .await?;
+    state
         .store
-        .update_item_data(item.id(), expected, body.data, &caller.actor())
+        .update_item_data(item.id(), expected, data, &caller.actor())
         .await
         .map_err(|e| match e {
             delego_store::StoreError::Conflict(_) => stale(expected + 1),
             other => other.into(),
-        })?;
-    Ok(item_response(StatusCode::OK, updated))
+        })
 }
 
 fn stale(current: i64) -> ApiError {
@@ -466,11 +511,11 @@ fn stale(current: i64) -> ApiError {
 pub struct NewMessageBody {
     /// `public` (the requester and the client see it) or `internal` (staff only).
     #[schema(value_type = String)]
-    visibility: Visibility,
-    body: String,
+    pub(crate) visibility: Visibility,
+    pub(crate) body: String,
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
-    attachments: Vec<AttachmentId>,
+    pub(crate) attachments: Vec<AttachmentId>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -492,6 +537,23 @@ pub async fn add_message(
     ApiJson(body): ApiJson<NewMessageBody>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageAdded>)> {
     let item = visible_item(&state, &caller, &id).await?;
+    let (message, item) = post_message(&state, &caller, &item, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(MessageAdded {
+            message,
+            item: item.into(),
+        }),
+    ))
+}
+
+/// Adds a message to `item`'s thread: the API's and the client portal's replies.
+pub(crate) async fn post_message(
+    state: &AppState,
+    caller: &Caller,
+    item: &WorkItem,
+    body: NewMessageBody,
+) -> ApiResult<(Message, WorkItem)> {
     let text = body.body.trim();
     if text.is_empty() || text.chars().count() > 50_000 {
         return Err(ApiError::field(
@@ -518,7 +580,7 @@ pub async fn add_message(
             ));
         }
     }
-    let (message, item) = state
+    Ok(state
         .store
         .add_message(NewMessage {
             item_id: item.id(),
@@ -530,14 +592,7 @@ pub async fn add_message(
                 .then(|| Key::parse("requester_reply"))
                 .and_then(Result::ok),
         })
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(MessageAdded {
-            message,
-            item: item.into(),
-        }),
-    ))
+        .await?)
 }
 
 /// The item's thread, oldest first. Client users see public messages only.
@@ -549,8 +604,17 @@ pub async fn list_messages(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Vec<Message>>> {
     let item = visible_item(&state, &caller, &id).await?;
+    Ok(axum::Json(thread(&state, &caller, &item).await?))
+}
+
+/// `item`'s thread as `caller` may read it: client users see public messages only.
+pub(crate) async fn thread(
+    state: &AppState,
+    caller: &Caller,
+    item: &WorkItem,
+) -> ApiResult<Vec<Message>> {
     let internal = caller.role() != Role::ClientUser;
-    Ok(axum::Json(state.store.messages(item.id(), internal).await?))
+    Ok(state.store.messages(item.id(), internal).await?)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -15,22 +15,22 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MetricsQuery {
     /// The window's start (RFC 3339); the first interval starts here.
-    from: String,
+    pub(crate) from: String,
     /// The window's end (RFC 3339), at most 31 days after `from`.
-    to: String,
+    pub(crate) to: String,
     /// Minutes per interval: 15, 30 or 60 (default 60).
-    interval: Option<u32>,
+    pub(crate) interval: Option<u32>,
     /// `total` (default), `client`, `engagement`, `worker` or `team` (managers only).
-    by: Option<String>,
+    pub(crate) by: Option<String>,
     /// Only this client's work.
-    client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// The service level's answer target in seconds (default 20).
-    answer_target_seconds: Option<u32>,
+    pub(crate) answer_target_seconds: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -45,7 +45,7 @@ pub struct MetricsView {
     /// One per interval and dimension: counts, sums and ratios (`null` when there was
     /// nothing to divide by).
     #[schema(value_type = Vec<Object>)]
-    rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
 }
 
 /// Arrivals, handled, abandoned, backlog, AHT, ASA, service level, SLA attainment,
@@ -60,6 +60,15 @@ pub async fn metrics(
 ) -> ApiResult<axum::Json<MetricsView>> {
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::field("query", "invalid", e.body_text()))?;
+    Ok(axum::Json(metrics_view(&state, &caller, query).await?))
+}
+
+/// The metrics the caller may see for a query: the API's and the dashboard's charts'.
+pub(crate) async fn metrics_view(
+    state: &AppState,
+    caller: &Caller,
+    query: MetricsQuery,
+) -> ApiResult<MetricsView> {
     let instant = |field: &str, raw: &str| {
         raw.parse::<jiff::Timestamp>()
             .map_err(|e| ApiError::field(field, "invalid", format!("not an RFC 3339 instant: {e}")))
@@ -78,7 +87,7 @@ pub async fn metrics(
         Some(raw) => {
             let id: ClientId = parse_id(raw, "client")?;
             let client = state.store.client(id).await?;
-            Some(in_scope(&caller, client.id, client.id, "client")?)
+            Some(in_scope(caller, client.id, client.id, "client")?)
         }
         None => match (&caller.scope, caller.role()) {
             // A client user's figures are always its client's alone.
@@ -115,12 +124,12 @@ pub async fn metrics(
     if own_worker.is_some() {
         rows.retain(|row| row.worker_id == own_worker);
     }
-    Ok(axum::Json(MetricsView {
+    Ok(MetricsView {
         from,
         to,
         interval_minutes,
         by: by_name,
         answer_target_seconds,
         rows,
-    }))
+    })
 }

@@ -10,12 +10,12 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-mod attachments;
-mod directory;
-mod items;
-mod metrics;
+pub(crate) mod attachments;
+pub(crate) mod directory;
+pub(crate) mod items;
+pub(crate) mod metrics;
 mod notifications;
-mod public;
+pub(crate) mod public;
 pub(crate) mod session;
 mod staffing;
 pub(crate) mod tasks;

@@ -78,8 +78,19 @@ pub async fn rate(
     ApiJson(rating): ApiJson<Rating>,
 ) -> ApiResult<(StatusCode, axum::Json<CsatResponse>)> {
     let item = item_of(&state, Purpose::Csat, &token).await?;
-    let comment = rating
-        .comment
+    let response = record_rating(&state, item, rating.rating, rating.comment).await?;
+    Ok((StatusCode::CREATED, axum::Json(response)))
+}
+
+/// Records a finished item's rating, once: the requester's through a signed link, or a
+/// client user's in the portal.
+pub(crate) async fn record_rating(
+    state: &AppState,
+    item: WorkItemId,
+    rating: u8,
+    comment: Option<String>,
+) -> ApiResult<CsatResponse> {
+    let comment = comment
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty());
     if comment.as_ref().is_some_and(|c| c.chars().count() > 5_000) {
@@ -89,11 +100,7 @@ pub async fn rate(
             "keep the comment under 5,000 characters",
         ));
     }
-    let response = state
-        .store
-        .record_csat(item, rating.rating, comment)
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(response)))
+    Ok(state.store.record_csat(item, rating, comment).await?)
 }
 
 /// The requester's view of the item a reply link names.

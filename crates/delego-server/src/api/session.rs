@@ -167,7 +167,20 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(new): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    let name = Name::parse(&new.name).map_err(|e| ApiError::field("name", "invalid", e.0))?;
+    let (token, secret) = add_token(&state, &caller, &new.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken { token, secret }),
+    ))
+}
+
+/// A new token of the caller's and its secret, which only its hash is kept of.
+pub(crate) async fn add_token(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<(delego_core::model::ApiToken, String)> {
+    let name = Name::parse(name).map_err(|e| ApiError::field("name", "invalid", e.0))?;
     let (secret, prefix) = auth::new_token_secret()?;
     let token = state
         .store
@@ -179,10 +192,7 @@ pub async fn create_token(
             &caller.actor(),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(CreatedToken { token, secret }),
-    ))
+    Ok((token, secret))
 }
 
 /// The caller's tokens.
@@ -208,10 +218,19 @@ pub async fn revoke_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<TokenView>> {
-    let id = parse_id(&id, "token")?;
-    let token = state
+    let token = revoke_own_token(&state, &caller, &id).await?;
+    Ok(axum::Json(TokenView { token }))
+}
+
+/// Revokes a token of the caller's; anyone else's is as unknown as a made-up id.
+pub(crate) async fn revoke_own_token(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<delego_core::model::ApiToken> {
+    let id = parse_id(id, "token")?;
+    Ok(state
         .store
         .revoke_api_token(caller.user.id, id, &caller.actor())
-        .await?;
-    Ok(axum::Json(TokenView { token }))
+        .await?)
 }

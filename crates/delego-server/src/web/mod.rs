@@ -19,8 +19,14 @@ use crate::error::ApiError;
 use crate::i18n::Tr;
 use delego_core::identity::Role;
 
+mod admin;
+mod chart;
 mod dashboard;
+pub(crate) mod forms;
+pub(crate) mod item;
+mod portal;
 mod session;
+mod work;
 
 const CSRF_COOKIE: &str = "delego_csrf";
 /// Mirrors the signed-in user's chosen language, so that pages rendered without a
@@ -30,7 +36,10 @@ const LANGUAGE_COOKIE: &str = "delego_lang";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(session::routes())
+        .merge(admin::routes())
         .merge(dashboard::routes())
+        .merge(work::routes())
+        .merge(portal::routes())
         .route("/static/delego.css", axum::routing::get(stylesheet))
         .layer(axum::middleware::from_fn(csrf_cookie))
 }

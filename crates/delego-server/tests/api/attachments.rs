@@ -336,7 +336,7 @@ fn support_with_files() -> String {
 }
 
 async fn forms_refuse_attachment_ids_of_another_client_and_accept_their_own(server: TestServer) {
-    server
+    let service = server
         .store()
         .publish_service(&support_with_files())
         .await
@@ -349,7 +349,7 @@ async fn forms_refuse_attachment_ids_of_another_client_and_accept_their_own(serv
             acme,
             Name::parse("Support with files").unwrap(),
             &Key::parse("support-files").unwrap(),
-            1,
+            service.version,
             Default::default(),
             &Actor::System,
         )

@@ -126,7 +126,7 @@ impl TestServer {
                 client,
                 Name::parse("Support").unwrap(),
                 &Key::parse("customer-support").unwrap(),
-                1,
+                2,
                 Default::default(),
                 &Actor::System,
             )
@@ -266,4 +266,45 @@ impl Session {
     pub async fn post(&self, path: &str, body: Json) -> (StatusCode, Json) {
         self.call(Method::POST, path, Some(body)).await
     }
+
+    /// A web page as a browser asks for it: the status and the HTML.
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .request(Method::GET, path)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// Posts a form from the page at `from` as a browser would, with the page's form
+    /// token, following redirects: the final status, HTML and address.
+    pub async fn submit_form(
+        &self,
+        from: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        let (_, html) = self.page(from).await;
+        let token = csrf_of(&html);
+        let mut pairs = vec![("csrf", token.as_str())];
+        pairs.extend_from_slice(fields);
+        let response = self
+            .request(Method::POST, action)
+            .header("accept", "text/html")
+            .form(&pairs)
+            .send()
+            .await
+            .unwrap();
+        let (status, url) = (response.status(), response.url().path().to_owned());
+        (status, response.text().await.unwrap(), url)
+    }
+}
+
+/// The form token in a page's first form.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("the page has a form") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }

@@ -179,7 +179,7 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
         case(
             Method::GET,
             "/api/v1/services/{key}/versions/{version}",
-            "/api/v1/services/customer-support/versions/1".into(),
+            "/api/v1/services/customer-support/versions/2".into(),
             None,
             Shown,
         ),
@@ -195,7 +195,7 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             "/api/v1/engagements",
             "/api/v1/engagements".into(),
             Some(
-                json!({"client_id": f.client, "name": "E", "service_key": "customer-support", "service_version": 1}),
+                json!({"client_id": f.client, "name": "E", "service_key": "customer-support", "service_version": 2}),
             ),
             Refused,
         ),

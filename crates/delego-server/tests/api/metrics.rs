@@ -16,7 +16,7 @@ crate::on_both_backends!(
 );
 
 /// An item for `engagement` made by `session`; its id.
-async fn item(session: &Session, engagement: &str, subject: &str) -> String {
+pub async fn item(session: &Session, engagement: &str, subject: &str) -> String {
     let (status, item) = session
         .post(
             &format!("/api/v1/engagements/{engagement}/items"),

@@ -158,7 +158,7 @@ async fn a_task_whose_lease_lapses_goes_back_to_the_queue_and_a_renewed_one_stay
 }
 
 /// Customer support with its answer step pushed: offers that wait 20 seconds.
-fn pushed_support() -> String {
+pub fn pushed_support() -> String {
     crate::harness::CUSTOMER_SUPPORT
         .replace("key = \"customer-support\"", "key = \"pushed-support\"")
         .replace(
@@ -168,7 +168,7 @@ fn pushed_support() -> String {
 }
 
 async fn a_pushed_task_is_offered_to_a_waiting_worker_who_accepts_it(server: TestServer) {
-    server
+    let service = server
         .store()
         .publish_service(&pushed_support())
         .await
@@ -180,7 +180,7 @@ async fn a_pushed_task_is_offered_to_a_waiting_worker_who_accepts_it(server: Tes
             client,
             delego_core::values::Name::parse("Pushed").unwrap(),
             &delego_core::values::Key::parse("pushed-support").unwrap(),
-            1,
+            service.version,
             Default::default(),
             &delego_core::model::Actor::System,
         )
