@@ -1,5 +1,5 @@
 //! The UI's words, in Project Fluent files (`locales/<tag>/main.ftl`), one bundle per
-//! language. Adding a language is adding a file and a line to [`LOCALES`].
+//! language. Adding a language is adding its file: the build embeds every one.
 //!
 //! How a language writes numbers, dates and money is in its file too (the `format-*`
 //! messages), so that a new language brings its conventions with it and no crate of
@@ -17,11 +17,9 @@ use unic_langid::LanguageIdentifier;
 
 type Bundle = FluentBundle<FluentResource>;
 
-/// Embedded, so that the binary needs no data directory. The first is the default.
-const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en/main.ftl")),
-    ("sk", include_str!("../locales/sk/main.ftl")),
-];
+/// Embedded, so that the binary needs no data directory: (tag, file) for each language,
+/// English first as the default (written by `build.rs`).
+const LOCALES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/locales.rs"));
 
 pub struct I18n {
     bundles: HashMap<LanguageIdentifier, Arc<Bundle>>,

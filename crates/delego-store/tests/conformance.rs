@@ -2657,23 +2657,18 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
         )
         .await
         .unwrap();
-    let item = store
-        .create_item(
-            NewItem {
-                engagement_id: engagement.id,
-                data: data(
-                    json!({"subject": "Late parcel", "description": "Where is it?",
-                                  "requester_email": "ann@example.com"}),
-                ),
-                priority: Priority::Normal,
-                requester_id: None,
-                idempotency_key: None,
-            },
-            &operator(),
-        )
-        .await
-        .unwrap()
-        .value;
+    let ticket = async |subject: &str| {
+        let new = NewItem {
+            engagement_id: engagement.id,
+            data: data(json!({"subject": subject, "description": "Where is it?",
+                              "requester_email": "ann@example.com"})),
+            priority: Priority::Normal,
+            requester_id: None,
+            idempotency_key: None,
+        };
+        store.create_item(new, &operator()).await.unwrap().value
+    };
+    let item = ticket("Late parcel").await;
     store.take_outgoing(10).await.unwrap();
     let agent = Worker {
         id: WorkerId::new(),
@@ -2705,21 +2700,7 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
     );
     // A later ticket waits behind the held one: the queue lists the earlier deadline first.
     h.advance(SignedDuration::from_mins(1));
-    let later = store
-        .create_item(
-            NewItem {
-                engagement_id: engagement.id,
-                data: data(json!({"subject": "Later", "description": "d",
-                                  "requester_email": "bob@example.com"})),
-                priority: Priority::Normal,
-                requester_id: None,
-                idempotency_key: None,
-            },
-            &operator(),
-        )
-        .await
-        .unwrap()
-        .value;
+    let later = ticket("Later").await;
     let queue: Vec<_> = store
         .queue_tasks(engagement.id, &key("answer"))
         .await

@@ -373,3 +373,4 @@ portal-author-you = You
 portal-author-system = Automatic message
 portal-author-requester = Requester
 portal-author-provider = Support team
+work-lease-lost = This task is no longer yours: it went back in line. Go back to My work.

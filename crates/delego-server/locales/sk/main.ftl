@@ -373,3 +373,4 @@ portal-author-you = Vy
 portal-author-system = Automatická správa
 portal-author-requester = Žiadateľ
 portal-author-provider = Tím podpory
+work-lease-lost = Táto úloha už nie je vaša: vrátila sa do radu. Vráťte sa do Mojej práce.

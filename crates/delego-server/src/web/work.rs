@@ -313,6 +313,9 @@ struct TaskPage {
     replies: Vec<ReplyLink>,
     item: ItemDetail,
     error: Option<String>,
+    /// How often the open page renews the task's lease: a third of the lease, so that a
+    /// missed renewal or two does not lose it.
+    renew_every_ms: u128,
 }
 
 struct ReplyLink {
@@ -406,6 +409,7 @@ async fn task_form(
         ],
     );
     let page = TaskPage {
+        renew_every_ms: state.config.task_lease.unsigned_abs().as_millis() / 3,
         line,
         task_id: task.id.to_string(),
         step: step.title.clone(),

@@ -10,6 +10,7 @@ use delego_core::values::{EmailAddress, Key, Language, Name, SkillLevel};
 use delego_server::{AppState, Config, auth};
 use delego_store::testing::Harness;
 use delego_store::{Backend, NewUser};
+use reqwest::cookie::Jar;
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 
@@ -102,13 +103,15 @@ impl TestServer {
 
     /// A client without a session.
     pub fn anonymous(&self) -> Session {
+        let jar = Arc::new(Jar::default());
         Session {
             base: self.base.clone(),
             http: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .build()
                 .unwrap(),
             bearer: None,
+            jar,
         }
     }
 
@@ -120,13 +123,26 @@ impl TestServer {
             .id
     }
 
+    /// An engagement of `client` named Support, on the catalog's customer support.
     pub async fn engagement(&self, client: ClientId) -> String {
+        let service = Key::parse("customer-support").unwrap();
+        self.engagement_on(client, "Support", &service, 2).await
+    }
+
+    /// An engagement of `client` called `name`, on version `version` of the service `key`.
+    pub async fn engagement_on(
+        &self,
+        client: ClientId,
+        name: &str,
+        key: &Key,
+        version: u32,
+    ) -> String {
         self.store()
             .create_engagement(
                 client,
-                Name::parse("Support").unwrap(),
-                &Key::parse("customer-support").unwrap(),
-                2,
+                Name::parse(name).unwrap(),
+                key,
+                version,
                 Default::default(),
                 &Actor::System,
             )
@@ -174,7 +190,12 @@ impl TestServer {
         client: Option<ClientId>,
         worker: Option<WorkerId>,
     ) -> Session {
-        let user = self.user(role, client, worker).await;
+        self.sign_in_as(&self.user(role, client, worker).await)
+            .await
+    }
+
+    /// Signs `user` in (made by [`Self::user`], so with [`PASSWORD`]).
+    pub async fn sign_in_as(&self, user: &User) -> Session {
         let session = self.anonymous();
         let (status, body) = session
             .call(
@@ -228,6 +249,7 @@ pub struct Session {
     pub base: String,
     pub http: reqwest::Client,
     pub bearer: Option<String>,
+    jar: Arc<Jar>,
 }
 
 impl Session {
@@ -236,6 +258,22 @@ impl Session {
             base: self.base.clone(),
             http: reqwest::Client::new(),
             bearer: Some(token.to_owned()),
+            jar: Default::default(),
+        }
+    }
+
+    /// The same browser, cookies and all, but one that stops at redirects, so that a
+    /// form's answer is the redirect itself: its status, and its target as the address.
+    pub fn stopping_at_redirects(&self) -> Session {
+        Session {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_provider(self.jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            bearer: self.bearer.clone(),
+            jar: self.jar.clone(),
         }
     }
 
@@ -269,42 +307,72 @@ impl Session {
 
     /// A web page as a browser asks for it: the status and the HTML.
     pub async fn page(&self, path: &str) -> (StatusCode, String) {
-        let response = self
-            .request(Method::GET, path)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
+        let (status, html, _) = self.browse(self.request(Method::GET, path)).await;
+        (status, html)
     }
 
-    /// Posts a form from the page at `from` as a browser would, with the page's form
-    /// token, following redirects: the final status, HTML and address.
+    /// A page that must be there (200 OK): its HTML.
+    pub async fn page_ok(&self, path: &str) -> String {
+        let (status, html) = self.page(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        html
+    }
+
+    /// Sends `request` as a browser does, asking for HTML: the status, the HTML and the
+    /// address (path and query) it leaves the browser at: a redirect's target where the
+    /// session stops at redirects, else where the request ended.
+    pub async fn browse(&self, request: reqwest::RequestBuilder) -> (StatusCode, String, String) {
+        let response = request.header("accept", "text/html").send().await.unwrap();
+        let address = match response.headers().get(reqwest::header::LOCATION) {
+            Some(target) => target.to_str().unwrap().to_owned(),
+            None => {
+                let url = response.url();
+                match url.query() {
+                    Some(query) => format!("{}?{query}", url.path()),
+                    None => url.path().to_owned(),
+                }
+            }
+        };
+        (response.status(), response.text().await.unwrap(), address)
+    }
+
+    /// Posts `fields` as a browser posts a form, just as they are: the form token is the
+    /// caller's to add (or to leave out or forge). Answers as [`Self::browse`].
+    pub async fn post_form(
+        &self,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        self.browse(self.request(Method::POST, action).form(fields))
+            .await
+    }
+
+    /// Posts a form from the page at `from` (which must be there) as a browser would,
+    /// with the page's form token. Answers as [`Self::browse`].
     pub async fn submit_form(
         &self,
         from: &str,
         action: &str,
         fields: &[(&str, &str)],
     ) -> (StatusCode, String, String) {
-        let (_, html) = self.page(from).await;
-        let token = csrf_of(&html);
+        let token = csrf_of(&self.page_ok(from).await);
         let mut pairs = vec![("csrf", token.as_str())];
         pairs.extend_from_slice(fields);
-        let response = self
-            .request(Method::POST, action)
-            .header("accept", "text/html")
-            .form(&pairs)
-            .send()
-            .await
-            .unwrap();
-        let (status, url) = (response.status(), response.url().path().to_owned());
-        (status, response.text().await.unwrap(), url)
+        self.post_form(action, &pairs).await
     }
 }
 
 /// The form token in a page's first form.
 pub fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("the page has a form") + marker.len();
+    input_value(html, "csrf")
+}
+
+/// The value of the first input called `name` in a page (a hidden field's, say).
+pub fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no input {name} in {html}"))
+        + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }

@@ -13,6 +13,7 @@ mod support;
 mod web_admin;
 mod web_dashboard;
 mod web_isolation;
+mod web_pages;
 mod web_portal;
 mod web_session;
 mod web_work;

@@ -2,14 +2,14 @@
 //! posted with the page's token, and what they change read back through the API.
 
 use delego_core::identity::Role;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value as Json;
 use thirtyfour::prelude::*;
 
 use crate::browser::{
     assert_inputs_are_labelled, in_browser, screenshots, sign_in, start_driver, tab_to,
 };
-use crate::harness::{PASSWORD, Session, TestServer};
+use crate::harness::{PASSWORD, Session, TestServer, csrf_of};
 
 crate::on_both_backends!(
     an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_forms,
@@ -29,52 +29,17 @@ const PAGES: [&str; 6] = [
     "/admin/tokens",
 ];
 
-/// A page as a browser asks for it: the status and the HTML.
-async fn page(session: &Session, path: &str) -> (StatusCode, String) {
-    let response = session
-        .request(Method::GET, path)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-/// The form token a page carries in its hidden `csrf` inputs.
-fn csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    let start = html.find(marker).expect("a form with a token") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Posts a form as a browser does and follows the redirect: the final status, the path
-/// and query it ended on, and the HTML.
-async fn post_form(
-    session: &Session,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (StatusCode, String, String) {
-    let response = session
-        .request(Method::POST, path)
-        .header("accept", "text/html")
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let url = response.url();
-    let landed = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    (status, landed, response.text().await.unwrap())
-}
-
-/// The token of `path`'s form, fetched as a browser would before posting it.
-async fn token_of(session: &Session, path: &str) -> String {
-    let (status, html) = page(session, path).await;
-    assert_eq!(status, StatusCode::OK, "{html}");
-    csrf(&html)
+/// Posts `fields` to the list at `path` and expects to land back on it, told it is done:
+/// the HTML.
+async fn add(session: &Session, path: &str, fields: &[(&str, &str)]) -> String {
+    let (status, html, landed) = session.post_form(path, fields).await;
+    let done = format!("{path}?done=true");
+    assert_eq!(
+        (status, landed.as_str()),
+        (StatusCode::OK, done.as_str()),
+        "{html}"
+    );
+    html
 }
 
 fn named<'a>(list: &'a Json, key: &str, value: &str) -> &'a Json {
@@ -89,23 +54,19 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
     server: TestServer,
 ) {
     let admin = server.sign_in(Role::Admin, None, None).await;
-    let (status, overview) = page(&admin, "/admin").await;
+    let (status, overview) = admin.page("/admin").await;
     assert_eq!(status, StatusCode::OK);
     for link in &PAGES[1..] {
         assert!(overview.contains(&format!(r#"href="{link}""#)), "{link}");
     }
 
-    let token = token_of(&admin, "/admin/clients").await;
-    let (status, landed, html) = post_form(
+    let token = csrf_of(&admin.page_ok("/admin/clients").await);
+    let html = add(
         &admin,
         "/admin/clients",
         &[("csrf", &token), ("name", "Acme Retail")],
     )
     .await;
-    assert_eq!(
-        (status, landed.as_str()),
-        (StatusCode::OK, "/admin/clients?done=true")
-    );
     assert!(html.contains(r#"id="notice""#) && html.contains("Acme Retail"));
     let (_, clients) = admin.get("/api/v1/clients").await;
     let acme = named(&clients, "name", "Acme Retail")["id"]
@@ -116,9 +77,9 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
     let (_, services) = admin.get("/api/v1/services").await;
     let version = named(&services, "key", "customer-support")["version"].clone();
     let service = format!("customer-support:{version}");
-    let (_, form) = page(&admin, "/admin/engagements").await;
+    let (_, form) = admin.page("/admin/engagements").await;
     assert!(form.contains(&format!(r#"value="{service}""#)), "{form}");
-    let (status, landed, html) = post_form(
+    let html = add(
         &admin,
         "/admin/engagements",
         &[
@@ -129,11 +90,6 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
         ],
     )
     .await;
-    assert_eq!(
-        (status, landed.as_str()),
-        (StatusCode::OK, "/admin/engagements?done=true"),
-        "{html}"
-    );
     let (_, engagements) = admin.get("/api/v1/engagements").await;
     let engagement = named(&engagements, "name", "Acme support");
     assert_eq!(engagement["client_id"], acme.as_str());
@@ -146,7 +102,7 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
         "{html}"
     );
 
-    let (status, landed, html) = post_form(
+    let html = add(
         &admin,
         "/admin/workers",
         &[
@@ -163,11 +119,6 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
         ],
     )
     .await;
-    assert_eq!(
-        (status, landed.as_str()),
-        (StatusCode::OK, "/admin/workers?done=true"),
-        "{html}"
-    );
     for shown in [
         "Eva Malá",
         "billing-nights",
@@ -193,7 +144,7 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
     let worker_id = worker["id"].as_str().unwrap().to_owned();
 
     let password = "a long initial password";
-    let (status, landed, html) = post_form(
+    let html = add(
         &admin,
         "/admin/users",
         &[
@@ -207,11 +158,6 @@ async fn an_admin_adds_a_client_an_engagement_a_worker_and_a_user_through_the_fo
         ],
     )
     .await;
-    assert_eq!(
-        (status, landed.as_str()),
-        (StatusCode::OK, "/admin/users?done=true"),
-        "{html}"
-    );
     assert!(html.contains("eva@example.com"));
     let (_, users) = admin.get("/api/v1/users").await;
     let user = named(&users, "email", "eva@example.com");
@@ -232,7 +178,7 @@ async fn problems_are_shown_beside_their_fields_and_the_form_keeps_what_was_type
     server: TestServer,
 ) {
     let admin = server.sign_in(Role::Admin, None, None).await;
-    let token = token_of(&admin, "/admin/workers").await;
+    let token = csrf_of(&admin.page_ok("/admin/workers").await);
     let worker = |skills: &'static str| {
         [
             ("csrf", token.clone()),
@@ -250,7 +196,7 @@ async fn problems_are_shown_beside_their_fields_and_the_form_keeps_what_was_type
     ] {
         let fields = worker(skills);
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, _, html) = post_form(&admin, "/admin/workers", &fields).await;
+        let (status, html, _) = admin.post_form("/admin/workers", &fields).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
         assert!(
             html.contains(&format!(
@@ -276,35 +222,35 @@ async fn problems_are_shown_beside_their_fields_and_the_form_keeps_what_was_type
     assert_eq!(workers, serde_json::json!([]));
 
     // A user's problems, each beside its field; the password is never sent back.
-    let (status, _, html) = post_form(
-        &admin,
-        "/admin/users",
-        &[
-            ("csrf", &token),
-            ("email", "not an address"),
-            ("name", "Ann"),
-            ("role", "admin"),
-            ("password", "short"),
-        ],
-    )
-    .await;
+    let (status, html, _) = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &token),
+                ("email", "not an address"),
+                ("name", "Ann"),
+                ("role", "admin"),
+                ("password", "short"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains(r#"id="email-error""#), "{html}");
     assert!(html.contains(r#"value="not an address""#) && html.contains(r#"value="Ann""#));
     assert!(!html.contains(r#"value="short""#));
     let admin_user = server.user(Role::Admin, None, None).await;
-    let (status, _, html) = post_form(
-        &admin,
-        "/admin/users",
-        &[
-            ("csrf", &token),
-            ("email", admin_user.email.as_str()),
-            ("name", "Ann"),
-            ("role", "client_user"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let (status, html, _) = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &token),
+                ("email", admin_user.email.as_str()),
+                ("name", "Ann"),
+                ("role", "client_user"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // The client user without a client is the role's problem, found before the address.
     assert!(html.contains(r#"id="role-error""#), "{html}");
@@ -313,18 +259,18 @@ async fn problems_are_shown_beside_their_fields_and_the_form_keeps_what_was_type
         "{html}"
     );
     let acme = server.client("Acme").await.to_string();
-    let (status, _, html) = post_form(
-        &admin,
-        "/admin/users",
-        &[
-            ("csrf", &token),
-            ("email", admin_user.email.as_str()),
-            ("name", "Ann"),
-            ("role", "client_user"),
-            ("client_id", &acme),
-        ],
-    )
-    .await;
+    let (status, html, _) = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &token),
+                ("email", admin_user.email.as_str()),
+                ("name", "Ann"),
+                ("role", "client_user"),
+                ("client_id", &acme),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         html.contains(r#"id="email-error">A user with this email address already exists."#),
@@ -332,17 +278,17 @@ async fn problems_are_shown_beside_their_fields_and_the_form_keeps_what_was_type
     );
 
     // An engagement needs a name.
-    let (status, _, html) = post_form(
-        &admin,
-        "/admin/engagements",
-        &[
-            ("csrf", &token),
-            ("client_id", &acme),
-            ("service", "customer-support:1"),
-            ("name", " "),
-        ],
-    )
-    .await;
+    let (status, html, _) = admin
+        .post_form(
+            "/admin/engagements",
+            &[
+                ("csrf", &token),
+                ("client_id", &acme),
+                ("service", "customer-support:1"),
+                ("name", " "),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains(r#"id="name-error""#), "{html}");
     let (_, engagements) = admin.get("/api/v1/engagements").await;
@@ -351,21 +297,14 @@ async fn problems_are_shown_beside_their_fields_and_the_form_keeps_what_was_type
 
 async fn a_token_is_shown_once_works_as_a_bearer_token_and_is_revoked(server: TestServer) {
     let user = server.user(Role::Manager, None, None).await;
-    let manager = server.anonymous();
-    let (status, _) = manager
-        .post(
-            "/api/v1/auth/login",
-            serde_json::json!({"email": user.email, "password": PASSWORD}),
+    let manager = server.sign_in_as(&user).await;
+    let token = csrf_of(&manager.page_ok("/admin/tokens").await);
+    let (status, html, landed) = manager
+        .post_form(
+            "/admin/tokens",
+            &[("csrf", &token), ("name", "CRM integration")],
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
-    let token = token_of(&manager, "/admin/tokens").await;
-    let (status, landed, html) = post_form(
-        &manager,
-        "/admin/tokens",
-        &[("csrf", &token), ("name", "CRM integration")],
-    )
-    .await;
     assert_eq!((status, landed.as_str()), (StatusCode::OK, "/admin/tokens"));
     let secret = html
         .split(r#"<code id="token-secret">"#)
@@ -388,18 +327,15 @@ async fn a_token_is_shown_once_works_as_a_bearer_token_and_is_revoked(server: Te
     let (_, tokens) = manager.get("/api/v1/tokens").await;
     let listed = named(&tokens, "name", "CRM integration");
     let prefix = listed["prefix"].as_str().unwrap();
-    let (status, html) = page(&manager, "/admin/tokens").await;
+    let (status, html) = manager.page("/admin/tokens").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(&format!("<code>{prefix}…</code>")), "{html}");
     assert!(!html.contains(&secret) && !html.contains("token-secret"));
 
     let id = listed["id"].as_str().unwrap();
-    let (status, landed, html) = post_form(
-        &manager,
-        &format!("/admin/tokens/{id}/revoke"),
-        &[("csrf", &token)],
-    )
-    .await;
+    let (status, html, landed) = manager
+        .post_form(&format!("/admin/tokens/{id}/revoke"), &[("csrf", &token)])
+        .await;
     assert_eq!(
         (status, landed.as_str()),
         (StatusCode::OK, "/admin/tokens?done=true")
@@ -410,13 +346,13 @@ async fn a_token_is_shown_once_works_as_a_bearer_token_and_is_revoked(server: Te
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Another user's token is no business of this one's: as unknown as a made-up id.
     let other = server.sign_in(Role::Admin, None, None).await;
-    let other_token = token_of(&other, "/admin/tokens").await;
-    let (status, _, _) = post_form(
-        &other,
-        &format!("/admin/tokens/{id}/revoke"),
-        &[("csrf", &other_token)],
-    )
-    .await;
+    let other_token = csrf_of(&other.page_ok("/admin/tokens").await);
+    let (status, _, _) = other
+        .post_form(
+            &format!("/admin/tokens/{id}/revoke"),
+            &[("csrf", &other_token)],
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -428,12 +364,12 @@ async fn only_admins_and_managers_find_the_admin_pages_and_only_admins_add_users
     let agent = server.sign_in(Role::Agent, None, Some(worker)).await;
     let requester = server.sign_in(Role::ClientUser, Some(acme), None).await;
     for (who, session) in [("agent", &agent), ("client user", &requester)] {
-        let (status, home) = page(session, "/settings").await;
+        let (status, home) = session.page("/settings").await;
         assert_eq!(status, StatusCode::OK);
         assert!(!home.contains(r#"id="nav-admin""#), "{who}");
-        let token = csrf(&home);
+        let token = csrf_of(&home);
         for path in PAGES {
-            let (status, html) = page(session, path).await;
+            let (status, html) = session.page(path).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{who} {path}");
             assert!(
                 html.contains(r#"data-status="404""#),
@@ -441,8 +377,9 @@ async fn only_admins_and_managers_find_the_admin_pages_and_only_admins_add_users
             );
         }
         for path in &PAGES[1..] {
-            let (status, _, _) =
-                post_form(session, path, &[("csrf", &token), ("name", "Mine")]).await;
+            let (status, _, _) = session
+                .post_form(path, &[("csrf", &token), ("name", "Mine")])
+                .await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{who} posts {path}");
         }
     }
@@ -455,24 +392,24 @@ async fn only_admins_and_managers_find_the_admin_pages_and_only_admins_add_users
 
     // A manager runs the floor's directory but adds no users, as in the API.
     let manager = server.sign_in(Role::Manager, None, None).await;
-    let (status, overview) = page(&manager, "/admin").await;
+    let (status, overview) = manager.page("/admin").await;
     assert_eq!(status, StatusCode::OK);
     assert!(overview.contains(r#"id="nav-admin""#));
-    let (status, users) = page(&manager, "/admin/users").await;
+    let (status, users) = manager.page("/admin/users").await;
     assert_eq!(status, StatusCode::OK);
     assert!(users.contains(r#"id="admins-add-users""#) && !users.contains(r#"id="add-user""#));
-    let (status, _, html) = post_form(
-        &manager,
-        "/admin/users",
-        &[
-            ("csrf", &csrf(&users)),
-            ("email", "new@example.com"),
-            ("name", "New"),
-            ("role", "admin"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let (status, html, _) = manager
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &csrf_of(&users)),
+                ("email", "new@example.com"),
+                ("name", "New"),
+                ("role", "admin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     let (_, users) = manager.get("/api/v1/users").await;
     assert!(!users.to_string().contains("new@example.com"));
@@ -480,7 +417,7 @@ async fn only_admins_and_managers_find_the_admin_pages_and_only_admins_add_users
 
 async fn a_post_without_the_page_token_is_refused_and_changes_nothing(server: TestServer) {
     let admin = server.sign_in(Role::Admin, None, None).await;
-    let token = token_of(&admin, "/admin/clients").await;
+    let token = csrf_of(&admin.page_ok("/admin/clients").await);
     let forged = "f".repeat(64);
     for csrf in [None, Some(""), Some(forged.as_str())] {
         for (path, fields) in [
@@ -504,7 +441,7 @@ async fn a_post_without_the_page_token_is_refused_and_changes_nothing(server: Te
             if let Some(csrf) = csrf {
                 fields.push(("csrf", csrf));
             }
-            let (status, _, html) = post_form(&admin, path, &fields).await;
+            let (status, html, _) = admin.post_form(path, &fields).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{path} {csrf:?}");
             assert!(html.contains("The form expired"), "{html}");
         }
@@ -517,21 +454,15 @@ async fn a_post_without_the_page_token_is_refused_and_changes_nothing(server: Te
     assert!(!users.to_string().contains("forged@example.com"));
 
     // A token revoked only with the page's own form token.
-    let (_, landed, html) = post_form(
-        &admin,
-        "/admin/tokens",
-        &[("csrf", &token), ("name", "Kept")],
-    )
-    .await;
+    let (_, html, landed) = admin
+        .post_form("/admin/tokens", &[("csrf", &token), ("name", "Kept")])
+        .await;
     assert_eq!(landed, "/admin/tokens", "{html}");
     let (_, tokens) = admin.get("/api/v1/tokens").await;
     let id = tokens[0]["id"].as_str().unwrap();
-    let (status, _, _) = post_form(
-        &admin,
-        &format!("/admin/tokens/{id}/revoke"),
-        &[("csrf", &forged)],
-    )
-    .await;
+    let (status, _, _) = admin
+        .post_form(&format!("/admin/tokens/{id}/revoke"), &[("csrf", &forged)])
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, tokens) = admin.get("/api/v1/tokens").await;
     assert_eq!(tokens[0]["revoked_at"], Json::Null);

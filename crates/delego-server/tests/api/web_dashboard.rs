@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 use thirtyfour::prelude::*;
 
 use crate::browser::{assert_inputs_are_labelled, in_browser, screenshots, sign_in, start_driver};
-use crate::harness::{PASSWORD, Session, TestServer};
+use crate::harness::{Session, TestServer};
 use crate::metrics::item;
 
 crate::on_both_backends!(
@@ -209,14 +209,10 @@ async fn the_floor_sees_queues_workers_charts_and_items(server: TestServer) {
     assert_eq!(status, StatusCode::OK, "{html}");
 
     // In Slovak, with Slovak numbers and times.
-    let response = manager
+    let slovak = manager
         .request(Method::GET, "/dashboard")
-        .header("accept", "text/html")
-        .header("accept-language", "sk")
-        .send()
-        .await
-        .unwrap();
-    let html = response.text().await.unwrap();
+        .header("accept-language", "sk");
+    let (_, html, _) = manager.browse(slovak).await;
     for expected in [
         "<html lang=\"sk\">",
         "Prijaté",
@@ -314,14 +310,7 @@ async fn a_managers_dashboard_charts_equal_the_metrics_api_in_a_browser(server: 
     let floor = floor(&server).await;
     let user = server.user(Role::Manager, None, None).await;
     // The manager's own API session, for the numbers the charts must show.
-    let api = server.anonymous();
-    let (status, body) = api
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": user.email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let api = server.sign_in_as(&user).await;
     let mut expected = Vec::new();
     for row in day_metrics(&api, 60).await {
         let start = row["start"].as_str().unwrap().to_owned();

@@ -6,7 +6,7 @@ use delego_core::identity::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{Session, TestServer, csrf_of};
+use crate::harness::{Session, TestServer};
 
 crate::on_both_backends!(every_page_about_another_clients_work_looks_like_an_unknown_one);
 
@@ -20,25 +20,19 @@ type Case<'a> = (
     &'a [(&'a str, &'a str)],
 );
 
-/// Sends a page request as a browser, with the session's form token for posts.
+/// Asks for a page as a browser, or posts a form with the session's form token.
 async fn open(
     session: &Session,
     method: Method,
     path: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let mut request = session
-        .request(method.clone(), path)
-        .header("accept", "text/html");
     if method == Method::POST {
-        let (_, settings) = session.page("/settings").await;
-        let token = csrf_of(&settings);
-        let mut pairs = vec![("csrf", token.as_str())];
-        pairs.extend_from_slice(fields);
-        request = request.form(&pairs);
+        let (status, html, _) = session.submit_form("/settings", path, fields).await;
+        (status, html)
+    } else {
+        session.page(path).await
     }
-    let response = request.send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 async fn every_page_about_another_clients_work_looks_like_an_unknown_one(server: TestServer) {

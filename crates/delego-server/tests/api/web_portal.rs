@@ -11,7 +11,7 @@ use thirtyfour::prelude::*;
 use crate::browser::{
     assert_inputs_are_labelled, in_browser, screenshots, sign_in, start_driver, tab_to,
 };
-use crate::harness::{PASSWORD, Session, TestServer};
+use crate::harness::{Session, TestServer, csrf_of, input_value};
 
 crate::on_both_backends!(
     a_client_user_submits_an_item_with_a_file_and_finds_it_listed_shown_and_downloadable,
@@ -22,176 +22,84 @@ crate::on_both_backends!(
     a_client_user_submits_and_follows_an_item_in_the_browser,
 );
 
-/// A browser's view of the portal: its own cookies, and redirects left unfollowed so
-/// that each answer can be checked.
-struct Portal {
-    base: String,
-    http: reqwest::Client,
+/// A user signed in to a browser that leaves redirects unfollowed, so that each answer
+/// can be checked.
+async fn signed_in(
+    server: &TestServer,
+    role: Role,
+    client: Option<ClientId>,
+    worker: Option<WorkerId>,
+) -> Session {
+    let session = server.sign_in(role, client, worker).await;
+    session.stopping_at_redirects()
 }
 
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    html: String,
+/// Fills in the intake form of `engagement` as a fresh page gives it.
+async fn submit_intake(
+    session: &Session,
+    engagement: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &str, &[u8])],
+) -> (StatusCode, String, String) {
+    let form = intake_form(session, engagement).await;
+    post_intake(session, engagement, &form, fields, files).await
 }
 
-impl Portal {
-    async fn sign_in(
-        server: &TestServer,
-        role: Role,
-        client: Option<ClientId>,
-        worker: Option<WorkerId>,
-    ) -> Self {
-        let user = server.user(role, client, worker).await;
-        let portal = Portal {
-            base: server.base.clone(),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        };
-        let (status, body) = portal
-            .api(
-                Method::POST,
-                "/api/v1/auth/login",
-                Some(json!({"email": user.email, "password": PASSWORD})),
+/// The intake form's hidden fields: its token and its submission.
+async fn intake_form(session: &Session, engagement: &str) -> [(&'static str, String); 2] {
+    let html = session
+        .page_ok(&format!("/portal/engagements/{engagement}/new"))
+        .await;
+    [
+        ("csrf", csrf_of(&html)),
+        ("submission", input_value(&html, "submission")),
+    ]
+}
+
+/// Posts the intake form as multipart/form-data, as a browser sends it: the hidden
+/// fields, then `fields`, then `files` as (field, name, type, content).
+async fn post_intake(
+    session: &Session,
+    engagement: &str,
+    hidden_fields: &[(&'static str, String); 2],
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &str, &[u8])],
+) -> (StatusCode, String, String) {
+    let path = format!("/portal/engagements/{engagement}/new");
+    let boundary = "delego-test-boundary-7f3a";
+    let mut body = Vec::new();
+    let texts = hidden_fields
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .chain(fields.iter().copied());
+    for (name, value) in texts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
             )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        portal
+            .as_bytes(),
+        );
     }
-
-    async fn api(&self, method: Method, path: &str, body: Option<Json>) -> (StatusCode, Json) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Json::Null))
+    for (name, filename, content_type, content) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
     }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request
-            .header(header::ACCEPT, "text/html")
-            .send()
-            .await
-            .unwrap();
-        Answer {
-            status: response.status(),
-            location: response
-                .headers()
-                .get(header::LOCATION)
-                .map(|v| v.to_str().unwrap().to_owned()),
-            html: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    /// A page that must be there.
-    async fn page(&self, path: &str) -> String {
-        let answer = self.get(path).await;
-        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.html);
-        answer.html
-    }
-
-    /// Posts the first form of the page at `from`, with its token, to `action`.
-    async fn post_form(&self, from: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
-        let html = self.page(from).await;
-        let csrf = hidden(&html, "csrf");
-        let mut pairs = vec![("csrf", csrf.as_str())];
-        pairs.extend_from_slice(fields);
-        self.send(
-            self.http
-                .post(format!("{}{action}", self.base))
-                .form(&pairs),
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let request = session
+        .request(Method::POST, &path)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
         )
-        .await
-    }
-
-    /// Fills in the intake form of `engagement` as a fresh page gives it.
-    async fn submit_intake(
-        &self,
-        engagement: &str,
-        fields: &[(&str, &str)],
-        files: &[(&str, &str, &str, &[u8])],
-    ) -> Answer {
-        let form = self.intake_form(engagement).await;
-        self.post_intake(engagement, &form, fields, files).await
-    }
-
-    /// The intake form's hidden fields: its token and its submission.
-    async fn intake_form(&self, engagement: &str) -> [(&'static str, String); 2] {
-        let html = self
-            .page(&format!("/portal/engagements/{engagement}/new"))
-            .await;
-        [
-            ("csrf", hidden(&html, "csrf")),
-            ("submission", hidden(&html, "submission")),
-        ]
-    }
-
-    /// Posts the intake form as multipart/form-data, as a browser sends it: the hidden
-    /// fields, then `fields`, then `files` as (field, name, type, content).
-    async fn post_intake(
-        &self,
-        engagement: &str,
-        hidden_fields: &[(&'static str, String); 2],
-        fields: &[(&str, &str)],
-        files: &[(&str, &str, &str, &[u8])],
-    ) -> Answer {
-        let path = format!("/portal/engagements/{engagement}/new");
-        let boundary = "delego-test-boundary-7f3a";
-        let mut body = Vec::new();
-        let texts = hidden_fields
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .chain(fields.iter().copied());
-        for (name, value) in texts {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        for (name, filename, content_type, content) in files {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
-                     Content-Type: {content_type}\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-            body.extend_from_slice(content);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body);
-        self.send(request).await
-    }
-}
-
-/// The value of the first hidden input called `name`.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
+        .body(body);
+    session.browse(request).await
 }
 
 /// The address of the link with `id`, as a browser reads it.
@@ -230,9 +138,9 @@ async fn a_client_user_submits_an_item_with_a_file_and_finds_it_listed_shown_and
 ) {
     let acme = server.client("Acme Retail").await;
     let engagement = server.engagement(acme).await;
-    let portal = Portal::sign_in(&server, Role::ClientUser, Some(acme), None).await;
+    let portal = signed_in(&server, Role::ClientUser, Some(acme), None).await;
 
-    let list = portal.page("/portal").await;
+    let list = portal.page_ok("/portal").await;
     assert!(
         list.contains(&format!("href=\"/portal/engagements/{engagement}/new\"")),
         "{list}"
@@ -240,25 +148,21 @@ async fn a_client_user_submits_an_item_with_a_file_and_finds_it_listed_shown_and
     assert!(list.contains("id=\"no-items\""));
 
     let receipt = b"Order 1234, paid 2026-11-20.\n";
-    let form = portal.intake_form(&engagement).await;
+    let form = intake_form(&portal, &engagement).await;
     let upload: &[(&str, &str, &str, &[u8])] =
         &[("attachments", "receipt.txt", "text/plain", receipt)];
-    let answer = portal
-        .post_intake(&engagement, &form, TICKET_FIELDS, upload)
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
-    let location = answer.location.unwrap();
+    let (status, html, location) =
+        post_intake(&portal, &engagement, &form, TICKET_FIELDS, upload).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let id = location.strip_prefix("/portal/items/").unwrap().to_owned();
 
     // The item holds the stored file in its attachment field, as if sent through the API.
-    let (_, item) = portal
-        .api(Method::GET, &format!("/api/v1/items/{id}"), None)
-        .await;
+    let (_, item) = portal.get(&format!("/api/v1/items/{id}")).await;
     let files = item["data"]["attachments"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{item}");
     let file = files[0].as_str().unwrap();
 
-    let page = portal.page(&location).await;
+    let page = portal.page_ok(&location).await;
     assert!(
         page.contains("<h1 id=\"subject\">Broken seal</h1>"),
         "{page}"
@@ -270,16 +174,11 @@ async fn a_client_user_submits_an_item_with_a_file_and_finds_it_listed_shown_and
     assert!(page.contains("receipt.txt"));
     assert!(page.contains("The parcel arrived with a broken seal."));
 
-    let download = portal
-        .http
-        .get(format!("{}{link}", portal.base))
-        .send()
-        .await
-        .unwrap();
+    let download = portal.request(Method::GET, &link).send().await.unwrap();
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await.unwrap().as_ref(), receipt);
 
-    let list = portal.page("/portal").await;
+    let list = portal.page_ok("/portal").await;
     assert!(list.contains(&format!("href=\"{location}\"")), "{list}");
     assert!(list.contains("Broken seal") && list.contains(&reference(&id)));
     assert!(
@@ -289,22 +188,14 @@ async fn a_client_user_submits_an_item_with_a_file_and_finds_it_listed_shown_and
 
     // The same form posted again (a second click) finds the item made by the first,
     // and stores its file only once.
-    let again = portal
-        .post_intake(&engagement, &form, TICKET_FIELDS, upload)
-        .await;
-    assert_eq!(again.location.as_deref(), Some(location.as_str()));
-    let (_, all) = portal.api(Method::GET, "/api/v1/items", None).await;
+    let (status, _, again) = post_intake(&portal, &engagement, &form, TICKET_FIELDS, upload).await;
+    assert_eq!((status, again), (StatusCode::SEE_OTHER, location));
+    let (_, all) = portal.get("/api/v1/items").await;
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
-    let (_, stored) = portal
-        .api(
-            Method::GET,
-            &format!("/api/v1/items/{id}/attachments"),
-            None,
-        )
-        .await;
+    let (_, stored) = portal.get(&format!("/api/v1/items/{id}/attachments")).await;
     assert_eq!(stored.as_array().unwrap().len(), 1, "{stored}");
     assert_ne!(
-        portal.intake_form(&engagement).await[1].1,
+        intake_form(&portal, &engagement).await[1].1,
         form[1].1,
         "each form its own"
     );
@@ -315,27 +206,21 @@ async fn a_form_missing_a_required_field_comes_back_with_the_error_beside_it_and
 ) {
     let acme = server.client("Acme Retail").await;
     let engagement = server.engagement(acme).await;
-    let portal = Portal::sign_in(&server, Role::ClientUser, Some(acme), None).await;
+    let portal = signed_in(&server, Role::ClientUser, Some(acme), None).await;
 
     let without_description: Vec<(&str, &str)> = TICKET_FIELDS
         .iter()
         .copied()
         .filter(|(name, _)| *name != "description")
         .collect();
-    let answer = portal
-        .submit_intake(
-            &engagement,
-            &without_description,
-            &[("attachments", "receipt.txt", "text/plain", b"kept back")],
-        )
-        .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        answer.html
-    );
-    let html = answer.html;
+    let (status, html, _) = submit_intake(
+        &portal,
+        &engagement,
+        &without_description,
+        &[("attachments", "receipt.txt", "text/plain", b"kept back")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     let description = html.find("id=\"field-description\"").unwrap();
     let control = &html[description..description + html[description..].find('>').unwrap()];
     assert!(control.contains("aria-invalid=\"true\""), "{control}");
@@ -359,7 +244,7 @@ async fn a_form_missing_a_required_field_comes_back_with_the_error_beside_it_and
     assert_eq!(html.matches("aria-invalid=\"true\"").count(), 1, "{html}");
 
     // Nothing was stored: no item, no file.
-    let (_, all) = portal.api(Method::GET, "/api/v1/items", None).await;
+    let (_, all) = portal.get("/api/v1/items").await;
     assert!(all["items"].as_array().unwrap().is_empty());
     // (The blob store keeps `tmp/` for files being written; anything else is a file.)
     let stored = std::fs::read_dir(server.data_dir.path().join("attachments"))
@@ -370,27 +255,26 @@ async fn a_form_missing_a_required_field_comes_back_with_the_error_beside_it_and
 
     // A file of a type the upload refuses is named beside its field, before anything is
     // stored.
-    let answer = portal
-        .submit_intake(
-            &engagement,
-            TICKET_FIELDS,
-            &[(
-                "attachments",
-                "tool.exe",
-                "application/octet-stream",
-                b"MZ\x90\0",
-            )],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let error = answer.html.find("id=\"field-attachments-error\"").unwrap();
+    let (status, html, _) = submit_intake(
+        &portal,
+        &engagement,
+        TICKET_FIELDS,
+        &[(
+            "attachments",
+            "tool.exe",
+            "application/octet-stream",
+            b"MZ\x90\0",
+        )],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = html.find("id=\"field-attachments-error\"").unwrap();
     assert!(
-        answer.html[error..]
+        html[error..]
             .starts_with("id=\"field-attachments-error\" role=\"alert\">Files like “tool.exe”"),
-        "{}",
-        answer.html
+        "{html}"
     );
-    let (_, all) = portal.api(Method::GET, "/api/v1/items", None).await;
+    let (_, all) = portal.get("/api/v1/items").await;
     assert!(all["items"].as_array().unwrap().is_empty());
 }
 
@@ -401,30 +285,28 @@ async fn a_search_finds_items_by_subject_or_reference_and_the_status_filter_narr
     let globex = server.client("Globex Bank").await;
     let engagement = server.engagement(acme).await;
     let globex_engagement = server.engagement(globex).await;
-    let portal = Portal::sign_in(&server, Role::ClientUser, Some(acme), None).await;
-    let globex_user = Portal::sign_in(&server, Role::ClientUser, Some(globex), None).await;
+    let portal = signed_in(&server, Role::ClientUser, Some(acme), None).await;
+    let globex_user = signed_in(&server, Role::ClientUser, Some(globex), None).await;
     let mut ids = Vec::new();
     for subject in ["Broken seal", "Card blocked", "Invoice 50% wrong"] {
         let (status, item) = portal
-            .api(
-                Method::POST,
+            .post(
                 &format!("/api/v1/engagements/{engagement}/items"),
-                Some(ticket(subject)),
+                ticket(subject),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{item}");
         ids.push(item["id"].as_str().unwrap().to_owned());
     }
     let (status, _) = globex_user
-        .api(
-            Method::POST,
+        .post(
             &format!("/api/v1/engagements/{globex_engagement}/items"),
-            Some(ticket("Broken seal at Globex")),
+            ticket("Broken seal at Globex"),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
-    let everything = portal.page("/portal").await;
+    let everything = portal.page_ok("/portal").await;
     let order: Vec<usize> = ["Invoice 50% wrong", "Card blocked", "Broken seal"]
         .iter()
         .map(|subject| everything.find(subject).unwrap())
@@ -435,7 +317,7 @@ async fn a_search_finds_items_by_subject_or_reference_and_the_status_filter_narr
         "another client's items are not listed"
     );
 
-    let found = portal.page("/portal?q=SEAL").await;
+    let found = portal.page_ok("/portal?q=SEAL").await;
     assert!(found.contains("Broken seal"), "{found}");
     assert!(!found.contains("Card blocked") && !found.contains("at Globex"));
     assert!(
@@ -444,22 +326,22 @@ async fn a_search_finds_items_by_subject_or_reference_and_the_status_filter_narr
     );
 
     // Wildcards are text: 50% is not "50 and anything".
-    let found = portal.page("/portal?q=50%25").await;
+    let found = portal.page_ok("/portal?q=50%25").await;
     assert!(found.contains("Invoice 50% wrong") && !found.contains("Broken seal"));
 
     let by_reference = portal
-        .page(&format!("/portal?q={}", reference(&ids[1])))
+        .page_ok(&format!("/portal?q={}", reference(&ids[1])))
         .await;
     assert!(by_reference.contains("Card blocked"), "{by_reference}");
     assert!(!by_reference.contains("Broken seal") && !by_reference.contains("Invoice"));
 
-    let none = portal.page("/portal?q=parcel+tracking").await;
+    let none = portal.page_ok("/portal?q=parcel+tracking").await;
     assert!(none.contains("id=\"no-items\"") && none.contains("No request matches."));
 
     // All three wait for an agent; none waits for the client.
-    let waiting = portal.page("/portal?status=waiting").await;
+    let waiting = portal.page_ok("/portal?status=waiting").await;
     assert!(waiting.contains("id=\"no-items\""));
-    let open = portal.page("/portal?status=active&q=card").await;
+    let open = portal.page_ok("/portal?status=active&q=card").await;
     assert!(open.contains("Card blocked") && !open.contains("Broken seal"));
     assert!(
         open.contains("<option value=\"active\" selected>"),
@@ -469,15 +351,14 @@ async fn a_search_finds_items_by_subject_or_reference_and_the_status_filter_narr
     // A page holds 25; the next keeps the filter and goes on with the older ones.
     for n in 0..23 {
         let (status, _) = portal
-            .api(
-                Method::POST,
+            .post(
                 &format!("/api/v1/engagements/{engagement}/items"),
-                Some(ticket(&format!("Filler {n}"))),
+                ticket(&format!("Filler {n}")),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let first = portal.page("/portal?status=active").await;
+    let first = portal.page_ok("/portal?status=active").await;
     assert_eq!(first.matches("class=\"portal-subject\"").count(), 25);
     assert!(!first.contains("Broken seal") && !first.contains("id=\"first-page\""));
     let next = href_of(&first, "next-page");
@@ -485,13 +366,13 @@ async fn a_search_finds_items_by_subject_or_reference_and_the_status_filter_narr
         next.starts_with("/portal?q=&status=active&after="),
         "{next}"
     );
-    let second = portal.page(&next).await;
+    let second = portal.page_ok(&next).await;
     assert_eq!(second.matches("class=\"portal-subject\"").count(), 1);
     assert!(second.contains("Broken seal") && second.contains("id=\"first-page\""));
     assert!(!second.contains("id=\"next-page\""));
 
     // The API searches the same way.
-    let (status, page) = portal.api(Method::GET, "/api/v1/items?q=seal", None).await;
+    let (status, page) = portal.get("/api/v1/items?q=seal").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let subjects: Vec<&str> = page["items"]
         .as_array()
@@ -509,21 +390,20 @@ async fn another_clients_item_an_unknown_item_and_a_malformed_id_give_the_same_n
     let globex = server.client("Globex Bank").await;
     server.engagement(acme).await;
     let globex_engagement = server.engagement(globex).await;
-    let portal = Portal::sign_in(&server, Role::ClientUser, Some(acme), None).await;
-    let globex_user = Portal::sign_in(&server, Role::ClientUser, Some(globex), None).await;
+    let portal = signed_in(&server, Role::ClientUser, Some(acme), None).await;
+    let globex_user = signed_in(&server, Role::ClientUser, Some(globex), None).await;
     let (_, item) = globex_user
-        .api(
-            Method::POST,
+        .post(
             &format!("/api/v1/engagements/{globex_engagement}/items"),
-            Some(ticket("Card blocked")),
+            ticket("Card blocked"),
         )
         .await;
     let foreign = item["id"].as_str().unwrap();
     assert_eq!(
         globex_user
-            .get(&format!("/portal/items/{foreign}"))
+            .page(&format!("/portal/items/{foreign}"))
             .await
-            .status,
+            .0,
         StatusCode::OK
     );
 
@@ -536,20 +416,20 @@ async fn another_clients_item_an_unknown_item_and_a_malformed_id_give_the_same_n
         format!("/portal/engagements/{globex_engagement}/new"),
         "/portal/nowhere".to_owned(),
     ] {
-        let answer = portal.get(&path).await;
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
-        bodies.push(answer.html);
+        let (status, html) = portal.page(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        bodies.push(html);
     }
     // Posting to another client's item finds nothing either, whatever was posted.
-    let answer = portal
-        .post_form(
+    let (status, html, _) = portal
+        .submit_form(
             "/portal",
             &format!("/portal/items/{foreign}/reply"),
             &[("body", "Hello?")],
         )
         .await;
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    bodies.push(answer.html);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    bodies.push(html);
     assert!(
         bodies.windows(2).all(|pair| pair[0] == pair[1]),
         "{bodies:#?}"
@@ -558,16 +438,13 @@ async fn another_clients_item_an_unknown_item_and_a_malformed_id_give_the_same_n
 
     // The portal is the client users' alone.
     let worker = server.worker(&[acme]).await;
-    let agent = Portal::sign_in(&server, Role::Agent, None, Some(worker)).await;
-    let answer = agent.get("/portal").await;
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.html, bodies[0]);
-    let manager = Portal::sign_in(&server, Role::Manager, None, None).await;
+    let agent = signed_in(&server, Role::Agent, None, Some(worker)).await;
+    let (status, html) = agent.page("/portal").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(html, bodies[0]);
+    let manager = signed_in(&server, Role::Manager, None, None).await;
     assert_eq!(
-        manager
-            .get(&format!("/portal/items/{foreign}"))
-            .await
-            .status,
+        manager.page(&format!("/portal/items/{foreign}")).await.0,
         StatusCode::NOT_FOUND
     );
 }
@@ -592,14 +469,13 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
 ) {
     let acme = server.client("Acme Retail").await;
     let engagement = server.engagement(acme).await;
-    let portal = Portal::sign_in(&server, Role::ClientUser, Some(acme), None).await;
+    let portal = signed_in(&server, Role::ClientUser, Some(acme), None).await;
     let worker = server.worker(&[acme]).await;
     let agent = server.sign_in(Role::Agent, None, Some(worker)).await;
     let (_, item) = portal
-        .api(
-            Method::POST,
+        .post(
             &format!("/api/v1/engagements/{engagement}/items"),
-            Some(ticket("Broken seal")),
+            ticket("Broken seal"),
         )
         .await;
     let id = item["id"].as_str().unwrap().to_owned();
@@ -617,7 +493,7 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
         .await
         .unwrap();
 
-    let page = portal.page(&path).await;
+    let page = portal.page_ok(&path).await;
     assert!(
         page.contains("Sorry! Which colour was the parcel?"),
         "{page}"
@@ -637,24 +513,17 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
     );
 
     // An empty reply comes back with its error; a real one joins the thread.
-    let refused = portal
-        .post_form(&path, &format!("{path}/reply"), &[("body", "  ")])
+    let (status, html, _) = portal
+        .submit_form(&path, &format!("{path}/reply"), &[("body", "  ")])
         .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused
-            .html
-            .contains("Write a reply of 1 to 50,000 characters.")
-    );
-    let sent = portal
-        .post_form(&path, &format!("{path}/reply"), &[("body", "It was blue.")])
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Write a reply of 1 to 50,000 characters."));
+    let (status, html, sent) = portal
+        .submit_form(&path, &format!("{path}/reply"), &[("body", "It was blue.")])
         .await;
-    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
-    assert_eq!(
-        sent.location.as_deref(),
-        Some(format!("{path}?done=reply").as_str())
-    );
-    let page = portal.page(&format!("{path}?done=reply")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(sent, format!("{path}?done=reply"));
+    let page = portal.page_ok(&format!("{path}?done=reply")).await;
     assert!(page.contains("Your reply is sent."));
     let reply = page.find("It was blue.").unwrap();
     let message = &page[page[..reply].rfind("<li").unwrap()..reply];
@@ -678,7 +547,7 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
 
     // Resolved: the survey, answered once.
     answer(&agent, "resolved", "A new parcel is on its way.").await;
-    let page = portal.page(&path).await;
+    let page = portal.page_ok(&path).await;
     assert!(page.contains("data-stage=\"resolved\">Resolved"));
     assert!(page.contains("id=\"rating-form\"") && page.contains("<legend>"));
     for n in 1..=5 {
@@ -691,21 +560,19 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
         !page.contains("id=\"reply-form\""),
         "a finished item takes no replies"
     );
-    let unrated = portal
-        .post_form(&path, &format!("{path}/rating"), &[("comment", "Quick!")])
+    let (status, html, _) = portal
+        .submit_form(&path, &format!("{path}/rating"), &[("comment", "Quick!")])
         .await;
-    assert_eq!(unrated.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        unrated.html.contains("Choose a rating from 1 to 5.") && unrated.html.contains("Quick!")
-    );
-    let rated = portal
-        .post_form(
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Choose a rating from 1 to 5.") && html.contains("Quick!"));
+    let (status, html, _) = portal
+        .submit_form(
             &path,
             &format!("{path}/rating"),
             &[("rating", "4"), ("comment", "Quick and kind.")],
         )
         .await;
-    assert_eq!(rated.status, StatusCode::SEE_OTHER, "{}", rated.html);
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let csat = server
         .store()
         .csat(id.parse().unwrap())
@@ -716,16 +583,16 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
         (csat.rating, csat.comment.as_deref()),
         (4, Some("Quick and kind."))
     );
-    let page = portal.page(&path).await;
+    let page = portal.page_ok(&path).await;
     assert!(
         page.contains("id=\"rating-given\">You rated this request “4 – well”"),
         "{page}"
     );
     assert!(!page.contains("id=\"rating-form\""));
-    let again = portal
-        .post_form(&path, &format!("{path}/rating"), &[("rating", "1")])
+    let (status, _, _) = portal
+        .submit_form(&path, &format!("{path}/rating"), &[("rating", "1")])
         .await;
-    assert_eq!(again.status, StatusCode::CONFLICT, "an item is rated once");
+    assert_eq!(status, StatusCode::CONFLICT, "an item is rated once");
 }
 
 async fn a_client_user_submits_and_follows_an_item_in_the_browser(server: TestServer) {
@@ -736,12 +603,11 @@ async fn a_client_user_submits_and_follows_an_item_in_the_browser(server: TestSe
     let globex = server.client("Globex Bank").await;
     let engagement = server.engagement(acme).await;
     let globex_engagement = server.engagement(globex).await;
-    let globex_user = Portal::sign_in(&server, Role::ClientUser, Some(globex), None).await;
+    let globex_user = server.sign_in(Role::ClientUser, Some(globex), None).await;
     let (_, foreign) = globex_user
-        .api(
-            Method::POST,
+        .post(
             &format!("/api/v1/engagements/{globex_engagement}/items"),
-            Some(ticket("Card blocked")),
+            ticket("Card blocked"),
         )
         .await;
     let foreign = foreign["id"].as_str().unwrap().to_owned();

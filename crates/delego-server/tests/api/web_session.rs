@@ -2,7 +2,7 @@
 //! user's own language and time zone.
 
 use delego_core::identity::Role;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 use crate::harness::TestServer;
 
@@ -14,13 +14,10 @@ crate::on_both_backends!(
 async fn browsers_get_error_pages_and_an_unknown_page_looks_like_a_hidden_one(server: TestServer) {
     let anonymous = server.anonymous();
     // Pages need a session: the browser is sent to sign in.
-    let response = anonymous
-        .request(reqwest::Method::GET, "/work")
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.url().path(), "/login");
+    let (_, _, address) = anonymous
+        .browse(anonymous.request(Method::GET, "/work"))
+        .await;
+    assert_eq!(address, "/login");
 
     let manager = server.sign_in(Role::Manager, None, None).await;
     let (status, unknown) = manager.page("/no/such/page").await;
@@ -35,7 +32,7 @@ async fn browsers_get_error_pages_and_an_unknown_page_looks_like_a_hidden_one(se
     );
     // API clients keep their problem documents.
     let response = manager
-        .request(reqwest::Method::GET, "/no/such/page")
+        .request(Method::GET, "/no/such/page")
         .send()
         .await
         .unwrap();
@@ -44,24 +41,20 @@ async fn browsers_get_error_pages_and_an_unknown_page_looks_like_a_hidden_one(se
         "application/problem+json"
     );
     // A Slovak browser reads the page in Slovak.
-    let response = manager
-        .request(reqwest::Method::GET, "/no/such/page")
-        .header("accept", "text/html")
-        .header("accept-language", "sk-SK,sk;q=0.9")
-        .send()
-        .await
-        .unwrap();
-    assert!(response.text().await.unwrap().contains("Nenašlo sa"));
+    let slovak = manager
+        .request(Method::GET, "/no/such/page")
+        .header("accept-language", "sk-SK,sk;q=0.9");
+    let (_, html, _) = manager.browse(slovak).await;
+    assert!(html.contains("Nenašlo sa"));
     // A form posted without the page's token is refused with a page that says why.
-    let response = manager
-        .request(reqwest::Method::POST, "/settings")
-        .header("accept", "text/html")
-        .form(&[("csrf", "forged"), ("language", "sk"), ("time_zone", "UTC")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(response.text().await.unwrap().contains("The form expired"));
+    let (status, html, _) = manager
+        .post_form(
+            "/settings",
+            &[("csrf", "forged"), ("language", "sk"), ("time_zone", "UTC")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("The form expired"));
 }
 
 async fn a_users_language_and_time_zone_follow_them_from_page_to_page(server: TestServer) {
@@ -70,32 +63,23 @@ async fn a_users_language_and_time_zone_follow_them_from_page_to_page(server: Te
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<option selected>UTC</option>"), "{html}");
 
-    let (status, html, _) = manager
-        .submit_form(
-            "/settings",
-            "/settings",
-            &[("language", "xx"), ("time_zone", "Europe/Bratislava")],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"error\""));
-    let (status, html, _) = manager
-        .submit_form(
-            "/settings",
-            "/settings",
-            &[("language", "sk"), ("time_zone", "Mars/Olympus")],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("Mars/Olympus"));
+    // A language or a time zone the server does not know is refused and shown.
+    for (language, time_zone, shown) in [
+        ("xx", "Europe/Bratislava", "id=\"error\""),
+        ("sk", "Mars/Olympus", "Mars/Olympus"),
+    ] {
+        let fields = [("language", language), ("time_zone", time_zone)];
+        let (status, html, _) = manager.submit_form("/settings", "/settings", &fields).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{language} {time_zone}"
+        );
+        assert!(html.contains(shown), "{html}");
+    }
 
-    let (status, html, _) = manager
-        .submit_form(
-            "/settings",
-            "/settings",
-            &[("language", "sk"), ("time_zone", "Europe/Bratislava")],
-        )
-        .await;
+    let fields = [("language", "sk"), ("time_zone", "Europe/Bratislava")];
+    let (status, html, _) = manager.submit_form("/settings", "/settings", &fields).await;
     assert_eq!(status, StatusCode::OK);
     // Slovak now, whatever the browser asks for, with Slovak dates.
     assert!(html.contains("<html lang=\"sk\">"), "{html}");

@@ -2,9 +2,8 @@
 //! errors beside the fields, canned replies, the agent's day; and that nobody reaches a
 //! task that is not theirs.
 
+use delego_core::id::ClientId;
 use delego_core::identity::Role;
-use delego_core::model::Actor;
-use delego_core::values::Name;
 use reqwest::StatusCode;
 use serde_json::json;
 use thirtyfour::prelude::*;
@@ -25,6 +24,7 @@ crate::on_both_backends!(
 
 /// A client, its support engagement, an agent cleared for it, and a requester.
 struct Floor {
+    client: ClientId,
     agent: Session,
     requester: Session,
     engagement: String,
@@ -36,16 +36,10 @@ async fn floor(server: &TestServer) -> Floor {
     let engagement = server.engagement(client).await;
     let worker = server.worker(&[client]).await;
     let user = server.user(Role::Agent, None, Some(worker)).await;
-    let agent = server.anonymous();
-    let (status, _) = agent
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": user.email, "password": crate::harness::PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let agent = server.sign_in_as(&user).await;
     let requester = server.sign_in(Role::ClientUser, Some(client), None).await;
     Floor {
+        client,
         agent,
         requester,
         engagement,
@@ -103,7 +97,11 @@ async fn an_agent_takes_the_next_task_starts_from_a_canned_reply_and_sends_it(se
             &[("outcome", "replied"), ("reply", "We found your parcel.")],
         )
         .await;
-    assert_eq!((status, url.as_str()), (StatusCode::OK, "/work"), "{html}");
+    assert_eq!(
+        (status, url.as_str()),
+        (StatusCode::OK, "/work?notice=submitted"),
+        "{html}"
+    );
     assert!(html.contains("id=\"notice\""));
     assert!(html.contains("id=\"day-handled\">1<"), "{html}");
 
@@ -130,25 +128,10 @@ async fn a_wrong_value_comes_back_beside_its_field_with_what_was_typed(server: T
         );
     let definition = server.store().publish_service(&strict).await.unwrap();
     let floor = floor(&server).await;
-    let (_, engagement) = floor
-        .requester
-        .get(&format!("/api/v1/engagements/{}", floor.engagement))
-        .await;
-    let client = engagement["client_id"].as_str().unwrap().parse().unwrap();
+    let key = delego_core::values::Key::parse("strict-support").unwrap();
     let strict_engagement = server
-        .store()
-        .create_engagement(
-            client,
-            Name::parse("Strict").unwrap(),
-            &delego_core::values::Key::parse("strict-support").unwrap(),
-            definition.version,
-            Default::default(),
-            &Actor::System,
-        )
-        .await
-        .unwrap()
-        .id
-        .to_string();
+        .engagement_on(floor.client, "Strict", &key, definition.version)
+        .await;
     new_item(&floor, &strict_engagement, "Too long an answer").await;
     let (_, _, task_url) = floor.agent.submit_form("/work", "/work/next", &[]).await;
 
@@ -195,7 +178,10 @@ async fn a_break_needs_a_reason_and_stops_taking_tasks(server: TestServer) {
     assert!(html.contains("id=\"take-next\" disabled"));
     new_item(&floor, &floor.engagement, "While away").await;
     let (_, html, url) = floor.agent.submit_form("/work", "/work/next", &[]).await;
-    assert_eq!(url, "/work", "an agent on a break takes no task: {html}");
+    assert_eq!(
+        url, "/work?notice=no-task",
+        "an agent on a break takes no task: {html}"
+    );
 
     let (_, html, _) = floor
         .agent
@@ -212,12 +198,7 @@ async fn a_task_is_only_reachable_by_the_agent_holding_it(server: TestServer) {
 
     // A colleague cleared for the same client, a manager and the client's user: none of
     // them finds the task in someone else's hands; it looks like an unknown task.
-    let client = floor.requester.get("/api/v1/me").await.1["user"]["client_id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let colleague_worker = server.worker(&[client]).await;
+    let colleague_worker = server.worker(&[floor.client]).await;
     let colleague = server
         .sign_in(Role::Agent, None, Some(colleague_worker))
         .await;
@@ -239,15 +220,11 @@ async fn a_task_is_only_reachable_by_the_agent_holding_it(server: TestServer) {
         assert_eq!(session.page("/work").await.0, StatusCode::NOT_FOUND);
     }
     // A form posted without this browser's token changes nothing.
-    let response = floor
+    let (status, _, _) = floor
         .agent
-        .request(reqwest::Method::POST, &format!("{task_url}/release"))
-        .header("accept", "text/html")
-        .form(&[("csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        .post_form(&format!("{task_url}/release"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(floor.agent.page(&task_url).await.0, StatusCode::OK);
 }
 
@@ -258,25 +235,9 @@ async fn an_offer_is_accepted_or_rejected_from_the_workspace(server: TestServer)
         .await
         .unwrap();
     let floor = floor(&server).await;
-    let (_, engagement) = floor
-        .requester
-        .get(&format!("/api/v1/engagements/{}", floor.engagement))
-        .await;
-    let client = engagement["client_id"].as_str().unwrap().parse().unwrap();
     let pushed = server
-        .store()
-        .create_engagement(
-            client,
-            Name::parse("Pushed").unwrap(),
-            &service.key,
-            service.version,
-            Default::default(),
-            &Actor::System,
-        )
-        .await
-        .unwrap()
-        .id
-        .to_string();
+        .engagement_on(floor.client, "Pushed", &service.key, service.version)
+        .await;
     new_item(&floor, &pushed, "Offered first").await;
     new_item(&floor, &pushed, "Offered second").await;
 
@@ -306,7 +267,7 @@ async fn an_offer_is_accepted_or_rejected_from_the_workspace(server: TestServer)
     assert!(html.contains("Offered"));
     // Answering it again finds it gone, and says so.
     let (_, html, url) = floor.agent.submit_form("/work", &accept, &[]).await;
-    assert_eq!(url, "/work");
+    assert_eq!(url, "/work?notice=offer-gone");
     assert!(html.contains("no longer open"), "{html}");
 }
 
