@@ -1,13 +1,15 @@
-//! `delego demo`: a living floor to look at. Seeds three clients with support engagements,
-//! workers and users, a backlog of tickets, then keeps new tickets arriving and simulated
-//! agents working while it serves.
+//! `delego demo`: a living floor to look at. Seeds three clients with support engagements
+//! and an engagement of every other built-in service, workers and users, a backlog of
+//! work, then keeps new work arriving and simulated agents working while it serves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use delego_core::definition::{FieldType, ServiceDefinition};
 use delego_core::id::{ClientId, EngagementId, WorkerId};
 use delego_core::identity::{Preferences, Role};
+use delego_core::knowledge::ArticleDraft;
 use delego_core::model::{Actor, Presence, Worker};
 use delego_core::routing::Channel;
 use delego_core::values::{EmailAddress, Key, Language, Name, Priority, SkillLevel};
@@ -16,6 +18,8 @@ use delego_store::{Backend, NewItem, NewMessage, NewUser};
 use serde_json::json;
 
 use crate::{DatabaseArgs, catalog, serve};
+
+mod sample;
 
 /// Every demo user signs in with this password.
 pub const DEMO_PASSWORD: &str = "delego-demo-2026";
@@ -37,9 +41,69 @@ pub struct DemoArgs {
 }
 
 struct Floor {
-    engagements: Vec<(ClientId, EngagementId)>,
+    engagements: Vec<DemoEngagement>,
     bots: Vec<WorkerId>,
 }
+
+struct DemoEngagement {
+    client: ClientId,
+    id: EngagementId,
+    definition: Arc<ServiceDefinition>,
+    subjects: &'static [&'static str],
+}
+
+/// The built-in services besides customer support, each contracted by one demo client
+/// (by index into the clients), with what its items are typically about. A service the
+/// catalog does not ship is skipped.
+struct DemoService {
+    key: &'static str,
+    client: usize,
+    engagement: &'static str,
+    subjects: &'static [&'static str],
+}
+
+const OTHER_SERVICES: &[DemoService] = &[
+    DemoService {
+        key: "technical-support",
+        client: 2,
+        engagement: "Initech product support",
+        subjects: &[
+            "VPN client will not connect",
+            "Licence key rejected",
+            "Sync fails after the update",
+            "Error 0x80070005 during install",
+            "API answers 502 since this morning",
+        ],
+    },
+    DemoService {
+        key: "it-helpdesk",
+        client: 1,
+        engagement: "Globex IT service desk",
+        subjects: &[
+            "Laptop does not boot",
+            "Access to the finance share",
+            "Outlook keeps asking for my password",
+            "New starter: accounts and laptop",
+            "Printer on floor 3 jams",
+        ],
+    },
+    DemoService {
+        key: "telemarketing",
+        client: 0,
+        engagement: "Acme winter campaign",
+        subjects: &["Winter sale"],
+    },
+    DemoService {
+        key: "insurance-claims",
+        client: 1,
+        engagement: "Globex home insurance claims",
+        subjects: &[
+            "Water damage in the kitchen",
+            "Stolen bicycle",
+            "Storm damage to the roof",
+        ],
+    },
+];
 
 const SUBJECTS: &[&str] = &[
     "Order arrived damaged",
@@ -60,8 +124,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         max_connections: delego_store::DEFAULT_MAX_CONNECTIONS,
     };
     let store = database.open().await?;
-    catalog::publish_built_in(store.as_ref()).await?;
-    let floor = match seed(store.as_ref()).await? {
+    let definitions = catalog::publish_built_in(store.as_ref()).await?;
+    let floor = match seed(store.as_ref(), &definitions).await? {
         Some(floor) => floor,
         None => {
             println!("The demo data is already there; starting the flow again.");
@@ -109,12 +173,34 @@ fn email(s: &str) -> anyhow::Result<EmailAddress> {
     EmailAddress::parse(s).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn support_skill(level: u8) -> anyhow::Result<BTreeMap<Key, SkillLevel>> {
-    let key = Key::parse("customer_support").map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(BTreeMap::from([(
-        key,
-        SkillLevel::new(level).map_err(|e| anyhow::anyhow!("{e}"))?,
-    )]))
+fn at_level(skills: &BTreeSet<Key>, level: u8) -> anyhow::Result<BTreeMap<Key, SkillLevel>> {
+    let level = SkillLevel::new(level).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(skills.iter().map(|skill| (skill.clone(), level)).collect())
+}
+
+async fn engage(
+    store: &dyn Backend,
+    client: ClientId,
+    engagement_name: &str,
+    definition: &Arc<ServiceDefinition>,
+    subjects: &'static [&'static str],
+) -> anyhow::Result<DemoEngagement> {
+    let engagement = store
+        .create_engagement(
+            client,
+            name(engagement_name)?,
+            &definition.key,
+            definition.version,
+            Default::default(),
+            &demo_actor(),
+        )
+        .await?;
+    Ok(DemoEngagement {
+        client,
+        id: engagement.id,
+        definition: definition.clone(),
+        subjects,
+    })
 }
 
 fn languages(tags: &[&str]) -> BTreeSet<Language> {
@@ -124,29 +210,53 @@ fn languages(tags: &[&str]) -> BTreeSet<Language> {
 }
 
 /// Seeds the demo once; `None` when it is already seeded.
-async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
+async fn seed(
+    store: &dyn Backend,
+    definitions: &[Arc<ServiceDefinition>],
+) -> anyhow::Result<Option<Floor>> {
     if !store.clients().await?.is_empty() {
         return Ok(None);
     }
     let actor = demo_actor();
-    let service = Key::parse("customer-support").map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut engagements = Vec::new();
     let mut clients = Vec::new();
+    let support = definitions
+        .iter()
+        .find(|definition| definition.key.as_str() == "customer-support")
+        .ok_or_else(|| anyhow::anyhow!("the catalog has no customer support service"))?;
     for client_name in ["Acme Retail", "Globex Bank", "Initech Software"] {
         let client = store.create_client(name(client_name)?, &actor).await?;
-        let engagement = store
-            .create_engagement(
-                client.id,
-                name(&format!("{client_name} support"))?,
-                &service,
-                crate::catalog::CUSTOMER_SUPPORT_VERSION,
-                Default::default(),
-                &actor,
-            )
-            .await?;
-        engagements.push((client.id, engagement.id));
+        let engagement = engage(
+            store,
+            client.id,
+            &format!("{client_name} support"),
+            support,
+            SUBJECTS,
+        )
+        .await?;
+        engagements.push(engagement);
         clients.push(client.id);
     }
+    for service in OTHER_SERVICES {
+        if let Some(definition) = definitions.iter().find(|d| d.key.as_str() == service.key) {
+            let client = clients[service.client];
+            engagements.push(
+                engage(
+                    store,
+                    client,
+                    service.engagement,
+                    definition,
+                    service.subjects,
+                )
+                .await?,
+            );
+        }
+    }
+    // Everyone works every service the demo runs.
+    let skills: BTreeSet<Key> = definitions
+        .iter()
+        .flat_map(|definition| definition.skills.iter().cloned())
+        .collect();
     let all: BTreeSet<ClientId> = clients.iter().copied().collect();
     let acme_only = BTreeSet::from([clients[0]]);
 
@@ -235,10 +345,16 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
         let worker = Worker {
             id: WorkerId::new(),
             name: name(full_name)?,
-            skills: support_skill(level)?,
+            skills: at_level(&skills, level)?,
             languages: languages(tongues),
             clearances: clearances.clone(),
-            capacity: [(Channel::Email, 3), (Channel::BackOffice, 3)].into(),
+            capacity: [
+                (Channel::Email, 3),
+                (Channel::BackOffice, 3),
+                (Channel::Voice, 1),
+                (Channel::Chat, 2),
+            ]
+            .into(),
             presence: Presence::Offline,
             certifications: Default::default(),
             exclusions: Default::default(),
@@ -269,10 +385,13 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
         let worker = Worker {
             id: WorkerId::new(),
             name: name(&format!("Simulated agent {}", n + 1))?,
-            skills: support_skill(3)?,
+            skills: at_level(&skills, 5)?,
             languages: languages(tongues),
             clearances: all.clone(),
-            capacity: [(Channel::Email, 1)].into(),
+            capacity: Channel::ALL
+                .into_iter()
+                .map(|channel| (channel, 1))
+                .collect(),
             presence: Presence::Available,
             certifications: Default::default(),
             exclusions: Default::default(),
@@ -296,8 +415,8 @@ async fn seed(store: &dyn Backend) -> anyhow::Result<Option<Floor>> {
 /// as if the demo had been running for a while, and a backlog of `rounds / 10` new
 /// tickets: for measuring pages on demo data.
 pub async fn seed_with_history(store: &dyn Backend, rounds: u64) -> anyhow::Result<()> {
-    catalog::publish_built_in(store).await?;
-    let floor = match seed(store).await? {
+    let definitions = catalog::publish_built_in(store).await?;
+    let floor = match seed(store, &definitions).await? {
         Some(floor) => floor,
         None => existing_floor(store).await?,
     };
@@ -311,12 +430,22 @@ pub async fn seed_with_history(store: &dyn Backend, rounds: u64) -> anyhow::Resu
 }
 
 async fn existing_floor(store: &dyn Backend) -> anyhow::Result<Floor> {
-    let engagements = store
-        .engagements(None)
-        .await?
-        .into_iter()
-        .map(|e| (e.client_id, e.id))
-        .collect();
+    let mut engagements = Vec::new();
+    for engagement in store.engagements(None).await? {
+        let definition = store
+            .service(&engagement.service_key, engagement.service_version)
+            .await?;
+        let subjects = OTHER_SERVICES
+            .iter()
+            .find(|service| service.key == engagement.service_key.as_str())
+            .map_or(SUBJECTS, |service| service.subjects);
+        engagements.push(DemoEngagement {
+            client: engagement.client_id,
+            id: engagement.id,
+            definition,
+            subjects,
+        });
+    }
     let bots = store
         .workers()
         .await?
@@ -328,48 +457,79 @@ async fn existing_floor(store: &dyn Backend) -> anyhow::Result<Floor> {
 }
 
 async fn submit_ticket(store: &dyn Backend, floor: &Floor, n: u64) -> anyhow::Result<()> {
-    let Some(&(client, engagement)) = floor
+    let Some(engagement) = floor
         .engagements
         .get(n as usize % floor.engagements.len().max(1))
     else {
         return Ok(());
     };
-    let subject = SUBJECTS[(n as usize * 7) % SUBJECTS.len()];
-    let language = ["en", "en", "sk", "en", "de"][n as usize % 5];
-    let channel = ["email", "web", "chat", "phone"][n as usize % 4];
-    let category = ["question", "problem", "billing", "complaint"][n as usize % 4];
-    let address = format!("customer{}@example.com", n % 50);
-    let requester = store
-        .requester_for_email(client, &email(&address)?, None)
-        .await?;
+    let definition = &engagement.definition;
+    let mut data = sample::intake(
+        &definition.intake,
+        n * 7,
+        engagement.subjects,
+        jiff::Timestamp::now(),
+    );
+    if definition.key.as_str() == "customer-support" {
+        // Tickets read like a real support inbox: channels, categories and languages mix.
+        let subject = data["subject"]
+            .as_str()
+            .unwrap_or("Support request")
+            .to_owned();
+        data.insert(
+            "description".into(),
+            json!(format!("{subject}. Customer reference {}.", 10_000 + n)),
+        );
+        data.insert(
+            "channel".into(),
+            json!(["email", "web", "chat", "phone"][n as usize % 4]),
+        );
+        data.insert(
+            "language".into(),
+            json!(["en", "en", "sk", "en", "de"][n as usize % 5]),
+        );
+    }
+    let requester = match definition
+        .requester_field
+        .as_ref()
+        .and_then(|field| data.get(field.as_str()))
+        .and_then(|address| address.as_str())
+    {
+        Some(address) => Some(
+            store
+                .requester_for_email(engagement.client, &email(address)?, None)
+                .await?
+                .id,
+        ),
+        None => None,
+    };
     let priority = match n % 9 {
         0 => Priority::High,
         4 => Priority::Urgent,
         7 => Priority::Low,
         _ => Priority::Normal,
     };
-    store
-        .create_item(
-            NewItem {
-                engagement_id: engagement,
-                data: json!({
-                    "subject": subject,
-                    "description": format!("{subject}. Customer reference {}.", 10_000 + n),
-                    "requester_email": address,
-                    "channel": channel,
-                    "category": category,
-                    "language": language,
-                })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-                priority,
-                requester_id: Some(requester.id),
-                idempotency_key: None,
-            },
-            &Actor::Requester(requester.id),
-        )
-        .await?;
+    let actor = requester.map_or_else(demo_actor, Actor::Requester);
+    let new = |data| NewItem {
+        engagement_id: engagement.id,
+        data,
+        priority,
+        requester_id: requester,
+        idempotency_key: None,
+    };
+    match store.create_item(new(data.clone()), &actor).await {
+        // A sample the service's own rules refuse is sent again without the refused
+        // fields, as a hurried requester would.
+        Err(delego_store::StoreError::Invalid(errors)) => {
+            for error in &errors {
+                data.remove(error.field.split(['.', '[']).next().unwrap_or_default());
+            }
+            store.create_item(new(data), &actor).await?;
+        }
+        other => {
+            other?;
+        }
+    }
     Ok(())
 }
 
@@ -391,20 +551,7 @@ async fn flow_once(store: &dyn Backend, floor: &Floor, n: u64) -> anyhow::Result
     }
     let bot = floor.bots[n as usize % floor.bots.len().max(1)];
     if let Some(claimed) = store.claim_next_task(bot).await? {
-        let outcome = if n.is_multiple_of(3) {
-            "resolved"
-        } else {
-            "replied"
-        };
-        let reply = json!({"reply": "Thank you for your patience — we have looked into this and here is what we found."});
-        store
-            .submit_task(
-                claimed.task.id,
-                bot,
-                Key::parse(outcome).map_err(|e| anyhow::anyhow!("{e}"))?,
-                reply.as_object().cloned().unwrap_or_default(),
-            )
-            .await?;
+        work_on(store, &claimed, bot, n).await?;
     }
     if n.is_multiple_of(5) {
         let waiting = store
@@ -430,4 +577,114 @@ async fn flow_once(store: &dyn Backend, floor: &Floor, n: u64) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A simulated agent's answer to the task it took: the step's usual outcome (now and then
+/// another), with the form filled in. What the step refuses is left out and the answer
+/// sent again; a task it still cannot answer goes back in line.
+async fn work_on(
+    store: &dyn Backend,
+    claimed: &delego_store::Claimed,
+    bot: WorkerId,
+    n: u64,
+) -> anyhow::Result<()> {
+    let item = &claimed.item;
+    let definition = store
+        .service(&item.service_key, item.service_version)
+        .await?;
+    let step = definition.step(&claimed.task.step);
+    let Some((outcome, mut data)) =
+        step.and_then(|step| sample::answer(step, n, jiff::Timestamp::now()))
+    else {
+        store.release_task(claimed.task.id, bot).await?;
+        return Ok(());
+    };
+    // Where a resolution must name a knowledge-base article, the agent writes one.
+    let article_field = step
+        .and_then(|step| step.work())
+        .and_then(|work| {
+            work.form
+                .fields
+                .iter()
+                .find(|f| f.kind == FieldType::Article)
+        })
+        .map(|field| field.name.to_string());
+    let mut write_article = false;
+    for _ in 0..3 {
+        let submitted = if write_article {
+            let subject = item.state.data.get("subject").and_then(|s| s.as_str());
+            let draft = ArticleDraft {
+                title: format!("How we solved: {}", subject.unwrap_or("a support case")),
+                body: "Steps that resolved it, written by the demo's simulated agent.".into(),
+                tags: Vec::new(),
+            };
+            store
+                .submit_task_with_article(
+                    claimed.task.id,
+                    bot,
+                    outcome.clone(),
+                    data.clone(),
+                    draft,
+                )
+                .await
+        } else {
+            store
+                .submit_task(claimed.task.id, bot, outcome.clone(), data.clone())
+                .await
+        };
+        match submitted {
+            Ok(_) => return Ok(()),
+            Err(delego_store::StoreError::Invalid(errors)) => {
+                for error in &errors {
+                    let field = error.field.split(['.', '[']).next().unwrap_or_default();
+                    write_article |= article_field.as_deref() == Some(field);
+                    data.remove(field);
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    store.release_task(claimed.task.id, bot).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo is what a newcomer judges the product by: every built-in service must be
+    /// there and its work must move, end to end, by the simulated agents alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simulated_agents_finish_work_of_every_built_in_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Backend> = Arc::new(
+            delego_store::SqliteStore::open(
+                &dir.path().join("demo.db"),
+                Arc::new(delego_core::clock::SystemClock),
+            )
+            .await
+            .unwrap(),
+        );
+        seed_with_history(store.as_ref(), 600).await.unwrap();
+        let engagements = store.engagements(None).await.unwrap();
+        for (_, source) in catalog::BUILT_IN {
+            let key = delego_core::definition::load_definition(source)
+                .unwrap()
+                .key;
+            let engagement = engagements
+                .iter()
+                .find(|e| e.service_key == key)
+                .unwrap_or_else(|| panic!("the demo runs no {key} engagement"));
+            let finished = store
+                .items(&delego_store::ItemFilter {
+                    engagement_id: Some(engagement.id),
+                    status: Some("completed".into()),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert!(!finished.is_empty(), "no {key} item was finished");
+        }
+    }
 }

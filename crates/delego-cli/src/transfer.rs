@@ -628,7 +628,8 @@ fn cell_to_json(kind: &FieldType, cell: &str) -> Result<Json, String> {
         | FieldType::Enum
         | FieldType::Email
         | FieldType::Phone
-        | FieldType::Attachment => Ok(Json::String(cell.to_owned())),
+        | FieldType::Attachment
+        | FieldType::Article => Ok(Json::String(cell.to_owned())),
     }
 }
 

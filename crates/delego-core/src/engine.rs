@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::definition::{
     Action, Completeness, FieldError, ServiceDefinition, Step, StepKind, TIMEOUT, Work,
-    validate_form,
+    validate_form, validate_submission,
 };
 use crate::id::{WorkItemId, WorkerId};
 use crate::values::{Key, Language, Priority, SkillLevel};
@@ -45,10 +45,7 @@ pub struct ItemState {
 pub enum Position {
     /// In a step. At rest this is a human or review step with an open task; automatic and
     /// decision steps are only passed through.
-    InStep {
-        step: Key,
-        visit: u32,
-    },
+    InStep { step: Key, visit: u32 },
     /// At a wait step, until an event arrives or the timer (if any) fires.
     Waiting {
         step: Key,
@@ -63,6 +60,9 @@ pub enum Position {
     Cancelled {
         reason: String,
         at: Timestamp,
+        /// A duplicate merged into another item (reason `merged`) points to it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merged_into: Option<WorkItemId>,
     },
 }
 
@@ -123,10 +123,23 @@ pub enum Event {
     Cancel {
         reason: String,
     },
+    /// The item is a duplicate of `into`: it ends cancelled as `merged`, pointing there, and
+    /// its requester is told.
+    Merge {
+        into: WorkItemId,
+    },
     /// The item's priority changes (an SLA escalation raised it, say).
     Reprioritise {
         priority: Priority,
         reason: String,
+    },
+    /// The item's parent (the major incident it is linked to) was resolved: the item ends
+    /// with the same resolution, and its requester is told so.
+    FollowParent {
+        parent: WorkItemId,
+        resolution: Key,
+        /// The parent's public resolution note, passed on to the item's requester.
+        note: Option<String>,
     },
 }
 
@@ -178,14 +191,20 @@ pub struct TaskSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outbound {
-    NotifyRequester { template: Key },
+    NotifyRequester {
+        template: Key,
+    },
     CsatRequest,
+    /// The requester of a duplicate learns which item carries on its conversation.
+    Merged {
+        into: WorkItemId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditRecord {
-    /// `item.created`, `task.submitted`, `event.received`, `timer.fired`, `step.entered`,
-    /// `review.skipped`, `item.completed`, `item.cancelled`.
+    /// `item.created`, `task.submitted`, `event.received`, `timer.fired`, `step.escalated`,
+    /// `step.entered`, `review.skipped`, `item.completed`, `item.cancelled`, `item.merged`.
     pub action: &'static str,
     pub before: Option<Snapshot>,
     pub after: Snapshot,
@@ -253,6 +272,12 @@ pub fn start(
 ) -> Result<Outcome, Rejection> {
     let data = validate_form(&definition.intake, data, Completeness::Whole)
         .map_err(Rejection::InvalidData)?;
+    // Where the service sets priority by impact and urgency, the matrix decides.
+    let priority = definition
+        .priority_matrix
+        .as_ref()
+        .and_then(|matrix| matrix.priority(&data))
+        .unwrap_or(priority);
     let state = ItemState {
         id,
         priority,
@@ -325,7 +350,7 @@ pub fn apply(
                 }
                 _ => return Err(Rejection::Stale),
             };
-            let values = validate_form(&work.form, data, Completeness::Whole)
+            let values = validate_submission(&work.form, outcome.as_str(), data)
                 .map_err(Rejection::InvalidData)?;
             if let Some((visibility, body)) = worker_message(work, outcome, &values) {
                 // A public answer is the provider's response: it stops the clocks that
@@ -358,29 +383,82 @@ pub fn apply(
             run.enter(&target, "event.received", detail([("event", json!(name))]))?;
         }
         Event::TimerFired { step, visit } => {
-            let is_current = matches!(&run.state.position,
-                Position::Waiting { step: s, visit: v, .. } if s == step && v == visit);
-            let target = run
-                .step(step)?
-                .successors()
-                .into_iter()
-                .find(|(outcome, _)| *outcome == TIMEOUT)
-                .map(|(_, to)| to.clone())
-                .filter(|_| is_current)
-                .ok_or(Rejection::Stale)?;
-            run.enter(&target, "timer.fired", detail([("step", json!(step))]))?;
+            let (target, action) = match (&run.state.position, &run.step(step)?.kind) {
+                (
+                    Position::Waiting {
+                        step: s, visit: v, ..
+                    },
+                    StepKind::Wait { on, .. },
+                ) if s == step && v == visit => {
+                    let timeout = on.iter().find(|t| t.outcome.as_str() == TIMEOUT);
+                    (timeout.ok_or(Rejection::Stale)?.to.clone(), "timer.fired")
+                }
+                (Position::InStep { step: s, visit: v }, StepKind::Human { work, .. })
+                    if s == step && v == visit =>
+                {
+                    let escalation = work.escalation.as_ref().ok_or(Rejection::Stale)?;
+                    // Nobody submitted in time: the task is withdrawn, from its holder too.
+                    run.effects.push(Effect::CancelTasks);
+                    (escalation.to.clone(), "step.escalated")
+                }
+                _ => return Err(Rejection::Stale),
+            };
+            run.enter(&target, action, detail([("step", json!(step))]))?;
         }
         Event::Cancel { reason } => {
-            run.effects.push(Effect::CancelTasks);
-            run.state.position = Position::Cancelled {
-                reason: reason.clone(),
-                at: now,
-            };
+            run.cancel(reason, None);
             run.audit("item.cancelled", detail([("reason", json!(reason))]));
+        }
+        Event::Merge { into } => {
+            run.cancel(crate::definition::MERGED, Some(*into));
+            run.effects
+                .push(Effect::Send(Outbound::Merged { into: *into }));
+            let detail = detail([
+                ("reason", json!(crate::definition::MERGED)),
+                ("into", json!(into)),
+            ]);
+            run.audit("item.merged", detail);
         }
         Event::Reprioritise { priority, reason } => {
             run.state.priority = *priority;
             run.audit("item.reprioritised", detail([("reason", json!(reason))]));
+        }
+        Event::FollowParent {
+            parent,
+            resolution,
+            note,
+        } => {
+            run.effects.push(Effect::CancelTasks);
+            // It ends where its own process ends with that resolution; a process without
+            // such an end keeps the step the item was at.
+            let end = definition.steps.iter().find(
+                |step| matches!(&step.kind, StepKind::End { resolution: r } if r == resolution),
+            );
+            let step = match (end, run.state.position.step()) {
+                (Some(end), _) => end.id.clone(),
+                (None, Some(current)) => current.clone(),
+                (None, None) => definition.start.clone(),
+            };
+            run.state.position = Position::Completed {
+                step,
+                resolution: resolution.clone(),
+                at: now,
+            };
+            let mut body = format!(
+                "Resolved together with the major incident {}.",
+                parent.reference()
+            );
+            if let Some(note) = note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                body.push_str("\n\n");
+                body.push_str(note);
+            }
+            run.state.sla.responded(now);
+            run.effects.push(Effect::PostMessage {
+                visibility: crate::model::Visibility::Public,
+                body,
+            });
+            let detail = detail([("parent", json!(parent)), ("resolution", json!(resolution))]);
+            run.audit("item.completed", detail);
         }
     }
     Ok(run.finish())
@@ -425,6 +503,16 @@ impl<'d> Run<'d> {
         }
     }
 
+    /// Ends the item cancelled, withdrawing its tasks.
+    fn cancel(&mut self, reason: &str, merged_into: Option<WorkItemId>) {
+        self.effects.push(Effect::CancelTasks);
+        self.state.position = Position::Cancelled {
+            reason: reason.to_owned(),
+            at: self.now,
+            merged_into,
+        };
+    }
+
     fn audit(&mut self, action: &'static str, detail: Map<String, Json>) {
         let after = snapshot(&self.state);
         let before = self.before.replace(after.clone());
@@ -462,6 +550,18 @@ impl<'d> Run<'d> {
                 StepKind::Human { work, .. } => {
                     let task = self.task_spec(step, visit, work, None);
                     self.effects.push(Effect::OpenTask(task));
+                    // Counted in business time, like the step's `due`.
+                    let escalate_at = work
+                        .escalation
+                        .as_ref()
+                        .and_then(|e| self.definition.calendar.add(self.now, e.after).ok());
+                    if let Some(at) = escalate_at {
+                        self.effects.push(Effect::ScheduleTimer {
+                            step: step.id.clone(),
+                            visit,
+                            at,
+                        });
+                    }
                     None
                 }
                 StepKind::Review {

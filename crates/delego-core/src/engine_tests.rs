@@ -20,6 +20,8 @@ fn key(s: &str) -> Key {
 enum Shape {
     Human {
         targets: Vec<usize>,
+        /// Escalates by elapsed time to another human step, if there is one.
+        escalates: bool,
     },
     Review {
         percent: u8,
@@ -74,6 +76,7 @@ fn shapes(raw: &[RawShape]) -> Vec<Shape> {
             let shape = match kind {
                 0 => Shape::Human {
                     targets: std::iter::once(next).chain(extra.iter().copied()).collect(),
+                    escalates: *flag,
                 },
                 1 if seen_human => Shape::Review {
                     percent: *percent,
@@ -95,6 +98,7 @@ fn shapes(raw: &[RawShape]) -> Vec<Shape> {
                 },
                 _ => Shape::Human {
                     targets: vec![next, (*other).min(len + 1)],
+                    escalates: false,
                 },
             };
             seen_human |= matches!(shape, Shape::Human { .. });
@@ -121,6 +125,7 @@ fn work(form: Form) -> crate::definition::Work {
         due: None,
         form,
         message: None,
+        escalation: None,
     }
 }
 
@@ -131,6 +136,7 @@ fn number_field(name: &str) -> Field {
         help: None,
         kind: FieldType::Integer,
         required: false,
+        required_on: Default::default(),
         rules: Rules::default(),
     }
 }
@@ -144,15 +150,30 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
             .find(|&j| matches!(shapes[j], Shape::Human { .. }))
             .map(id)
     };
+    // The next human step after `i`, wrapping around, that is not `i` itself.
+    let other_human = |i: usize| {
+        (1..len)
+            .map(|k| (i + k) % len)
+            .find(|&j| matches!(shapes[j], Shape::Human { .. }))
+            .map(id)
+    };
     let mut steps: Vec<Step> = shapes
         .iter()
         .enumerate()
         .map(|(i, shape)| {
             let kind = match shape {
-                Shape::Human { targets } => StepKind::Human {
-                    work: work(Form {
-                        fields: vec![number_field("score")],
-                    }),
+                Shape::Human { targets, escalates } => StepKind::Human {
+                    work: crate::definition::Work {
+                        escalation: escalates.then(|| other_human(i)).flatten().map(|to| {
+                            crate::definition::Escalation {
+                                after: SignedDuration::from_mins(30),
+                                to,
+                            }
+                        }),
+                        ..work(Form {
+                            fields: vec![number_field("score")],
+                        })
+                    },
                     on: targets
                         .iter()
                         .enumerate()
@@ -239,6 +260,8 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
         start: id(0),
         steps,
         canned_replies: Vec::new(),
+        templates: Vec::new(),
+        priority_matrix: None,
     }
 }
 
@@ -257,6 +280,7 @@ enum Poke {
         stale: bool,
     },
     Cancel,
+    Merge,
     Later(u32),
 }
 
@@ -267,6 +291,7 @@ fn pokes() -> impl Strategy<Value = Vec<Poke>> {
         2 => (0u8..4).prop_map(Poke::External),
         2 => any::<bool>().prop_map(|stale| Poke::Timer { stale }),
         1 => Just(Poke::Cancel),
+        1 => Just(Poke::Merge),
         2 => (1u32..7200).prop_map(Poke::Later),
     ];
     prop::collection::vec(poke, 0..40)
@@ -326,6 +351,9 @@ fn event_for(definition: &ServiceDefinition, state: &ItemState, poke: &Poke) -> 
         },
         Poke::Cancel => Event::Cancel {
             reason: "test".into(),
+        },
+        Poke::Merge => Event::Merge {
+            into: WorkItemId::from_uuid(uuid::Uuid::from_u128(7)),
         },
         Poke::Later(_) => return None,
     })
@@ -417,6 +445,7 @@ proptest! {
                     check_resting(&definition, &outcome.state)?;
                     check_audit_chain(&state, &outcome)?;
                     check_sla_clocks(&outcome.state, now)?;
+                    check_escalation(&definition, &state, &event, &outcome, now)?;
                     state = outcome.state;
                 }
                 Err(Rejection::Runaway | Rejection::UnknownStep(_)) => {
@@ -426,6 +455,56 @@ proptest! {
             }
         }
     }
+}
+
+/// A human step that escalates schedules its timer with its task, in business time; when
+/// the timer fires at that step, the task is withdrawn first and the move is audited.
+fn check_escalation(
+    definition: &ServiceDefinition,
+    before: &ItemState,
+    event: &Event,
+    outcome: &Outcome,
+    now: Timestamp,
+) -> Result<(), TestCaseError> {
+    let mut expected_timers = Vec::new();
+    for effect in &outcome.effects {
+        if let Effect::OpenTask(task) = effect
+            && let Some(escalation) = definition
+                .step(&task.step)
+                .and_then(Step::work)
+                .and_then(|work| work.escalation.as_ref())
+        {
+            let at = definition.calendar.add(now, escalation.after).unwrap();
+            expected_timers.push((task.step.clone(), task.visit, at));
+        }
+    }
+    let scheduled: Vec<_> = outcome
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::ScheduleTimer { step, visit, at }
+                if matches!(
+                    definition.step(step).map(|s| &s.kind),
+                    Some(StepKind::Human { .. })
+                ) =>
+            {
+                Some((step.clone(), *visit, *at))
+            }
+            _ => None,
+        })
+        .collect();
+    prop_assert_eq!(scheduled, expected_timers);
+    let escalated = matches!(event, Event::TimerFired { .. })
+        && matches!(before.position, Position::InStep { .. });
+    if escalated {
+        prop_assert_eq!(outcome.effects.first(), Some(&Effect::CancelTasks));
+        let audit = outcome.effects.iter().find_map(|e| match e {
+            Effect::Audit(record) => Some(record),
+            _ => None,
+        });
+        prop_assert_eq!(audit.map(|record| record.action), Some("step.escalated"));
+    }
+    Ok(())
 }
 
 /// The SLA clocks agree with where the item rests: paused exactly while it waits,
@@ -474,8 +553,14 @@ fn a_decision_that_cannot_be_evaluated_takes_otherwise_and_says_why() {
             yes: 1,
             no: 2,
         },
-        Shape::Human { targets: vec![3] },
-        Shape::Human { targets: vec![3] },
+        Shape::Human {
+            targets: vec![3],
+            escalates: false,
+        },
+        Shape::Human {
+            targets: vec![3],
+            escalates: false,
+        },
     ]);
     // `score > 0` on a missing score is an evaluation error in CEL (null > int).
     if let StepKind::Decision { branches, .. } = &mut definition.steps[0].kind {
@@ -503,7 +588,10 @@ fn a_decision_that_cannot_be_evaluated_takes_otherwise_and_says_why() {
 #[test]
 fn performers_are_remembered_per_step_for_four_eyes() {
     let definition = build(&[
-        Shape::Human { targets: vec![1] },
+        Shape::Human {
+            targets: vec![1],
+            escalates: false,
+        },
         Shape::Review {
             percent: 100,
             approve: 2,
@@ -642,4 +730,437 @@ fn the_message_field_becomes_a_public_reply_or_an_internal_note_by_outcome() {
     );
 
     assert!(posted(&submit("replied", "   ")).is_empty());
+}
+
+#[test]
+fn a_merged_duplicate_ends_cancelled_pointing_to_the_survivor_and_its_requester_is_told() {
+    let definition =
+        crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
+            .unwrap();
+    let intake = json!({"subject": "Late parcel", "description": "Where is it?",
+                        "requester_email": "ann@example.com"});
+    let started = start(
+        &definition,
+        WorkItemId::new(),
+        intake.as_object().unwrap(),
+        Priority::Normal,
+        start_at(),
+    )
+    .unwrap();
+    let survivor = WorkItemId::new();
+    let later = start_at() + SignedDuration::from_mins(3);
+    let merged = apply(
+        &definition,
+        &started.state,
+        &Event::Merge { into: survivor },
+        later,
+    )
+    .unwrap();
+    assert_eq!(
+        merged.state.position,
+        Position::Cancelled {
+            reason: "merged".into(),
+            at: later,
+            merged_into: Some(survivor),
+        }
+    );
+    assert_eq!(
+        merged.effects[0],
+        Effect::CancelTasks,
+        "its task is withdrawn"
+    );
+    assert!(
+        merged
+            .effects
+            .contains(&Effect::Send(Outbound::Merged { into: survivor }))
+    );
+    let Some(Effect::Audit(record)) = merged.effects.last() else {
+        panic!("{:?}", merged.effects)
+    };
+    assert_eq!(record.action, "item.merged");
+    assert_eq!(record.detail["into"], json!(survivor));
+    assert_eq!(
+        apply(
+            &definition,
+            &merged.state,
+            &Event::Merge { into: survivor },
+            later
+        ),
+        Err(Rejection::Finished)
+    );
+}
+
+/// Two tiers: the first escalates to the second by hand (`escalate`) or after two
+/// business hours untouched; resolving names an article, escalating says why.
+const TIERS: &str = r#"
+[service]
+key = "tiers"
+version = 1
+name = "Tiers"
+kind = "bpo"
+skills = ["tech"]
+start = "l1"
+
+[[steps]]
+id = "l1"
+kind = "human"
+skill = "tech"
+handle_time = "10m"
+escalate_after = "2h"
+escalate_to = "l2"
+outcomes = ["resolved", "escalate"]
+form = [
+  { name = "article", type = "article", required_on = ["resolved"] },
+  { name = "reason", type = "text", required_on = ["escalate"] },
+]
+on = { resolved = "done", escalate = "l2" }
+
+[[steps]]
+id = "l2"
+kind = "human"
+skill = "tech"
+min_level = 3
+handle_time = "20m"
+outcomes = ["resolved"]
+on = { resolved = "done" }
+
+[[steps]]
+id = "done"
+kind = "end"
+"#;
+
+/// Monday to Friday, 09:00–17:00 UTC.
+fn office_hours() -> crate::calendar::BusinessCalendar {
+    let day = json!(["09:00-17:00"]);
+    let spec: crate::calendar::CalendarSpec = serde_json::from_value(json!({
+        "zone": "UTC",
+        "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day},
+    }))
+    .unwrap();
+    spec.try_into().unwrap()
+}
+
+fn submit_at(
+    definition: &ServiceDefinition,
+    state: &ItemState,
+    outcome: &str,
+    data: Json,
+    now: Timestamp,
+) -> Result<Outcome, Rejection> {
+    let Position::InStep { step, visit } = &state.position else {
+        panic!("not at a human step: {:?}", state.position)
+    };
+    let event = Event::TaskSubmitted {
+        step: step.clone(),
+        visit: *visit,
+        worker: workers()[0],
+        outcome: key(outcome),
+        data: data.as_object().cloned().unwrap(),
+    };
+    apply(definition, state, &event, now)
+}
+
+#[test]
+fn an_untouched_task_escalates_after_business_time_and_a_submitted_one_does_not() {
+    let mut definition = crate::definition::load_definition(TIERS).unwrap();
+    definition.calendar = office_hours();
+    let friday: Timestamp = "2026-01-09T16:00:00Z".parse().unwrap();
+    let monday: Timestamp = "2026-01-12T10:00:00Z".parse().unwrap();
+    let started = start(
+        &definition,
+        WorkItemId::new(),
+        &Map::new(),
+        Priority::Normal,
+        friday,
+    )
+    .unwrap();
+    let Position::InStep { step, visit } = started.state.position.clone() else {
+        panic!("{:?}", started.state.position)
+    };
+    assert_eq!(step, key("l1"));
+    let timers: Vec<_> = started
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ScheduleTimer { step, visit, at } => Some((step.clone(), *visit, *at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        timers,
+        [(key("l1"), visit, monday)],
+        "Friday's last business hour and Monday's first"
+    );
+
+    let timer = Event::TimerFired {
+        step: key("l1"),
+        visit,
+    };
+    let escalated = apply(&definition, &started.state, &timer, monday).unwrap();
+    assert_eq!(escalated.state.position.step(), Some(&key("l2")));
+    assert_eq!(escalated.effects.first(), Some(&Effect::CancelTasks));
+    let audit = escalated
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Audit(record) => Some(record),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(audit.action, "step.escalated");
+    assert_eq!(
+        (&audit.detail["step"], &audit.detail["to"]),
+        (&json!("l1"), &json!("l2"))
+    );
+    let opened = escalated.effects.iter().find_map(|e| match e {
+        Effect::OpenTask(task) => Some(task),
+        _ => None,
+    });
+    assert_eq!(
+        opened.map(|task| (task.step.as_str(), task.min_level.get())),
+        Some(("l2", 3))
+    );
+    assert!(
+        !escalated
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::ScheduleTimer { .. })),
+        "l2 does not escalate"
+    );
+    assert_eq!(
+        apply(&definition, &escalated.state, &timer, monday),
+        Err(Rejection::Stale),
+        "a timer fires once"
+    );
+
+    // Escalated by hand before the time is up: the timer finds the item gone.
+    let by_hand = submit_at(
+        &definition,
+        &started.state,
+        "escalate",
+        json!({"reason": "Needs a network engineer"}),
+        friday + SignedDuration::from_mins(10),
+    )
+    .unwrap();
+    assert_eq!(by_hand.state.position.step(), Some(&key("l2")));
+    assert_eq!(
+        apply(&definition, &by_hand.state, &timer, monday),
+        Err(Rejection::Stale)
+    );
+}
+
+#[test]
+fn an_outcome_is_refused_without_the_fields_required_on_it() {
+    let definition = crate::definition::load_definition(TIERS).unwrap();
+    let started = start(
+        &definition,
+        WorkItemId::new(),
+        &Map::new(),
+        Priority::Normal,
+        start_at(),
+    )
+    .unwrap();
+    let refused = |outcome: &str, data: Json| match submit_at(
+        &definition,
+        &started.state,
+        outcome,
+        data,
+        start_at(),
+    ) {
+        Err(Rejection::InvalidData(errors)) => errors
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refused("resolved", json!({"reason": "fixed"})),
+        [("article".to_owned(), "required".to_owned())]
+    );
+    assert_eq!(
+        refused("escalate", json!({"article": null})),
+        [("reason".to_owned(), "required".to_owned())]
+    );
+    let article = "0190A3C4-7B2E-7C00-8000-000000000001";
+    let resolved = submit_at(
+        &definition,
+        &started.state,
+        "resolved",
+        json!({ "article": article }),
+        start_at(),
+    )
+    .unwrap();
+    assert_eq!(
+        resolved.state.data["article"],
+        json!(article.to_lowercase())
+    );
+    assert!(resolved.state.position.is_terminal());
+}
+
+fn it_helpdesk() -> ServiceDefinition {
+    crate::definition::load_definition(include_str!("../../../catalog/it-helpdesk.toml"))
+        .unwrap_or_else(|problems| panic!("{problems:#?}"))
+}
+
+fn ticket(kind: &str, category: &str, impact: &str, urgency: &str) -> Map<String, Json> {
+    json!({
+        "type": kind, "subject": "VPN drops", "description": "Every ten minutes.",
+        "requester_email": "eva@client.example", "category": category,
+        "impact": impact, "urgency": urgency,
+    })
+    .as_object()
+    .cloned()
+    .unwrap()
+}
+
+#[test]
+fn the_priority_matrix_sets_the_priority_at_start_and_an_engagement_may_replace_its_cells() {
+    let definition = it_helpdesk();
+    let start_with = |definition: &ServiceDefinition, data| {
+        start(
+            definition,
+            WorkItemId::new(),
+            &data,
+            Priority::Low,
+            start_at(),
+        )
+        .unwrap()
+    };
+    let urgent = start_with(&definition, ticket("incident", "network", "high", "high"));
+    assert_eq!(
+        urgent.state.priority,
+        Priority::Urgent,
+        "the matrix beats the asked priority"
+    );
+    assert_eq!(urgent.state.position.step().unwrap().as_str(), "resolve");
+    let first_audit = urgent.effects.iter().find_map(|e| match e {
+        Effect::Audit(record) => Some(record),
+        _ => None,
+    });
+    assert_eq!(first_audit.unwrap().after.priority, Priority::Urgent);
+    let request = start_with(
+        &definition,
+        ticket("service_request", "access", "low", "medium"),
+    );
+    assert_eq!(request.state.priority, Priority::Low);
+    assert_eq!(
+        request.state.position.step().unwrap().as_str(),
+        "prepare",
+        "approval first"
+    );
+    let plain = start_with(
+        &definition,
+        ticket("service_request", "email", "medium", "low"),
+    );
+    assert_eq!(plain.state.position.step().unwrap().as_str(), "fulfil");
+
+    let cells = |priority: &str| -> crate::definition::MatrixCells {
+        serde_json::from_value(json!({
+            "high": {"high": "urgent", "medium": priority, "low": priority},
+            "medium": {"high": priority, "medium": priority, "low": priority},
+            "low": {"high": priority, "medium": priority, "low": priority},
+        }))
+        .unwrap()
+    };
+    let settings = crate::model::EngagementSettings {
+        priority_matrix: Some(cells("high")),
+        ..Default::default()
+    };
+    let tuned = definition.tuned(&settings).unwrap();
+    let own = start_with(&tuned, ticket("incident", "network", "low", "low"));
+    assert_eq!(own.state.priority, Priority::High);
+
+    let mut gap = cells("high");
+    gap.get_mut("low").unwrap().remove("medium");
+    let error = definition.matrix_with(&gap).unwrap_err();
+    assert!(
+        error.contains("impact `low` and urgency `medium`"),
+        "{error}"
+    );
+    let mut stray = cells("low");
+    stray.insert("huge".into(), Default::default());
+    assert!(
+        definition
+            .matrix_with(&stray)
+            .unwrap_err()
+            .contains("`huge`")
+    );
+    let without =
+        crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
+            .unwrap();
+    assert!(without.tuned(&settings).is_err(), "no matrix to replace");
+}
+
+#[test]
+fn an_item_following_its_parent_ends_with_its_resolution_and_its_requester_is_told() {
+    let definition = it_helpdesk();
+    let child = start(
+        &definition,
+        WorkItemId::new(),
+        &ticket("incident", "network", "low", "low"),
+        Priority::Normal,
+        start_at(),
+    )
+    .unwrap();
+    let parent = WorkItemId::new();
+    let later = start_at() + SignedDuration::from_mins(30);
+    let follow = |resolution: &str| Event::FollowParent {
+        parent,
+        resolution: key(resolution),
+        note: Some(" The switch in room 2 is replaced. ".into()),
+    };
+    let followed = apply(&definition, &child.state, &follow("resolved"), later).unwrap();
+    assert_eq!(
+        followed.state.position,
+        Position::Completed {
+            step: key("resolved"),
+            resolution: key("resolved"),
+            at: later,
+        }
+    );
+    assert_eq!(followed.state.sla.first_response_at, Some(later));
+    assert!(followed.effects.contains(&Effect::CancelTasks));
+    let message = followed.effects.iter().find_map(|e| match e {
+        Effect::PostMessage { visibility, body } => Some((*visibility, body.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        message,
+        Some((
+            crate::model::Visibility::Public,
+            format!(
+                "Resolved together with the major incident {}.\n\nThe switch in room 2 is replaced.",
+                parent.reference()
+            )
+        ))
+    );
+    let audits: Vec<&AuditRecord> = followed
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Audit(record) => Some(record),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0].action, "item.completed");
+    assert_eq!(audits[0].detail["parent"], json!(parent));
+
+    // A resolution the child's own process has no end for: it ends where it was.
+    let odd = apply(
+        &definition,
+        &child.state,
+        &follow("escalated_to_vendor"),
+        later,
+    )
+    .unwrap();
+    assert!(matches!(
+        &odd.state.position,
+        Position::Completed { step, resolution, .. }
+            if step.as_str() == "resolve" && resolution.as_str() == "escalated_to_vendor"
+    ));
+    assert_eq!(
+        apply(&definition, &followed.state, &follow("resolved"), later),
+        Err(Rejection::Finished)
+    );
 }

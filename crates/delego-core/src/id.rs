@@ -64,5 +64,19 @@ typed_id!(RequesterId);
 typed_id!(WorkerId);
 typed_id!(EngagementId);
 typed_id!(WorkItemId);
+
+impl WorkItemId {
+    /// The short, stable reference people read out on the phone and find items by: the
+    /// id's last 8 hex digits, upper-cased (its first digits are a timestamp, shared by
+    /// items created together).
+    pub fn reference(&self) -> String {
+        let digits = self.0.simple().to_string();
+        digits[digits.len() - 8..].to_uppercase()
+    }
+}
 typed_id!(TaskId);
 typed_id!(AuditEventId);
+typed_id!(
+    /// An article of an engagement's knowledge base.
+    ArticleId
+);

@@ -13,6 +13,7 @@ pub mod forecast;
 pub mod hashing;
 pub mod id;
 pub mod identity;
+pub mod knowledge;
 pub mod metrics;
 pub mod model;
 pub mod routing;

@@ -6,7 +6,8 @@
 //! - **arrivals**: items created in the interval.
 //! - **handled**: tasks done (submitted with an outcome) in the interval.
 //! - **abandoned**: items cancelled in the interval — by the client, the requester or the
-//!   provider — before they were completed. Counted when cancelled.
+//!   provider — before they were completed. Counted when cancelled. A duplicate merged into
+//!   another item is not abandoned (its request lives on in the other item), nor resolved.
 //! - **backlog**: tasks open or held at the interval's end (at `as_of` for an interval that
 //!   has not ended yet); per worker, the tasks the worker held then.
 //! - **AHT**: mean of done − started (or claimed, when never started) over handled tasks.
@@ -20,9 +21,13 @@
 //! - **occupancy**: busy ÷ staffed time, where busy is holding at least one task or being
 //!   in wrap-up, and staffed is available, busy or in wrap-up (breaks excluded).
 //! - **utilisation**: busy ÷ signed-in time (any presence but offline, breaks included).
+//! - **CSAT**: requesters' ratings (1–5) given in the interval, counted when given:
+//!   responses, their sum, the average rating, and the share satisfied (rated
+//!   [`SATISFIED_FROM`] or more).
 //!
 //! Occupancy and utilisation are measures of workers: they appear on worker, team and total
-//! rows, never on client or engagement rows (a worker's time is not one client's).
+//! rows, never on client or engagement rows (a worker's time is not one client's). CSAT rates
+//! the client's service as a whole: it appears on total, client and engagement rows.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +43,9 @@ pub const INTERVAL_MINUTES: [u32; 3] = [15, 30, 60];
 
 /// The answer target of the service level unless the caller sets one.
 pub const DEFAULT_ANSWER_TARGET: SignedDuration = SignedDuration::from_secs(20);
+
+/// The lowest rating of a satisfied requester: 4 and 5 of 5, as CSAT is commonly counted.
+pub const SATISFIED_FROM: u8 = 4;
 
 /// One of [`INTERVAL_MINUTES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +107,10 @@ pub enum ItemEnd {
     Cancelled {
         at: Timestamp,
     },
+    /// Cancelled as a duplicate of another item.
+    Merged {
+        at: Timestamp,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +136,15 @@ pub struct TaskFact {
     pub done: bool,
 }
 
+/// A requester's rating of an item, from 1 to 5, and when it was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsatFact {
+    pub client_id: ClientId,
+    pub engagement_id: EngagementId,
+    pub rating: u8,
+    pub at: Timestamp,
+}
+
 /// A worker's presence at the window's start and its changes within the window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerPresence {
@@ -143,6 +164,8 @@ pub struct Facts {
     pub items: Vec<ItemFact>,
     pub tasks: Vec<TaskFact>,
     pub workers: Vec<WorkerPresence>,
+    /// Ratings given in the window.
+    pub csat: Vec<CsatFact>,
     /// The team of each worker that has one.
     pub teams: BTreeMap<WorkerId, crate::values::Key>,
 }
@@ -190,6 +213,12 @@ pub struct Row {
     pub signed_in_seconds: f64,
     pub occupancy: Option<f64>,
     pub utilisation: Option<f64>,
+    pub csat_responses: u64,
+    pub csat_sum: u64,
+    pub csat_average: Option<f64>,
+    /// Ratings of [`SATISFIED_FROM`] or more.
+    pub csat_satisfied: u64,
+    pub csat_satisfied_share: Option<f64>,
 }
 
 /// Which dimension a fact counts towards; ordered so rows come out stably.
@@ -244,6 +273,9 @@ struct Tally {
     busy: i64,
     staffed: i64,
     signed_in: i64,
+    csat_responses: u64,
+    csat_sum: u64,
+    csat_satisfied: u64,
 }
 
 /// The window cut into intervals: the first starts at `from`, the last may be shorter and
@@ -338,7 +370,19 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
                     }
                 }
             }
-            None => {}
+            Some(ItemEnd::Merged { .. }) | None => {}
+        }
+    }
+
+    for rating in &facts.csat {
+        let Some(dim) = Dim::of(by, rating.client_id, rating.engagement_id) else {
+            continue;
+        };
+        if let Some(i) = grid.index(rating.at) {
+            let t = &mut slot(&mut tallies, dim, count)[i];
+            t.csat_responses += 1;
+            t.csat_sum += u64::from(rating.rating);
+            t.csat_satisfied += u64::from(rating.rating >= SATISFIED_FROM);
         }
     }
 
@@ -467,6 +511,7 @@ impl Tally {
             + self.answered
             + self.unanswered
             + self.resolved
+            + self.csat_responses
             == 0
             && self.signed_in == 0
     }
@@ -516,6 +561,11 @@ fn row(dim: Dim<'_>, start: Timestamp, end: Timestamp, t: &Tally) -> Row {
         signed_in_seconds: seconds(t.signed_in),
         occupancy: ratio(seconds(t.busy), seconds(t.staffed)),
         utilisation: ratio(seconds(t.busy), seconds(t.signed_in)),
+        csat_responses: t.csat_responses,
+        csat_sum: t.csat_sum,
+        csat_average: ratio(t.csat_sum as f64, t.csat_responses as f64),
+        csat_satisfied: t.csat_satisfied,
+        csat_satisfied_share: ratio(t.csat_satisfied as f64, t.csat_responses as f64),
     }
 }
 

@@ -100,6 +100,21 @@ fn floor() -> Floor {
                 (at(50, 0), Presence::Offline),
             ],
         }],
+        // Rated 5 and 2 in the first half hour, 4 in the second, and once after the window.
+        csat: [
+            (5, at(17, 0)),
+            (2, at(29, 59)),
+            (4, at(41, 0)),
+            (1, at(75, 0)),
+        ]
+        .into_iter()
+        .map(|(rating, at)| CsatFact {
+            client_id: client,
+            engagement_id: engagement,
+            rating,
+            at,
+        })
+        .collect(),
         teams: Default::default(),
     };
     Floor {
@@ -160,6 +175,51 @@ fn totals_per_half_hour_have_the_known_volumes_times_and_service_level() {
     assert_eq!(second.service_level, Some(0.0));
     assert_eq!((second.resolved, second.sla_met), (2, 1));
     assert_eq!(second.sla_attainment, Some(0.5));
+}
+
+#[test]
+fn csat_counts_ratings_when_given_with_their_average_and_the_share_satisfied() {
+    let floor = floor();
+    let rows = compute(&floor.facts, &settings(30, Breakdown::Total));
+    let (first, second) = (&rows[0], &rows[1]);
+    assert_eq!((first.csat_responses, first.csat_sum), (2, 7));
+    assert_eq!(first.csat_average, Some(3.5));
+    assert_eq!(first.csat_satisfied, 1);
+    assert_eq!(first.csat_satisfied_share, Some(0.5));
+    assert_eq!((second.csat_responses, second.csat_satisfied), (1, 1));
+    assert_eq!(second.csat_satisfied_share, Some(1.0));
+    // The client's own row has the same figures; a worker's has none.
+    let client = compute(&floor.facts, &settings(60, Breakdown::Client));
+    assert_eq!(
+        (
+            client[0].client_id,
+            client[0].csat_responses,
+            client[0].csat_average
+        ),
+        (Some(floor.client), 3, Some(11.0 / 3.0))
+    );
+    let worker = compute(&floor.facts, &settings(60, Breakdown::Worker));
+    assert!(
+        worker
+            .iter()
+            .all(|row| row.csat_responses == 0 && row.csat_average.is_none())
+    );
+}
+
+#[test]
+fn a_merged_duplicate_is_neither_abandoned_nor_resolved() {
+    let mut floor = floor();
+    floor.facts.items = vec![ItemFact {
+        client_id: floor.client,
+        engagement_id: floor.engagement,
+        created_at: at(1, 0),
+        ended: Some(ItemEnd::Merged { at: at(2, 0) }),
+    }];
+    let rows = compute(&floor.facts, &settings(60, Breakdown::Total));
+    assert_eq!(
+        (rows[0].arrivals, rows[0].abandoned, rows[0].resolved),
+        (1, 0, 0)
+    );
 }
 
 #[test]
@@ -287,7 +347,8 @@ fn any_facts() -> impl Strategy<Value = Facts> {
         ),
         2,
     );
-    (items, tasks, presence).prop_map(move |(items, tasks, presence)| Facts {
+    let ratings = proptest::collection::vec((1u8..=5, 0i64..7_200), 0..10);
+    (items, tasks, presence, ratings).prop_map(move |(items, tasks, presence, ratings)| Facts {
         from: at(0, 0),
         to: at(120, 0),
         as_of: at(100, 0),
@@ -323,6 +384,15 @@ fn any_facts() -> impl Strategy<Value = Facts> {
                 }
             })
             .collect(),
+        csat: ratings
+            .into_iter()
+            .map(|(rating, given)| CsatFact {
+                client_id: client,
+                engagement_id: engagement,
+                rating,
+                at: at(0, given),
+            })
+            .collect(),
         // Every worker in a team, so that team rows must add up to the worker rows.
         teams: workers
             .iter()
@@ -336,8 +406,8 @@ fn any_facts() -> impl Strategy<Value = Facts> {
 }
 
 /// The additive measures of rows, summed.
-fn sums(rows: &[Row]) -> [f64; 12] {
-    rows.iter().fold([0.0; 12], |mut s, r| {
+fn sums(rows: &[Row]) -> [f64; 14] {
+    rows.iter().fold([0.0; 14], |mut s, r| {
         let values = [
             r.arrivals as f64,
             r.handled as f64,
@@ -351,6 +421,8 @@ fn sums(rows: &[Row]) -> [f64; 12] {
             r.busy_seconds,
             r.staffed_seconds,
             r.signed_in_seconds,
+            r.csat_responses as f64,
+            r.csat_sum as f64,
         ];
         for (sum, value) in s.iter_mut().zip(values) {
             *sum += value;
@@ -378,10 +450,15 @@ proptest! {
             .filter(|i| i.created_at >= facts.from && i.created_at < facts.to)
             .count() as f64;
         prop_assert_eq!(total[0], arrived);
+        let rated = facts.csat.iter()
+            .filter(|c| c.at >= facts.from && c.at < facts.to)
+            .count() as f64;
+        prop_assert_eq!(total[12], rated);
         // The backlog at 12:00 is the same however the hours before are cut.
         prop_assert_eq!(quarter[7].backlog, hour[1].backlog);
         for row in quarter.iter().chain(&workers) {
-            for ratio in [row.occupancy, row.utilisation, row.service_level].into_iter().flatten() {
+            let ratios = [row.occupancy, row.utilisation, row.service_level, row.csat_satisfied_share];
+            for ratio in ratios.into_iter().flatten() {
                 prop_assert!((0.0..=1.0).contains(&ratio), "{:?}", row);
             }
         }

@@ -117,6 +117,48 @@ pub struct EngagementSettings {
     /// SLA targets replacing the service's defaults, each one only where set.
     #[serde(default, skip_serializing_if = "crate::sla::SlaOverrides::is_empty")]
     pub sla: crate::sla::SlaOverrides,
+    /// Cells replacing those of the service's priority matrix: every impact × urgency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_matrix: Option<crate::definition::MatrixCells>,
+}
+
+/// One entry of a register: reference data an item's field may name (an asset of the
+/// client's asset register, an insurance policy, a number not to call). An entry belongs
+/// to a client, or to no client: a provider-wide entry, which every client's lookups fall
+/// back to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterEntry {
+    pub register: Key,
+    pub client_id: Option<ClientId>,
+    /// As given, trimmed; compared without regard to case (see [`RegisterEntry::match_key`]).
+    pub key: String,
+    pub data: Map<String, Json>,
+    pub updated_at: Timestamp,
+}
+
+impl RegisterEntry {
+    /// The longest key, in characters.
+    pub const MAX_KEY_CHARS: usize = 200;
+
+    /// An entry key as given: trimmed, 1 to 200 characters, without control characters.
+    pub fn parse_key(raw: &str) -> Result<String, crate::values::InvalidValue> {
+        let key = raw.trim();
+        let chars = key.chars().count();
+        if chars == 0 || chars > Self::MAX_KEY_CHARS || key.chars().any(char::is_control) {
+            return Err(crate::values::InvalidValue(format!(
+                "a key is 1 to {} characters without control characters",
+                Self::MAX_KEY_CHARS
+            )));
+        }
+        Ok(key.to_owned())
+    }
+
+    /// The form keys are compared in: trimmed and lower-cased, so that `LAP-0042` and
+    /// ` lap-0042 ` name one asset. Computed here rather than by SQL `lower()`, which the
+    /// databases do differently outside ASCII.
+    pub fn match_key(key: &str) -> String {
+        key.trim().to_lowercase()
+    }
 }
 
 /// One unit of work: a ticket, a contact to call, a claim, a document batch.
@@ -298,6 +340,9 @@ pub struct Message {
     pub body: String,
     pub attachments: Vec<AttachmentId>,
     pub created_at: Timestamp,
+    /// The duplicate this message was written on before that item was merged into this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<WorkItemId>,
 }
 
 /// A requester's satisfaction rating of a finished item, from 1 (bad) to 5 (great).

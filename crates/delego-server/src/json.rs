@@ -30,14 +30,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         let body = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(format!("the body is too large: {rejection}"))
-                } else {
-                    ApiError::BadRequest(format!("cannot read the body: {rejection}"))
-                }
-            })?;
+            .map_err(body_error)?;
         parse(&body).map(ApiJson)
+    }
+}
+
+/// Why a body could not be read, as a problem: too large (413) or cut off (400).
+pub fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(format!("the body is too large: {rejection}"))
+    } else {
+        ApiError::BadRequest(format!("cannot read the body: {rejection}"))
     }
 }
 

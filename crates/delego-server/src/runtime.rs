@@ -4,7 +4,13 @@
 
 use std::time::Duration;
 
+use delego_core::definition::{
+    CSAT_LINK, CSAT_REQUEST, DEFAULT_CSAT_REQUEST, MERGED, MERGED_INTO, MessageTemplate, REFERENCE,
+    REPLY_LINK, fill, placeholders,
+};
+use delego_core::id::WorkItemId;
 use delego_core::model::{Actor, Visibility, WorkItem};
+use delego_core::values::Key;
 use delego_store::NewMessage;
 use serde_json::Value as Json;
 
@@ -90,47 +96,106 @@ pub async fn deliver_outgoing(state: &AppState) -> anyhow::Result<usize> {
     Ok(delivered)
 }
 
-/// The text of a notice, or `None` for messages that need no notice of their own.
+/// The text of a notice from the template its service definition gives it, or `None` for
+/// messages that need no notice of their own (an agent's reply is on the thread already)
+/// and for notices the service has no template for. A template's subject is the first
+/// line, as an e-mail's subject line heads its body.
 async fn render(
     state: &AppState,
     item: &WorkItem,
     message: &Json,
 ) -> anyhow::Result<Option<String>> {
-    let subject = item
-        .state
-        .data
-        .get("subject")
-        .and_then(Json::as_str)
-        .unwrap_or("your request");
-    let reference = item.id().to_string();
-    let reference = &reference[reference.len() - 8..];
-    let text = match message.get("kind").and_then(Json::as_str) {
+    let (key, merged_into) = match message.get("kind").and_then(Json::as_str) {
         Some("notify_requester") => match message.get("template").and_then(Json::as_str) {
-            Some("acknowledgement") => format!(
-                "We have received “{subject}” and will answer soon. Your reference is {reference}.\n\
-                 To add anything, reply here: {}",
-                link(state, Purpose::Reply, item).await?
-            ),
-            Some("auto_resolved") => format!(
-                "We have not heard back from you about “{subject}”, so we closed it. \
-                 Write to us again whenever you need help. (Reference {reference}.)"
-            ),
-            Some(other) => format!("An update on “{subject}” ({other})."),
+            Some(template) => (template, None),
             None => return Ok(None),
         },
-        Some("csat_request") => format!(
-            "How did we do with “{subject}”? Please rate our answer: {}",
-            link(state, Purpose::Csat, item).await?
-        ),
+        Some("csat_request") => (CSAT_REQUEST, None),
+        Some("merged") => {
+            let into = message.get("into").and_then(Json::as_str);
+            (MERGED, into.and_then(|id| id.parse::<WorkItemId>().ok()))
+        }
         _ => return Ok(None),
     };
-    Ok(Some(text))
+    let Some(template) = template(state, item, key).await? else {
+        tracing::debug!(template = key, item = %item.id(), "the service has no such template; no notice");
+        return Ok(None);
+    };
+    let used = |name| {
+        let mut texts = template.subject.iter().chain([&template.body]);
+        texts.any(|text| placeholders(text).contains(&name))
+    };
+    // A merged duplicate's conversation goes on in the item it was merged into.
+    let thread = merged_into.unwrap_or(item.id());
+    let reply_link = if used(REPLY_LINK) {
+        link(state, Purpose::Reply, thread).await?
+    } else {
+        String::new()
+    };
+    let csat_link = if used(CSAT_LINK) {
+        link(state, Purpose::Csat, item.id()).await?
+    } else {
+        String::new()
+    };
+    let reference = item.id().reference();
+    let merged_into = merged_into.map(|id| id.reference()).unwrap_or_default();
+    let values = [
+        (REFERENCE, reference.as_str()),
+        (REPLY_LINK, reply_link.as_str()),
+        (CSAT_LINK, csat_link.as_str()),
+        (MERGED_INTO, merged_into.as_str()),
+    ];
+    let body = fill(&template.body, &item.state.data, &values);
+    Ok(Some(match &template.subject {
+        Some(subject) => format!("{}\n\n{body}", fill(subject, &item.state.data, &values)),
+        None => body,
+    }))
+}
+
+/// The template `key` of the item's service version. A version without any templates,
+/// published before definitions had them, takes the newest later version's that has it;
+/// a satisfaction request without a template has [`DEFAULT_CSAT_REQUEST`].
+async fn template(
+    state: &AppState,
+    item: &WorkItem,
+    key: &str,
+) -> anyhow::Result<Option<MessageTemplate>> {
+    let own = state
+        .store
+        .service(&item.service_key, item.service_version)
+        .await?;
+    if let Some(template) = own.template(key) {
+        return Ok(Some(template.clone()));
+    }
+    if own.templates.is_empty() {
+        let versions = state.store.services().await?;
+        let later = versions.iter().rev().filter(|published| {
+            published.key == item.service_key.as_str() && published.version > item.service_version
+        });
+        for published in later {
+            let definition = state
+                .store
+                .service(&item.service_key, published.version)
+                .await?;
+            if let Some(template) = definition.template(key) {
+                return Ok(Some(template.clone()));
+            }
+        }
+    }
+    if key != CSAT_REQUEST {
+        return Ok(None);
+    }
+    Ok(Key::parse(CSAT_REQUEST).ok().map(|key| MessageTemplate {
+        key,
+        subject: None,
+        body: DEFAULT_CSAT_REQUEST.to_owned(),
+    }))
 }
 
 /// The public URL of a signed requester link.
-pub async fn link(state: &AppState, purpose: Purpose, item: &WorkItem) -> anyhow::Result<String> {
+pub async fn link(state: &AppState, purpose: Purpose, item: WorkItemId) -> anyhow::Result<String> {
     let key = state.store.secret(links::SIGNING_KEY).await?;
-    let token = links::sign(&key, purpose, item.id(), state.clock.now());
+    let token = links::sign(&key, purpose, item, state.clock.now());
     let path = match purpose {
         Purpose::Csat => "csat",
         Purpose::Reply => "replies",

@@ -31,10 +31,13 @@ use serde_json::{Map, Value as Json};
 mod sql;
 #[macro_use]
 mod sql_directory;
+#[macro_use]
+mod sql_registers;
 mod directory;
 mod group;
 mod lock;
 mod postgres;
+mod registers;
 mod rows;
 mod sqlite;
 #[cfg(feature = "testing")]
@@ -42,6 +45,7 @@ pub mod testing;
 
 pub use directory::{Directory, NewUser, ServiceVersion};
 pub use postgres::{DEFAULT_MAX_CONNECTIONS, PgStore};
+pub use registers::{NewEntry, Registers};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +160,30 @@ pub struct QueueStats {
     pub at_risk: u64,
 }
 
+/// Both items of a merge, as it left them.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    pub duplicate: WorkItem,
+    pub survivor: WorkItem,
+}
+
+/// An item's place among linked items: the parent it follows (a major incident) and the
+/// children that follow it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ItemLinks {
+    pub parent: Option<WorkItemId>,
+    /// Oldest first.
+    pub children: Vec<LinkedItem>,
+}
+
+/// A linked item at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LinkedItem {
+    pub id: WorkItemId,
+    /// `active`, `waiting`, `completed` or `cancelled`.
+    pub status: String,
+}
+
 /// A worker's task handed out by a claim.
 #[derive(Clone, Debug)]
 pub struct Claimed {
@@ -204,12 +232,14 @@ pub trait Store: Send + Sync {
         actor: &Actor,
     ) -> Result<Engagement>;
 
-    /// Validates the intake data, runs the engine to the item's first resting step and
-    /// stores the item, its tasks, timers, messages and audit events in one transaction.
+    /// Validates the intake data (register fields must name entries of the client's
+    /// registers), runs the engine to the item's first resting step and stores the item,
+    /// its tasks, timers, messages and audit events in one transaction.
     async fn create_item(&self, new: NewItem, actor: &Actor) -> Result<Created<WorkItem>>;
     async fn item(&self, id: WorkItemId) -> Result<WorkItem>;
     async fn items(&self, filter: &ItemFilter) -> Result<Vec<WorkItem>>;
-    /// Changes some intake fields, if the item is still at `expected_version`.
+    /// Changes some intake fields, if the item is still at `expected_version`. A changed
+    /// impact or urgency sets the priority anew by the service's priority matrix.
     async fn update_item_data(
         &self,
         id: WorkItemId,
@@ -227,16 +257,45 @@ pub trait Store: Send + Sync {
     ) -> Result<WorkItem>;
     /// The item's audit trail, oldest first.
     async fn item_history(&self, id: WorkItemId) -> Result<Vec<AuditEvent>>;
+    /// Links an unfinished item to an unfinished parent of the same client (a major
+    /// incident), or unlinks it (`None`). When a parent completes, its unfinished children
+    /// follow with its resolution in the same transaction. Links are one level deep: a
+    /// parent has no parent and a child no children (`Invalid`, field `parent`, as is the
+    /// item itself); a parent of another client is `NotFound`, a finished parent a
+    /// `Conflict`. The change bumps the item's version and is audited on both items
+    /// (`item.linked` and `item.child_linked`, or `item.unlinked` and `item.child_unlinked`).
+    async fn set_parent(
+        &self,
+        id: WorkItemId,
+        parent: Option<WorkItemId>,
+        actor: &Actor,
+    ) -> Result<ItemLinks>;
+    /// The item's parent and children.
+    async fn item_links(&self, id: WorkItemId) -> Result<ItemLinks>;
 
     /// Atomically hands the worker the best task it is eligible for, if any.
     async fn claim_next_task(&self, worker_id: WorkerId) -> Result<Option<Claimed>>;
-    /// Completes a held task with an outcome and the step form's values.
+    /// Completes a held task with an outcome and the step form's values. A value of an
+    /// `article` field that names no article of the item's engagement is `Invalid`.
     async fn submit_task(
         &self,
         task_id: TaskId,
         worker_id: WorkerId,
         outcome: Key,
         data: Map<String, Json>,
+    ) -> Result<WorkItem>;
+    /// Completes a held task as [`Store::submit_task`] does, after writing `article` to the
+    /// knowledge base of the item's engagement and naming it in the step form's one
+    /// `article` field, all in one transaction: the item's data says which article
+    /// resolved it, and a refused submission leaves no article behind. A form without one
+    /// article field, or an article chosen as well, is `Invalid` (field `new_article`).
+    async fn submit_task_with_article(
+        &self,
+        task_id: TaskId,
+        worker_id: WorkerId,
+        outcome: Key,
+        data: Map<String, Json>,
+        article: delego_core::knowledge::ArticleDraft,
     ) -> Result<WorkItem>;
     /// Hands a held task back; it keeps its place in line.
     async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
@@ -268,6 +327,20 @@ pub trait Store: Send + Sync {
     async fn add_message(&self, message: NewMessage) -> Result<(Message, WorkItem)>;
     /// The thread, oldest first; internal notes only when asked for.
     async fn messages(&self, item: WorkItemId, include_internal: bool) -> Result<Vec<Message>>;
+
+    /// Merges `duplicate` into `survivor` in one transaction: the duplicate ends cancelled
+    /// as `merged`, pointing to the survivor (its tasks withdrawn, its requester's notice
+    /// queued); its messages, keeping author and time and marked as coming from it, and its
+    /// attachments move to the survivor, which gets an internal note by `actor` naming the
+    /// duplicate's reference. Both are audited (`item.merged`, `item.merged_in`). Refuses
+    /// the same item twice or items of two clients (`Invalid`, field `into`) and a finished
+    /// item (`Rejected`).
+    async fn merge_items(
+        &self,
+        duplicate: WorkItemId,
+        survivor: WorkItemId,
+        actor: &Actor,
+    ) -> Result<Merged>;
 
     /// Records a requester's rating of a finished item; a second rating is a conflict.
     async fn record_csat(
@@ -350,13 +423,43 @@ pub trait Store: Send + Sync {
 
     /// Fires every timer due by now; returns how many items moved.
     async fn fire_due_timers(&self) -> Result<usize>;
+
+    /// Adds an article to an engagement's knowledge base. Audited as `article.created`.
+    async fn create_article(
+        &self,
+        engagement: EngagementId,
+        draft: delego_core::knowledge::ArticleDraft,
+        actor: &Actor,
+    ) -> Result<delego_core::knowledge::Article>;
+    async fn article(
+        &self,
+        id: delego_core::id::ArticleId,
+    ) -> Result<delego_core::knowledge::Article>;
+    /// The engagement's articles whose title, body or tags contain every word of `query`
+    /// (any case; all articles when it is blank), most recently updated first, at most
+    /// `limit` (1–200).
+    async fn articles(
+        &self,
+        engagement: EngagementId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<delego_core::knowledge::Article>>;
+    /// Replaces an article's title, body and tags, if it is still at `expected_version`
+    /// (when given; else a `Conflict`). Audited as `article.updated`.
+    async fn update_article(
+        &self,
+        id: delego_core::id::ArticleId,
+        draft: delego_core::knowledge::ArticleDraft,
+        expected_version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<delego_core::knowledge::Article>;
 }
 
-/// Everything a backend offers: the work engine's store and the directory of people and
-/// files, behind one trait object.
-pub trait Backend: Store + Directory {}
+/// Everything a backend offers: the work engine's store, the directory of people and
+/// files, and the registers, behind one trait object.
+pub trait Backend: Store + Directory + Registers {}
 
-impl<T: Store + Directory> Backend for T {}
+impl<T: Store + Directory + Registers> Backend for T {}
 
 /// A short fingerprint of the PostgreSQL migrations: test harnesses name their migrated
 /// template database after it, so a schema change gets a fresh template.

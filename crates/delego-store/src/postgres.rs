@@ -124,3 +124,5 @@ impl_directory!(
     db = sqlx::Postgres,
     random_secret = "sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))",
 );
+
+impl_registers!(store = PgStore, db = sqlx::Postgres);

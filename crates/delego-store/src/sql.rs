@@ -73,6 +73,12 @@ macro_rules! task_columns {
     };
 }
 
+macro_rules! article_columns {
+    () => {
+        "id, client_id, engagement_id, title, body, tags, created_by, updated_by, created_at, updated_at, version"
+    };
+}
+
 macro_rules! worker_columns {
     () => {
         "id, name, skills, languages, clearances, capacity, presence, certifications, exclusions, idle_since, wrap_up_secs, team"
@@ -286,7 +292,8 @@ macro_rules! impl_store {
                 .fetch_optional(executor)
                 .await?
                 .ok_or(StoreError::NotFound("service version"))?;
-                let definition = Arc::new(load_definition(&source).map_err(|problems| {
+                // Published under the rules of its day, which later rules may be stricter than.
+                let definition = Arc::new(delego_core::definition::reload_definition(&source).map_err(|problems| {
                     StoreError::Corrupt(format!("stored service {key} v{version}: {problems:?}"))
                 })?);
                 self.services.insert(definition.clone());
@@ -314,13 +321,18 @@ macro_rules! impl_store {
             }
 
             fn check_settings(definition: &ServiceDefinition, settings: &EngagementSettings) -> Result<()> {
-                definition.tuned(settings).map(|_| ()).map_err(|message| {
+                let invalid = |field: &str, message| {
                     StoreError::Invalid(vec![delego_core::definition::FieldError {
-                        field: "settings.wait_timers".into(),
+                        field: field.into(),
                         code: "invalid".into(),
                         message,
                     }])
-                })
+                };
+                // Checked apart from the rest of the tuning, so that its problem names it.
+                if let Some(cells) = &settings.priority_matrix {
+                    definition.matrix_with(cells).map_err(|m| invalid("settings.priority_matrix", m))?;
+                }
+                definition.tuned(settings).map(|_| ()).map_err(|m| invalid("settings.wait_timers", m))
             }
 
             fn item_from_row(row: &DbRow) -> Result<WorkItem> {
@@ -524,6 +536,7 @@ macro_rules! impl_store {
                     body,
                     attachments,
                     created_at: now,
+                    merged_from: None,
                 };
                 let visibility = match message.visibility {
                     Visibility::Public => "public",
@@ -701,6 +714,7 @@ macro_rules! impl_store {
                     body: row.try_get(5)?,
                     attachments: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
                     created_at: timestamp(row.try_get(7)?)?,
+                    merged_from: row.try_get::<Option<Uuid>, _>(8)?.map(WorkItemId::from_uuid),
                 })
             }
 
@@ -725,17 +739,70 @@ macro_rules! impl_store {
                 actor: &Actor,
                 now: jiff::Timestamp,
             ) -> Result<WorkItem> {
-                let expected = item.version;
-                item.state = outcome.state;
-                item.version += 1;
-                item.updated_at = now;
-                Self::write_item(&mut tx, &item, expected, definition).await?;
-                let opened = Self::apply_effects(&mut tx, &item, outcome.effects, actor, now).await?;
+                // What the provider told the requester as it resolved: the children's too.
+                let note = outcome.effects.iter().rev().find_map(|effect| match effect {
+                    Effect::PostMessage { visibility: Visibility::Public, body } => Some(body.clone()),
+                    _ => None,
+                });
+                let opened = Self::store_outcome(&mut tx, &mut item, definition, outcome, actor, now).await?;
+                if let delego_core::engine::Position::Completed { resolution, .. } = &item.state.position {
+                    self.children_follow(&mut tx, &item, resolution, note, actor, now).await?;
+                }
                 tx.commit().await?;
                 if opened {
                     self.wake();
                 }
                 Ok(item)
+            }
+
+            /// Writes the outcome of an engine call on `item` and makes its effects true, in
+            /// `tx`. Returns whether a task was opened.
+            async fn store_outcome(
+                tx: &mut Tx,
+                item: &mut WorkItem,
+                definition: &ServiceDefinition,
+                outcome: Outcome,
+                actor: &Actor,
+                now: jiff::Timestamp,
+            ) -> Result<bool> {
+                let expected = item.version;
+                item.state = outcome.state;
+                item.version += 1;
+                item.updated_at = now;
+                Self::write_item(tx, item, expected, definition).await?;
+                Self::apply_effects(tx, item, outcome.effects, actor, now).await
+            }
+
+            /// The unfinished children of `parent`, which just completed, follow it in its
+            /// transaction and by its actor: each ends with its resolution and tells its
+            /// requester so, passing on the parent's public answer.
+            async fn children_follow(
+                &self,
+                tx: &mut Tx,
+                parent: &WorkItem,
+                resolution: &Key,
+                note: Option<String>,
+                actor: &Actor,
+                now: jiff::Timestamp,
+            ) -> Result<()> {
+                let children: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM work_items WHERE parent_id = $1 AND status IN ('active', 'waiting') ORDER BY id",
+                )
+                .bind(parent.id().as_uuid())
+                .fetch_all(&mut **tx)
+                .await?;
+                for child in children {
+                    let mut item = Self::load_item(tx, WorkItemId::from_uuid(child)).await?;
+                    let definition = self.definition_for(tx, &item).await?;
+                    let event = Event::FollowParent {
+                        parent: parent.id(),
+                        resolution: resolution.clone(),
+                        note: note.clone(),
+                    };
+                    let outcome = engine::apply(&definition, &item.state, &event, now)?;
+                    Self::store_outcome(tx, &mut item, &definition, outcome, actor, now).await?;
+                }
+                Ok(())
             }
 
             async fn find_by_idempotency_key(
@@ -1492,6 +1559,227 @@ macro_rules! impl_store {
                 let rows = query.fetch_all(&mut **tx).await?;
                 rows.iter().map(Self::task_from_row).collect()
             }
+
+            fn article_from_row(row: &DbRow) -> Result<delego_core::knowledge::Article> {
+                Ok(delego_core::knowledge::Article {
+                    id: delego_core::id::ArticleId::from_uuid(row.try_get(0)?),
+                    client_id: ClientId::from_uuid(row.try_get(1)?),
+                    engagement_id: EngagementId::from_uuid(row.try_get(2)?),
+                    title: row.try_get(3)?,
+                    body: row.try_get(4)?,
+                    tags: rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?,
+                    created_by: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
+                    updated_by: rows::from_json(row.try_get::<SqlJson<Json>, _>(7)?.0)?,
+                    created_at: timestamp(row.try_get(8)?)?,
+                    updated_at: timestamp(row.try_get(9)?)?,
+                    version: row.try_get(10)?,
+                })
+            }
+
+            async fn load_article(
+                tx: &mut Tx,
+                id: delego_core::id::ArticleId,
+            ) -> Result<delego_core::knowledge::Article> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", article_columns!(), " FROM articles WHERE id = $1", $for_update
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound("article"))?;
+                Self::article_from_row(&row)
+            }
+
+            /// Adds an article to `engagement`'s knowledge base in the caller's transaction,
+            /// audited on the item it was written for, if any.
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_article(
+                tx: &mut Tx,
+                engagement: &Engagement,
+                item: Option<WorkItemId>,
+                draft: &delego_core::knowledge::ArticleDraft,
+                actor: &Actor,
+                now: jiff::Timestamp,
+            ) -> Result<delego_core::knowledge::Article> {
+                let article = delego_core::knowledge::Article {
+                    id: delego_core::id::ArticleId::new(),
+                    client_id: engagement.client_id,
+                    engagement_id: engagement.id,
+                    title: draft.title.clone(),
+                    body: draft.body.clone(),
+                    tags: draft.tags.clone(),
+                    created_by: actor.clone(),
+                    updated_by: actor.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                sqlx::query(
+                    "INSERT INTO articles (id, client_id, engagement_id, title, body, tags, search_text, \
+                     created_by, updated_by, created_at, updated_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9, 1)",
+                )
+                .bind(article.id.as_uuid())
+                .bind(article.client_id.as_uuid())
+                .bind(article.engagement_id.as_uuid())
+                .bind(&article.title)
+                .bind(&article.body)
+                .bind(SqlJson(rows::to_json(&article.tags)))
+                .bind(draft.search_text())
+                .bind(SqlJson(rows::to_json(actor)))
+                .bind(micros(now))
+                .execute(&mut **tx)
+                .await?;
+                let detail = json!({
+                    "article": article.id,
+                    "engagement": engagement.id,
+                    "title": article.title,
+                });
+                Self::insert_audit(
+                    tx,
+                    Some(engagement.client_id),
+                    item,
+                    actor,
+                    "article.created",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                Ok(article)
+            }
+
+            /// Refuses values of the form's article fields in `data` that name no article of
+            /// the engagement's knowledge base, one error per value.
+            async fn check_articles(
+                tx: &mut Tx,
+                engagement: EngagementId,
+                form: &delego_core::definition::Form,
+                data: &Map<String, Json>,
+            ) -> Result<()> {
+                use delego_core::definition::{FieldError, FieldType};
+                let mut errors = Vec::new();
+                for field in &form.fields {
+                    let name = field.name.as_str();
+                    let values: Vec<(String, &Json)> = match (&field.kind, data.get(name)) {
+                        (FieldType::Article, Some(value)) if !value.is_null() => {
+                            vec![(name.to_owned(), value)]
+                        }
+                        (FieldType::List(item), Some(Json::Array(values)))
+                            if **item == FieldType::Article =>
+                        {
+                            values
+                                .iter()
+                                .enumerate()
+                                .map(|(n, value)| (format!("{name}[{n}]"), value))
+                                .collect()
+                        }
+                        _ => continue,
+                    };
+                    for (path, value) in values {
+                        let id = value.as_str().and_then(|text| Uuid::parse_str(text).ok());
+                        let found = match id {
+                            Some(id) => sqlx::query(
+                                "SELECT 1 FROM articles WHERE id = $1 AND engagement_id = $2",
+                            )
+                            .bind(id)
+                            .bind(engagement.as_uuid())
+                            .fetch_optional(&mut **tx)
+                            .await?
+                            .is_some(),
+                            None => false,
+                        };
+                        if !found {
+                            errors.push(FieldError {
+                                field: path,
+                                code: "unknown".into(),
+                                message: "no such article in this engagement's knowledge base".into(),
+                            });
+                        }
+                    }
+                }
+                if errors.is_empty() { Ok(()) } else { Err(StoreError::Invalid(errors)) }
+            }
+
+            /// Completes a held task; with `new_article`, first writes it to the knowledge
+            /// base and names it in the step form's one article field, in the same
+            /// transaction, so that a refused submission leaves no article behind.
+            async fn submit(
+                &self,
+                task_id: TaskId,
+                worker_id: WorkerId,
+                outcome: Key,
+                mut data: Map<String, Json>,
+                new_article: Option<delego_core::knowledge::ArticleDraft>,
+            ) -> Result<WorkItem> {
+                let mut tx = self.begin_write().await?;
+                let task = Self::load_task(&mut tx, task_id).await?;
+                if !matches!(task.status, TaskStatus::Claimed { worker, .. } if worker == worker_id) {
+                    return Err(StoreError::Conflict(format!(
+                        "task {task_id} is {} and not held by worker {worker_id}",
+                        task.status.name()
+                    )));
+                }
+                let item = Self::load_item(&mut tx, task.item_id).await?;
+                let definition = self.definition_for(&mut tx, &item).await?;
+                let now = self.now();
+                let form = definition.step(&task.step).and_then(|step| step.work()).map(|work| &work.form);
+                if let Some(draft) = &new_article {
+                    let refuse = |message: &str| {
+                        StoreError::Invalid(vec![delego_core::definition::FieldError {
+                            field: "new_article".into(),
+                            code: "not_allowed".into(),
+                            message: message.into(),
+                        }])
+                    };
+                    let field = form
+                        .and_then(|form| form.article_field())
+                        .map(|field| field.name.as_str())
+                        .ok_or_else(|| {
+                            refuse("this step's form has no one article field to name a new article in")
+                        })?;
+                    let chosen = data
+                        .get(field)
+                        .is_some_and(|value| {
+                            !value.is_null() && value.as_str().is_none_or(|text| !text.trim().is_empty())
+                        });
+                    if chosen {
+                        return Err(refuse("choose an existing article or write a new one, not both"));
+                    }
+                    let engagement = Self::fetch_engagement(&mut *tx, item.engagement_id).await?;
+                    let article = Self::insert_article(
+                        &mut tx, &engagement, Some(item.id()), draft, &Actor::Worker(worker_id), now,
+                    )
+                    .await?;
+                    data.insert(field.to_owned(), json!(article.id));
+                }
+                let unknown = match form {
+                    Some(form) => Self::register_problems(&mut tx, form, item.client_id, &data).await?,
+                    None => Vec::new(),
+                };
+                let event = Event::TaskSubmitted {
+                    step: task.step.clone(),
+                    visit: task.visit,
+                    worker: worker_id,
+                    outcome: outcome.clone(),
+                    data,
+                };
+                let result = Self::judged(engine::apply(&definition, &item.state, &event, now), unknown)?;
+                if let Some(form) = form {
+                    Self::check_articles(&mut tx, item.engagement_id, form, &result.state.data).await?;
+                }
+                sqlx::query(
+                    "UPDATE tasks SET status = 'done', outcome = $1, done_at = $2 WHERE id = $3",
+                )
+                .bind(outcome.as_str())
+                .bind(micros(now))
+                .bind(task_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                Self::recount_move(&mut tx, &task, Some("claimed"), None).await?;
+                Self::after_task(&mut tx, worker_id, now).await?;
+                self.commit_outcome(tx, item, &definition, result, &Actor::Worker(worker_id), now)
+                    .await
+            }
         }
 
         #[async_trait::async_trait]
@@ -1799,11 +2087,15 @@ macro_rules! impl_store {
                     None => self.requester_named_by(&definition, engagement.client_id, &new.data).await?,
                 };
                 let now = self.now();
-                let outcome = engine::start(&definition, WorkItemId::new(), &new.data, new.priority, now)
-                    .map_err(|rejection| match rejection {
-                        engine::Rejection::InvalidData(errors) => StoreError::Invalid(errors),
-                        other => StoreError::Rejected(other),
-                    })?;
+                let unknown = Self::register_problems(
+                    &mut *self.pool.acquire().await?,
+                    &definition.intake,
+                    engagement.client_id,
+                    &new.data,
+                )
+                .await?;
+                let started = engine::start(&definition, WorkItemId::new(), &new.data, new.priority, now);
+                let outcome = Self::judged(started, unknown)?;
                 let item = WorkItem {
                     client_id: engagement.client_id,
                     engagement_id: engagement.id,
@@ -1915,17 +2207,16 @@ macro_rules! impl_store {
                     return Err(StoreError::Rejected(engine::Rejection::Finished));
                 }
                 let definition = self.definition_for(&mut tx, &item).await?;
-                let values = validate_form(&definition.intake, &changes, Completeness::Partial)
-                    .map_err(StoreError::Invalid)?;
+                let unknown = Self::register_problems(&mut tx, &definition.intake, item.client_id, &changes).await?;
+                let checked = validate_form(&definition.intake, &changes, Completeness::Partial)
+                    .map_err(engine::Rejection::InvalidData);
+                let values = Self::judged(checked, unknown)?;
                 let before: Map<String, Json> = values
                     .keys()
                     .map(|k| (k.clone(), item.state.data.get(k).cloned().unwrap_or(Json::Null)))
                     .collect();
                 item.state.data.extend(values.clone());
                 let now = self.now();
-                item.version += 1;
-                item.updated_at = now;
-                Self::write_item(&mut tx, &item, expected_version, &definition).await?;
                 let detail = json!({"before": before, "after": values});
                 Self::insert_audit(
                     &mut tx,
@@ -1937,6 +2228,22 @@ macro_rules! impl_store {
                     now,
                 )
                 .await?;
+                // A changed impact or urgency ranks the item anew by the priority matrix.
+                if let Some(matrix) = &definition.priority_matrix
+                    && [&matrix.impact_field, &matrix.urgency_field].iter().any(|f| values.contains_key(f.as_str()))
+                    && let Some(priority) = matrix.priority(&item.state.data)
+                    && priority != item.state.priority
+                {
+                    let reason = format!(
+                        "impact {} × urgency {}",
+                        item.state.data[matrix.impact_field.as_str()].as_str().unwrap_or_default(),
+                        item.state.data[matrix.urgency_field.as_str()].as_str().unwrap_or_default(),
+                    );
+                    self.reprioritise(&mut tx, &mut item, &definition, priority, &reason, now).await?;
+                }
+                item.version += 1;
+                item.updated_at = now;
+                Self::write_item(&mut tx, &item, expected_version, &definition).await?;
                 tx.commit().await?;
                 Ok(item)
             }
@@ -1975,6 +2282,120 @@ macro_rules! impl_store {
                 rows.iter().map(Self::audit_from_row).collect()
             }
 
+            async fn set_parent(
+                &self,
+                id: WorkItemId,
+                parent: Option<WorkItemId>,
+                actor: &Actor,
+            ) -> Result<crate::ItemLinks> {
+                let refuse = |message: &str| {
+                    StoreError::Invalid(vec![delego_core::definition::FieldError {
+                        field: "parent".into(),
+                        code: "invalid".into(),
+                        message: message.into(),
+                    }])
+                };
+                if parent == Some(id) {
+                    return Err(refuse("an item cannot be its own parent"));
+                }
+                let now = self.now();
+                let mut tx = self.begin_write().await?;
+                // The parent is locked before the child, as a resolving parent locks its
+                // children, so that the two can never wait on each other.
+                let new_parent = match parent {
+                    Some(parent) => Some(Self::load_item(&mut tx, parent).await?),
+                    None => None,
+                };
+                let item = Self::load_item(&mut tx, id).await?;
+                if item.state.position.is_terminal() {
+                    return Err(StoreError::Rejected(engine::Rejection::Finished));
+                }
+                const PARENT_OF: &str = "SELECT parent_id FROM work_items WHERE id = $1";
+                let current: Option<Uuid> =
+                    sqlx::query_scalar(PARENT_OF).bind(id.as_uuid()).fetch_one(&mut *tx).await?;
+                let current = current.map(WorkItemId::from_uuid);
+                if current == parent {
+                    // Read after the transaction: a write holds one connection.
+                    tx.rollback().await?;
+                    return self.item_links(id).await;
+                }
+                if let Some(new_parent) = &new_parent {
+                    // Another client's item answers like a missing one.
+                    if new_parent.client_id != item.client_id {
+                        return Err(StoreError::NotFound("work item"));
+                    }
+                    if new_parent.state.position.is_terminal() {
+                        return Err(StoreError::Conflict(format!(
+                            "{} is finished: only an open item takes linked items",
+                            new_parent.id().reference()
+                        )));
+                    }
+                    let grandparent: Option<Uuid> = sqlx::query_scalar(PARENT_OF)
+                        .bind(new_parent.id().as_uuid())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if grandparent.is_some() {
+                        return Err(refuse("that item is itself linked to a parent; link to its parent instead"));
+                    }
+                    let has_children = sqlx::query("SELECT 1 FROM work_items WHERE parent_id = $1 LIMIT 1")
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if has_children {
+                        return Err(refuse("this item has linked items of its own, so it cannot follow another"));
+                    }
+                }
+                sqlx::query("UPDATE work_items SET parent_id = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+                    .bind(parent.map(|p| p.as_uuid()))
+                    .bind(micros(now))
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                let mut records = Vec::new();
+                if let Some(old) = current {
+                    records.push((id, "item.unlinked", json!({"parent": old})));
+                    records.push((old, "item.child_unlinked", json!({"child": id})));
+                }
+                if let Some(new) = parent {
+                    records.push((id, "item.linked", json!({"parent": new})));
+                    records.push((new, "item.child_linked", json!({"child": id})));
+                }
+                for (on, action, detail) in records {
+                    let detail = detail.as_object().cloned().unwrap_or_default();
+                    Self::insert_audit(&mut tx, Some(item.client_id), Some(on), actor, action, detail, now)
+                        .await?;
+                }
+                tx.commit().await?;
+                self.item_links(id).await
+            }
+
+            async fn item_links(&self, id: WorkItemId) -> Result<crate::ItemLinks> {
+                let parent: Option<Uuid> =
+                    sqlx::query_scalar::<_, Option<Uuid>>("SELECT parent_id FROM work_items WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or(StoreError::NotFound("work item"))?;
+                let rows = sqlx::query("SELECT id, status FROM work_items WHERE parent_id = $1 ORDER BY id")
+                    .bind(id.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let children = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(crate::LinkedItem {
+                            id: WorkItemId::from_uuid(row.try_get(0)?),
+                            status: row.try_get(1)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(crate::ItemLinks {
+                    parent: parent.map(WorkItemId::from_uuid),
+                    children,
+                })
+            }
+
             async fn claim_next_task(&self, worker_id: WorkerId) -> Result<Option<Claimed>> {
                 self.claims.submit(worker_id, |group| self.claim_group(group)).await
             }
@@ -1986,42 +2407,18 @@ macro_rules! impl_store {
                 outcome: Key,
                 data: Map<String, Json>,
             ) -> Result<WorkItem> {
-                let mut tx = self.begin_write().await?;
-                let task = Self::load_task(&mut tx, task_id).await?;
-                if !matches!(task.status, TaskStatus::Claimed { worker, .. } if worker == worker_id) {
-                    return Err(StoreError::Conflict(format!(
-                        "task {task_id} is {} and not held by worker {worker_id}",
-                        task.status.name()
-                    )));
-                }
-                let item = Self::load_item(&mut tx, task.item_id).await?;
-                let definition = self.definition_for(&mut tx, &item).await?;
-                let now = self.now();
-                let event = Event::TaskSubmitted {
-                    step: task.step.clone(),
-                    visit: task.visit,
-                    worker: worker_id,
-                    outcome: outcome.clone(),
-                    data,
-                };
-                let result = engine::apply(&definition, &item.state, &event, now).map_err(
-                    |rejection| match rejection {
-                        engine::Rejection::InvalidData(errors) => StoreError::Invalid(errors),
-                        other => StoreError::Rejected(other),
-                    },
-                )?;
-                sqlx::query(
-                    "UPDATE tasks SET status = 'done', outcome = $1, done_at = $2 WHERE id = $3",
-                )
-                .bind(outcome.as_str())
-                .bind(micros(now))
-                .bind(task_id.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-                Self::recount_move(&mut tx, &task, Some("claimed"), None).await?;
-                Self::after_task(&mut tx, worker_id, now).await?;
-                self.commit_outcome(tx, item, &definition, result, &Actor::Worker(worker_id), now)
-                    .await
+                self.submit(task_id, worker_id, outcome, data, None).await
+            }
+
+            async fn submit_task_with_article(
+                &self,
+                task_id: TaskId,
+                worker_id: WorkerId,
+                outcome: Key,
+                data: Map<String, Json>,
+                article: delego_core::knowledge::ArticleDraft,
+            ) -> Result<WorkItem> {
+                self.submit(task_id, worker_id, outcome, data, Some(article)).await
             }
 
             async fn release_task(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task> {
@@ -2254,7 +2651,7 @@ macro_rules! impl_store {
 
             async fn messages(&self, item: WorkItemId, include_internal: bool) -> Result<Vec<Message>> {
                 let rows = sqlx::query(
-                    "SELECT id, item_id, client_id, author, visibility, body, attachments, created_at \
+                    "SELECT id, item_id, client_id, author, visibility, body, attachments, created_at, merged_from \
                      FROM messages WHERE item_id = $1 AND ($2 OR visibility = 'public') \
                      ORDER BY created_at, id",
                 )
@@ -2263,6 +2660,82 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(Self::message_from_row).collect()
+            }
+
+            async fn merge_items(
+                &self,
+                duplicate: WorkItemId,
+                survivor: WorkItemId,
+                actor: &Actor,
+            ) -> Result<crate::Merged> {
+                let refused = |code: &str, message: &str| {
+                    StoreError::Invalid(vec![delego_core::definition::FieldError {
+                        field: "into".into(),
+                        code: code.into(),
+                        message: message.into(),
+                    }])
+                };
+                if duplicate == survivor {
+                    return Err(refused("same_item", "an item cannot be merged into itself"));
+                }
+                let mut tx = self.begin_write().await?;
+                // Locked in id order, so that two merges of the same pair wait rather than
+                // deadlock.
+                let (low, high) = (duplicate.min(survivor), duplicate.max(survivor));
+                let low = Self::load_item(&mut tx, low).await?;
+                let high = Self::load_item(&mut tx, high).await?;
+                let (mut merged, kept) = if low.id() == duplicate { (low, high) } else { (high, low) };
+                if merged.client_id != kept.client_id {
+                    return Err(refused("other_client", "both items must be of the same client"));
+                }
+                if kept.state.position.is_terminal() {
+                    return Err(StoreError::Rejected(engine::Rejection::Finished));
+                }
+                let definition = self.definition_for(&mut tx, &merged).await?;
+                let now = self.now();
+                let outcome = engine::apply(&definition, &merged.state, &Event::Merge { into: survivor }, now)?;
+                let expected = merged.version;
+                merged.state = outcome.state;
+                merged.version += 1;
+                merged.updated_at = now;
+                Self::write_item(&mut tx, &merged, expected, &definition).await?;
+                Self::apply_effects(&mut tx, &merged, outcome.effects, actor, now).await?;
+                // A message moved before, from an earlier duplicate, keeps its first origin.
+                let messages = sqlx::query(
+                    "UPDATE messages SET item_id = $1, merged_from = COALESCE(merged_from, $2) WHERE item_id = $2",
+                )
+                .bind(survivor.as_uuid())
+                .bind(duplicate.as_uuid())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let attachments = sqlx::query("UPDATE attachments SET item_id = $1 WHERE item_id = $2")
+                    .bind(survivor.as_uuid())
+                    .bind(duplicate.as_uuid())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let reference = duplicate.reference();
+                let note = format!("Merged {reference} into this item: its conversation and files are here now.");
+                Self::insert_message(&mut tx, &kept, actor.clone(), Visibility::Internal, note, Vec::new(), now).await?;
+                let detail = json!({
+                    "from": duplicate,
+                    "reference": reference,
+                    "messages": messages,
+                    "attachments": attachments,
+                });
+                Self::insert_audit(
+                    &mut tx,
+                    Some(kept.client_id),
+                    Some(survivor),
+                    actor,
+                    "item.merged_in",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(crate::Merged { duplicate: merged, survivor: kept })
             }
 
             async fn record_csat(
@@ -2498,6 +2971,7 @@ macro_rules! impl_store {
                     let engagement_id = EngagementId::from_uuid(row.try_get(2)?);
                     let state: engine::ItemState = rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?;
                     let ended = match state.position {
+                        engine::Position::Cancelled { at, merged_into: Some(_), .. } => Some(ItemEnd::Merged { at }),
                         engine::Position::Cancelled { at, .. } => Some(ItemEnd::Cancelled { at }),
                         engine::Position::Completed { at, .. } => {
                             // Judged on the item's own version under its engagement's targets
@@ -2621,7 +3095,29 @@ macro_rules! impl_store {
                     .iter()
                     .map(|row| Ok((WorkerId::from_uuid(row.try_get(0)?), rows::key(row.try_get(1)?)?)))
                     .collect::<Result<_>>()?;
-                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers, teams })
+                let rows = sqlx::query(
+                    "SELECT w.client_id, w.engagement_id, c.rating, c.at FROM csat_responses c \
+                     JOIN work_items w ON w.id = c.item_id \
+                     WHERE c.at >= $1 AND c.at < $2 AND ($3 IS NULL OR w.client_id = $3) ORDER BY c.at, c.item_id",
+                )
+                .bind(start)
+                .bind(end)
+                .bind(client)
+                .fetch_all(&self.pool)
+                .await?;
+                let csat = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(delego_core::metrics::CsatFact {
+                            client_id: ClientId::from_uuid(row.try_get(0)?),
+                            engagement_id: EngagementId::from_uuid(row.try_get(1)?),
+                            rating: u8::try_from(row.try_get::<i64, _>(2)?)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                            at: timestamp(row.try_get(3)?)?,
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers, csat, teams })
             }
 
             async fn dispatch_offers(&self) -> Result<usize> {
@@ -2971,6 +3467,115 @@ macro_rules! impl_store {
                     }
                 }
                 Ok(moved)
+            }
+
+            async fn create_article(
+                &self,
+                engagement: EngagementId,
+                draft: delego_core::knowledge::ArticleDraft,
+                actor: &Actor,
+            ) -> Result<delego_core::knowledge::Article> {
+                let mut tx = self.begin_write().await?;
+                let engagement = Self::fetch_engagement(&mut *tx, engagement).await?;
+                let article = Self::insert_article(&mut tx, &engagement, None, &draft, actor, self.now()).await?;
+                tx.commit().await?;
+                Ok(article)
+            }
+
+            async fn article(&self, id: delego_core::id::ArticleId) -> Result<delego_core::knowledge::Article> {
+                let row = sqlx::query(concat!("SELECT ", article_columns!(), " FROM articles WHERE id = $1"))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound("article"))?;
+                Self::article_from_row(&row)
+            }
+
+            async fn articles(
+                &self,
+                engagement: EngagementId,
+                query: &str,
+                limit: u32,
+            ) -> Result<Vec<delego_core::knowledge::Article>> {
+                // One fixed slot per word keeps the statement static; unused slots are NULL.
+                const _: () = assert!(delego_core::knowledge::MAX_SEARCH_WORDS == 8);
+                let words = delego_core::knowledge::search_words(query);
+                let mut statement = sqlx::query(concat!(
+                    "SELECT ", article_columns!(), " FROM articles WHERE engagement_id = $1 \
+                     AND ($2 IS NULL OR search_text LIKE $2 ESCAPE '\\') \
+                     AND ($3 IS NULL OR search_text LIKE $3 ESCAPE '\\') \
+                     AND ($4 IS NULL OR search_text LIKE $4 ESCAPE '\\') \
+                     AND ($5 IS NULL OR search_text LIKE $5 ESCAPE '\\') \
+                     AND ($6 IS NULL OR search_text LIKE $6 ESCAPE '\\') \
+                     AND ($7 IS NULL OR search_text LIKE $7 ESCAPE '\\') \
+                     AND ($8 IS NULL OR search_text LIKE $8 ESCAPE '\\') \
+                     AND ($9 IS NULL OR search_text LIKE $9 ESCAPE '\\') \
+                     ORDER BY updated_at DESC, id DESC LIMIT $10"
+                ))
+                .bind(engagement.as_uuid());
+                for slot in 0..delego_core::knowledge::MAX_SEARCH_WORDS {
+                    statement = statement.bind(words.get(slot).map(|word| crate::sql::contains_pattern(word)));
+                }
+                let rows = statement
+                    .bind(i64::from(limit.clamp(1, 200)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::article_from_row).collect()
+            }
+
+            async fn update_article(
+                &self,
+                id: delego_core::id::ArticleId,
+                draft: delego_core::knowledge::ArticleDraft,
+                expected_version: Option<i64>,
+                actor: &Actor,
+            ) -> Result<delego_core::knowledge::Article> {
+                let mut tx = self.begin_write().await?;
+                let current = Self::load_article(&mut tx, id).await?;
+                if expected_version.is_some_and(|expected| expected != current.version) {
+                    return Err(StoreError::Conflict(format!(
+                        "article {id} is at version {}, not {}",
+                        current.version,
+                        expected_version.unwrap_or_default()
+                    )));
+                }
+                let now = self.now();
+                let article = delego_core::knowledge::Article {
+                    title: draft.title.clone(),
+                    body: draft.body.clone(),
+                    tags: draft.tags.clone(),
+                    updated_by: actor.clone(),
+                    updated_at: now,
+                    version: current.version + 1,
+                    ..current
+                };
+                sqlx::query(
+                    "UPDATE articles SET title = $1, body = $2, tags = $3, search_text = $4, \
+                     updated_by = $5, updated_at = $6, version = $7 WHERE id = $8",
+                )
+                .bind(&article.title)
+                .bind(&article.body)
+                .bind(SqlJson(rows::to_json(&article.tags)))
+                .bind(draft.search_text())
+                .bind(SqlJson(rows::to_json(actor)))
+                .bind(micros(now))
+                .bind(article.version)
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                let detail = json!({"article": id, "version": article.version});
+                Self::insert_audit(
+                    &mut tx,
+                    Some(article.client_id),
+                    None,
+                    actor,
+                    "article.updated",
+                    detail.as_object().cloned().unwrap_or_default(),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(article)
             }
         }
 

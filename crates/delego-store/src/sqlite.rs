@@ -98,3 +98,5 @@ impl_directory!(
     db = sqlx::Sqlite,
     random_secret = "randomblob(32)",
 );
+
+impl_registers!(store = SqliteStore, db = sqlx::Sqlite);

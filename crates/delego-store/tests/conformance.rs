@@ -8,10 +8,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use delego_core::engine::{Event, Position, Rejection};
+use delego_core::id::WorkItemId;
 use delego_core::id::{ClientId, WorkerId};
 use delego_core::model::{Actor, Presence, TaskStatus, Worker};
 use delego_core::values::{Key, Language, Name, Priority, SkillLevel};
 use delego_store::testing::Harness;
+use delego_store::{Backend, NewEntry};
 use delego_store::{ItemFilter, NewItem, Store, StoreError};
 use delego_store::{NewUser, ServiceVersion};
 use jiff::SignedDuration;
@@ -194,6 +196,13 @@ macro_rules! conformance {
 }
 
 conformance!(
+    register_entries_are_upserted_read_paged_and_deleted_per_scope_matching_keys_without_case,
+    register_fields_and_the_priority_matrix_apply_on_create_and_update,
+    linked_children_follow_their_parents_resolution_in_the_same_transaction,
+    an_untouched_task_escalates_on_the_calendar_and_its_holder_loses_it,
+    articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolution,
+    a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplicate_in_one_go,
+    metric_facts_hold_the_ratings_given_in_the_window,
     a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks_show_the_hand,
     a_shorter_target_takes_effect_on_items_already_open,
     an_escalation_goes_to_the_lead_of_the_team_holding_the_work,
@@ -2771,4 +2780,1271 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
     assert_eq!(outgoing.len(), 1);
     assert_eq!(outgoing[0].message["kind"], "reply");
     assert_eq!(outgoing[0].message["message"], json!(public[0].id));
+}
+
+async fn a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplicate_in_one_go(
+    h: &Harness,
+) {
+    use delego_core::id::AttachmentId;
+    use delego_core::model::{Attachment, Visibility};
+
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let create = async |floor: &Floor, subject: &str| {
+        store
+            .create_item(new_item(floor, subject), &operator())
+            .await
+            .unwrap()
+            .value
+    };
+    let survivor = create(&acme, "Printer on fire").await;
+    h.advance(SignedDuration::from_mins(1));
+    let duplicate = create(&acme, "Printer still on fire").await;
+    let foreign = create(&globex, "Theirs").await;
+    let message = |visibility, body: &str| delego_store::NewMessage {
+        item_id: duplicate.id(),
+        author: Actor::Operator("Ann at the front desk".into()),
+        visibility,
+        body: body.into(),
+        attachments: Vec::new(),
+        event: None,
+    };
+    let (public, _) = store
+        .add_message(message(Visibility::Public, "Smoke is coming out."))
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_mins(1));
+    let (note, _) = store
+        .add_message(message(
+            Visibility::Internal,
+            "Same printer as the other one.",
+        ))
+        .await
+        .unwrap();
+    let photo = Attachment {
+        id: AttachmentId::new(),
+        client_id: acme.client,
+        item_id: Some(duplicate.id()),
+        filename: "smoke.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size: 3,
+        sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+        uploaded_by: operator(),
+        created_at: h.clock_now(),
+    };
+    store.create_attachment(&photo).await.unwrap();
+    store.take_outgoing(10).await.unwrap();
+    h.advance(SignedDuration::from_mins(1));
+
+    let lead = Actor::Operator("lead".into());
+    let merged = store
+        .merge_items(duplicate.id(), survivor.id(), &lead)
+        .await
+        .unwrap();
+    assert_eq!(
+        merged.duplicate.state.position,
+        Position::Cancelled {
+            reason: "merged".into(),
+            at: h.clock_now(),
+            merged_into: Some(survivor.id()),
+        }
+    );
+    assert_eq!(
+        store.item(duplicate.id()).await.unwrap(),
+        merged.duplicate,
+        "stored as answered"
+    );
+    assert!(
+        store
+            .item_tasks(duplicate.id())
+            .await
+            .unwrap()
+            .iter()
+            .all(|task| task.status == TaskStatus::Cancelled),
+        "its task is withdrawn"
+    );
+
+    // The thread moved whole, authors and times kept, each marked with its origin, and
+    // the survivor has a note naming the duplicate.
+    assert!(
+        store
+            .messages(duplicate.id(), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let thread = store.messages(survivor.id(), true).await.unwrap();
+    assert_eq!(thread.len(), 3, "{thread:#?}");
+    for (moved, original) in thread.iter().zip([&public, &note]) {
+        assert_eq!(
+            (&moved.id, &moved.author, moved.created_at, moved.visibility),
+            (
+                &original.id,
+                &original.author,
+                original.created_at,
+                original.visibility
+            )
+        );
+        assert_eq!(
+            (moved.item_id, moved.merged_from),
+            (survivor.id(), Some(duplicate.id()))
+        );
+    }
+    let added = &thread[2];
+    assert_eq!(
+        (added.visibility, &added.author, added.merged_from),
+        (Visibility::Internal, &lead, None)
+    );
+    assert!(
+        added.body.contains(&duplicate.id().reference()),
+        "{}",
+        added.body
+    );
+    let public_thread = store.messages(survivor.id(), false).await.unwrap();
+    assert_eq!(public_thread.len(), 1, "notes stay internal after the move");
+
+    let files = store.attachments_of_item(survivor.id()).await.unwrap();
+    assert_eq!(
+        files,
+        [Attachment {
+            item_id: Some(survivor.id()),
+            ..photo
+        }]
+    );
+    assert!(
+        store
+            .attachments_of_item(duplicate.id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let last = store
+        .item_history(duplicate.id())
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!((last.action.as_str(), &last.actor), ("item.merged", &lead));
+    assert_eq!(last.detail["into"], json!(survivor.id()));
+    let last = store
+        .item_history(survivor.id())
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.action, "item.merged_in");
+    assert_eq!(
+        (
+            &last.detail["from"],
+            &last.detail["messages"],
+            &last.detail["attachments"]
+        ),
+        (&json!(duplicate.id()), &json!(2), &json!(1))
+    );
+    let outgoing = store.take_outgoing(10).await.unwrap();
+    assert_eq!(
+        outgoing
+            .iter()
+            .map(|o| (o.item_id, o.message.clone()))
+            .collect::<Vec<_>>(),
+        [(
+            duplicate.id(),
+            json!({"kind": "merged", "into": survivor.id()})
+        )],
+        "the duplicate's requester is told, and nothing else goes out"
+    );
+
+    // Refused, changing nothing: the same item, another client's, a finished one, an
+    // unknown one.
+    let invalid = |result: Result<delego_store::Merged, StoreError>, code: &str| match result {
+        Err(StoreError::Invalid(errors)) => {
+            assert_eq!(
+                (errors[0].field.as_str(), errors[0].code.as_str()),
+                ("into", code)
+            )
+        }
+        other => panic!("{other:?}"),
+    };
+    invalid(
+        store.merge_items(survivor.id(), survivor.id(), &lead).await,
+        "same_item",
+    );
+    invalid(
+        store.merge_items(foreign.id(), survivor.id(), &lead).await,
+        "other_client",
+    );
+    for (from, into) in [
+        (duplicate.id(), survivor.id()),
+        (survivor.id(), duplicate.id()),
+    ] {
+        let err = store.merge_items(from, into, &lead).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Rejected(Rejection::Finished)),
+            "{err:?}"
+        );
+    }
+    let unknown = delego_core::id::WorkItemId::new();
+    let err = store
+        .merge_items(unknown, survivor.id(), &lead)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(store.item(foreign.id()).await.unwrap(), foreign);
+    assert_eq!(store.messages(survivor.id(), true).await.unwrap().len(), 3);
+}
+
+/// A service whose items finish as they arrive, so that they can be rated at once.
+const INSTANT: &str = r#"
+[service]
+key = "instant"
+version = 1
+name = "Instant"
+kind = "bpo"
+start = "done"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#;
+
+async fn metric_facts_hold_the_ratings_given_in_the_window(h: &Harness) {
+    let store = h.store.as_ref();
+    let definition = store.publish_service(INSTANT).await.unwrap();
+    let mut floors = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let client = store
+            .create_client(Name::parse(name).unwrap(), &operator())
+            .await
+            .unwrap();
+        let engagement = store
+            .create_engagement(
+                client.id,
+                Name::parse("Instant").unwrap(),
+                &definition.key,
+                definition.version,
+                Default::default(),
+                &operator(),
+            )
+            .await
+            .unwrap();
+        floors.push(Floor {
+            client: client.id,
+            engagement: engagement.id,
+        });
+    }
+    let from = h.clock_now();
+    let rate = async |floor: &Floor, rating: u8| {
+        let new = NewItem {
+            data: Map::new(),
+            ..new_item(floor, "")
+        };
+        let item = store.create_item(new, &operator()).await.unwrap().value;
+        store.record_csat(item.id(), rating, None).await.unwrap();
+    };
+    rate(&floors[0], 5).await;
+    let first_at = h.clock_now();
+    h.advance(SignedDuration::from_mins(20));
+    rate(&floors[0], 2).await;
+    rate(&floors[1], 4).await;
+    let to = h.clock_now() + SignedDuration::from_mins(1);
+    h.advance(SignedDuration::from_mins(5));
+    rate(&floors[0], 1).await; // after the window
+
+    let facts = store
+        .metric_facts(from, to, Some(floors[0].client))
+        .await
+        .unwrap();
+    let ratings: Vec<_> = facts
+        .csat
+        .iter()
+        .map(|c| (c.client_id, c.engagement_id, c.rating))
+        .collect();
+    assert_eq!(
+        ratings,
+        [
+            (floors[0].client, floors[0].engagement, 5),
+            (floors[0].client, floors[0].engagement, 2),
+        ]
+    );
+    assert_eq!(facts.csat[0].at, first_at);
+    let everyone = store.metric_facts(from, to, None).await.unwrap();
+    assert_eq!(everyone.csat.len(), 3);
+}
+
+/// The built-in technical support service: three tiers, escalation by time, and a
+/// knowledge-base article on every resolution.
+const TECHNICAL_SUPPORT: &str = include_str!("../../../catalog/technical-support.toml");
+
+/// An engagement of `client` on technical support, in office hours (see
+/// [`office_settings`]).
+async fn technical_support(
+    store: &dyn Store,
+    client: ClientId,
+    name: &str,
+) -> delego_core::model::Engagement {
+    let service = store.publish_service(TECHNICAL_SUPPORT).await.unwrap();
+    store
+        .create_engagement(
+            client,
+            Name::parse(name).unwrap(),
+            &service.key,
+            service.version,
+            office_settings(),
+            &operator(),
+        )
+        .await
+        .unwrap()
+}
+
+/// A technical support agent at `level`, cleared for `client`, taking e-mail tickets.
+async fn tech_agent(store: &dyn Store, level: u8, client: ClientId) -> WorkerId {
+    let agent = Worker {
+        id: WorkerId::new(),
+        name: Name::parse("Tomáš").unwrap(),
+        skills: BTreeMap::from([(key("technical_support"), SkillLevel::new(level).unwrap())]),
+        languages: BTreeSet::from([Language::parse("en").unwrap()]),
+        clearances: BTreeSet::from([client]),
+        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 5)]),
+        presence: Presence::Available,
+        certifications: Default::default(),
+        exclusions: Default::default(),
+        idle_since: None,
+        wrap_up_secs: 0,
+        team: None,
+    };
+    store.create_worker(&agent, &operator()).await.unwrap();
+    agent.id
+}
+
+fn tech_ticket(engagement: delego_core::id::EngagementId, subject: &str) -> NewItem {
+    NewItem {
+        engagement_id: engagement,
+        data: data(
+            json!({"subject": subject, "description": "It stopped working.",
+                          "requester_email": "ann@example.com", "category": "bug"}),
+        ),
+        priority: Priority::Normal,
+        requester_id: None,
+        idempotency_key: None,
+    }
+}
+
+async fn an_untouched_task_escalates_on_the_calendar_and_its_holder_loses_it(h: &Harness) {
+    let store = h.store.as_ref();
+    let client = store
+        .create_client(Name::parse("Acme").unwrap(), &operator())
+        .await
+        .unwrap();
+    let engagement = technical_support(store, client.id, "Helpdesk").await;
+    let junior = tech_agent(store, 1, client.id).await;
+    let senior = tech_agent(store, 3, client.id).await;
+    // Monday 08:00, before opening: two business hours run 09:00–11:00.
+    let item = store
+        .create_item(tech_ticket(engagement.id, "VPN drops"), &operator())
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(item.state.position.step(), Some(&key("l1")));
+    let held = store
+        .claim_next_task(junior)
+        .await
+        .unwrap()
+        .expect("the L1 task");
+
+    h.advance(SignedDuration::from_mins(179)); // 10:59
+    assert_eq!(store.fire_due_timers().await.unwrap(), 0, "not yet");
+    h.advance(SignedDuration::from_mins(1)); // 11:00
+    assert_eq!(store.fire_due_timers().await.unwrap(), 1);
+
+    let escalated = store.item(item.id()).await.unwrap();
+    assert_eq!(escalated.state.position.step(), Some(&key("l2")));
+    assert!(
+        store.held_tasks(junior).await.unwrap().is_empty(),
+        "the holder lost it"
+    );
+    assert!(matches!(
+        store.task(held.task.id).await.unwrap().status,
+        TaskStatus::Cancelled
+    ));
+    assert!(matches!(
+        store
+            .submit_task(held.task.id, junior, key("resolved"), Map::new())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let history = store.item_history(item.id()).await.unwrap();
+    let escalation = history
+        .iter()
+        .find(|event| event.action == "step.escalated")
+        .expect("the move is audited");
+    assert_eq!(escalation.actor, Actor::System);
+    assert_eq!(
+        (&escalation.detail["step"], &escalation.detail["to"]),
+        (&json!("l1"), &json!("l2"))
+    );
+    assert!(
+        store.claim_next_task(junior).await.unwrap().is_none(),
+        "L2 asks level 3"
+    );
+    let taken = store
+        .claim_next_task(senior)
+        .await
+        .unwrap()
+        .expect("the L2 task");
+    assert_eq!(taken.task.step, key("l2"));
+    assert_eq!(taken.task.min_level.get(), 3);
+    assert!(store.verify_queue_counts().await.unwrap().is_empty());
+
+    // A task submitted in time never escalates: its timer finds the item moved on, and
+    // the step entered again has a clock of its own.
+    let second = store
+        .create_item(tech_ticket(engagement.id, "Printer"), &operator())
+        .await
+        .unwrap()
+        .value;
+    let task = store.claim_next_task(junior).await.unwrap().unwrap();
+    h.advance(SignedDuration::from_hours(1)); // 12:00
+    store
+        .submit_task(
+            task.task.id,
+            junior,
+            key("noted"),
+            data(json!({"reply": "Asked for logs."})),
+        )
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_hours(1)); // 13:00
+    assert_eq!(
+        store.fire_due_timers().await.unwrap(),
+        0,
+        "the first entry's timer is stale"
+    );
+    let step_of = async || {
+        store
+            .item(second.id())
+            .await
+            .unwrap()
+            .state
+            .position
+            .step()
+            .cloned()
+    };
+    assert_eq!(step_of().await, Some(key("l1")));
+    h.advance(SignedDuration::from_hours(1)); // 14:00
+    assert_eq!(store.fire_due_timers().await.unwrap(), 1);
+    assert_eq!(step_of().await, Some(key("l2")));
+}
+
+async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolution(h: &Harness) {
+    use delego_core::knowledge::ArticleDraft;
+    let store = h.store.as_ref();
+    let client = store
+        .create_client(Name::parse("Acme").unwrap(), &operator())
+        .await
+        .unwrap();
+    let helpdesk = technical_support(store, client.id, "Helpdesk").await;
+    let other = technical_support(store, client.id, "Field service").await;
+    let draft = |title: &str, body: &str, tags: &[&str]| {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        ArticleDraft::parse("", title, body, &tags).unwrap()
+    };
+    let vpn = store
+        .create_article(
+            helpdesk.id,
+            draft(
+                "VPN drops every hour",
+                "Renew the DHCP lease.",
+                &["network"],
+            ),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_mins(1));
+    store
+        .create_article(
+            helpdesk.id,
+            draft(
+                "Tlačiareň je offline",
+                "Zapnite ju: 100% istota.",
+                &["printer"],
+            ),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_article(
+            other.id,
+            draft("VPN elsewhere", "Not ours.", &[]),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_article(
+                delego_core::id::EngagementId::new(),
+                draft("x", "y", &[]),
+                &operator()
+            )
+            .await,
+        Err(StoreError::NotFound("engagement"))
+    ));
+    let titles = async |query: &str| {
+        store
+            .articles(helpdesk.id, query, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.title)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        titles("").await,
+        ["Tlačiareň je offline", "VPN drops every hour"],
+        "newest first"
+    );
+    assert_eq!(
+        titles("vpn").await,
+        ["VPN drops every hour"],
+        "never another engagement's"
+    );
+    assert_eq!(
+        titles("NETWORK dhcp").await,
+        ["VPN drops every hour"],
+        "tags and body"
+    );
+    assert_eq!(
+        titles("vpn printer").await,
+        Vec::<String>::new(),
+        "every word must match"
+    );
+    assert_eq!(
+        titles("TLAČIAREŇ").await,
+        ["Tlačiareň je offline"],
+        "any case, any letter"
+    );
+    assert_eq!(
+        titles("0%").await,
+        ["Tlačiareň je offline"],
+        "% is a character"
+    );
+    assert_eq!(titles("_").await, Vec::<String>::new(), "_ is a character");
+    assert_eq!(store.article(vpn.id).await.unwrap(), vpn);
+
+    assert!(matches!(
+        store
+            .update_article(vpn.id, draft("Stale", "b", &[]), Some(7), &operator())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let updated = store
+        .update_article(
+            vpn.id,
+            draft(
+                "VPN drops hourly",
+                "Renew the lease; update the client.",
+                &["network", "vpn"],
+            ),
+            Some(1),
+            &Actor::System,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.version,
+            updated.created_by.clone(),
+            updated.updated_by.clone()
+        ),
+        (2, operator(), Actor::System)
+    );
+    assert_eq!(titles("hourly").await, ["VPN drops hourly"]);
+    assert_eq!(store.article(vpn.id).await.unwrap(), updated);
+
+    // Resolving names an article of this engagement: an existing one, or one written now.
+    let agent = tech_agent(store, 1, client.id).await;
+    store
+        .create_item(tech_ticket(helpdesk.id, "VPN"), &operator())
+        .await
+        .unwrap();
+    let task = store.claim_next_task(agent).await.unwrap().unwrap().task;
+    let resolve = |article: Json| data(json!({"reply": "Fixed.", "article": article}));
+    let codes = |result: Result<delego_core::model::WorkItem, StoreError>| match result {
+        Err(StoreError::Invalid(errors)) => errors
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        codes(
+            store
+                .submit_task(task.id, agent, key("resolved"), resolve(Json::Null))
+                .await
+        ),
+        [("article".to_owned(), "required".to_owned())]
+    );
+    let elsewhere = store.articles(other.id, "", 10).await.unwrap()[0].id;
+    assert_eq!(
+        codes(
+            store
+                .submit_task(task.id, agent, key("resolved"), resolve(json!(elsewhere)))
+                .await
+        ),
+        [("article".to_owned(), "unknown".to_owned())]
+    );
+    let written = draft("VPN and the new client", "Install version 5.", &["vpn"]);
+    assert_eq!(
+        codes(
+            store
+                .submit_task_with_article(
+                    task.id,
+                    agent,
+                    key("resolved"),
+                    resolve(json!(vpn.id)),
+                    written.clone()
+                )
+                .await
+        ),
+        [("new_article".to_owned(), "not_allowed".to_owned())]
+    );
+    // Refused by the engine: the new article goes with the refused submission.
+    assert_eq!(
+        codes(
+            store
+                .submit_task_with_article(
+                    task.id,
+                    agent,
+                    key("replied"),
+                    Map::new(),
+                    written.clone()
+                )
+                .await
+        ),
+        [("reply".to_owned(), "required".to_owned())]
+    );
+    assert_eq!(store.articles(helpdesk.id, "", 50).await.unwrap().len(), 2);
+
+    let resolved = store
+        .submit_task_with_article(
+            task.id,
+            agent,
+            key("resolved"),
+            resolve(Json::Null),
+            written,
+        )
+        .await
+        .unwrap();
+    assert!(resolved.state.position.is_terminal());
+    let named: delego_core::id::ArticleId = resolved.state.data["article"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let new = store.article(named).await.unwrap();
+    assert_eq!(
+        (
+            new.engagement_id,
+            new.title.as_str(),
+            new.created_by.clone()
+        ),
+        (helpdesk.id, "VPN and the new client", Actor::Worker(agent))
+    );
+    let history = store.item_history(resolved.id()).await.unwrap();
+    assert!(history.iter().any(|e| e.action == "article.created"));
+    assert_eq!(titles("version 5").await, ["VPN and the new client"]);
+}
+
+const IT_HELPDESK: &str = include_str!("../../../catalog/it-helpdesk.toml");
+
+/// A client on the IT help desk, and an agent cleared for it who answers by e-mail.
+async fn help_desk(store: &dyn Backend, client_name: &str) -> (Floor, WorkerId) {
+    store.publish_service(IT_HELPDESK).await.unwrap();
+    let client = store
+        .create_client(Name::parse(client_name).unwrap(), &operator())
+        .await
+        .unwrap();
+    let engagement = store
+        .create_engagement(
+            client.id,
+            Name::parse("Service desk").unwrap(),
+            &key("it-helpdesk"),
+            1,
+            Default::default(),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let agent = Worker {
+        id: WorkerId::new(),
+        name: Name::parse("Tomáš").unwrap(),
+        skills: BTreeMap::from([(key("it_support"), SkillLevel::new(2).unwrap())]),
+        languages: BTreeSet::from([Language::parse("en").unwrap()]),
+        clearances: BTreeSet::from([client.id]),
+        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 10)]),
+        presence: Presence::Available,
+        certifications: Default::default(),
+        exclusions: Default::default(),
+        idle_since: None,
+        wrap_up_secs: 0,
+        team: None,
+    };
+    store.create_worker(&agent, &operator()).await.unwrap();
+    let floor = Floor {
+        client: client.id,
+        engagement: engagement.id,
+    };
+    (floor, agent.id)
+}
+
+fn incident(floor: &Floor, subject: &str, extra: Json) -> NewItem {
+    let mut data = data(json!({
+        "type": "incident", "subject": subject, "description": "It stopped.",
+        "requester_email": "petra@client.example", "category": "network",
+        "impact": "medium", "urgency": "medium",
+    }));
+    data.extend(extra.as_object().cloned().unwrap_or_default());
+    NewItem {
+        engagement_id: floor.engagement,
+        data,
+        priority: Priority::Normal,
+        requester_id: None,
+        idempotency_key: None,
+    }
+}
+
+fn entry(key: &str, data: Json) -> NewEntry {
+    NewEntry {
+        key: key.into(),
+        data: data.as_object().cloned().unwrap(),
+    }
+}
+
+async fn register_entries_are_upserted_read_paged_and_deleted_per_scope_matching_keys_without_case(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let assets = key("assets");
+    let acme = floor(store, "Acme").await.client;
+    let globex = floor(store, "Globex").await.client;
+    let written = store
+        .upsert_register_entries(
+            &assets,
+            Some(acme),
+            vec![
+                entry(" LAP-0042 ", json!({"model": "X1", "owner": "eva"})),
+                entry("srv-db-1", json!({"model": "R740"})),
+                entry("lap-0042", json!({"model": "X1 Carbon", "owner": "eva"})),
+                entry("PRN-7", json!({})),
+            ],
+            &operator(),
+        )
+        .await
+        .unwrap();
+    // A key given twice is written once, with its last data, under its last spelling.
+    let keys: Vec<&str> = written.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["lap-0042", "srv-db-1", "PRN-7"]);
+    store
+        .upsert_register_entries(
+            &assets,
+            None,
+            vec![entry("VPN", json!({"kind": "service"}))],
+            &operator(),
+        )
+        .await
+        .unwrap();
+
+    let found = store
+        .register_entry(&assets, Some(acme), "  LAP-0042")
+        .await
+        .unwrap();
+    assert_eq!(
+        (found.client_id, found.data["model"].clone()),
+        (Some(acme), json!("X1 Carbon"))
+    );
+    assert!(matches!(
+        store
+            .register_entry(&assets, Some(globex), "lap-0042")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.register_entry(&assets, None, "lap-0042").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Lookups for items: the client's own entries, then the provider's; never another client's.
+    let lookup = |client, key: &'static str| store.lookup_register_entry(&assets, client, key);
+    assert_eq!(
+        lookup(acme, "Srv-DB-1").await.unwrap().unwrap().key,
+        "srv-db-1"
+    );
+    assert_eq!(
+        lookup(globex, "vpn").await.unwrap().unwrap().client_id,
+        None
+    );
+    assert_eq!(lookup(globex, "LAP-0042").await.unwrap(), None);
+    store
+        .upsert_register_entries(
+            &assets,
+            Some(acme),
+            vec![entry("vpn", json!({"own": true}))],
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lookup(acme, "VPN").await.unwrap().unwrap().data["own"],
+        true
+    );
+
+    // Pages in key order with a cursor; each scope apart.
+    let page = store
+        .register_entries(&assets, Some(acme), None, 2)
+        .await
+        .unwrap();
+    let page_keys: Vec<&str> = page.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(page_keys, ["lap-0042", "PRN-7"]);
+    let rest = store
+        .register_entries(&assets, Some(acme), Some(&page[1].key), 2)
+        .await
+        .unwrap();
+    let rest_keys: Vec<&str> = rest.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(rest_keys, ["srv-db-1", "vpn"]);
+    assert!(
+        store
+            .register_entries(&assets, Some(globex), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let provider = store
+        .register_entries(&assets, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(provider.len(), 1);
+    assert!(
+        store
+            .register_entries(&key("policies"), Some(acme), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .delete_register_entry(&assets, Some(acme), "prn-7", &operator())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .delete_register_entry(&assets, Some(acme), "PRN-7", &operator())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .delete_register_entry(&assets, Some(globex), "srv-db-1", &operator())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let refused = store
+        .upsert_register_entries(
+            &assets,
+            Some(acme),
+            vec![entry("ok", json!({})), entry("  ", json!({}))],
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Invalid(errors) if errors[0].field == "entries[1].key"),
+        "{refused:?}"
+    );
+    assert!(
+        matches!(
+            store.register_entry(&assets, Some(acme), "ok").await,
+            Err(StoreError::NotFound(_))
+        ),
+        "nothing of a refused batch is written"
+    );
+    assert!(matches!(
+        store
+            .upsert_register_entries(
+                &assets,
+                Some(ClientId::new()),
+                vec![entry("x", json!({}))],
+                &operator()
+            )
+            .await,
+        Err(StoreError::NotFound("client"))
+    ));
+}
+
+async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &Harness) {
+    let store = h.store.as_ref();
+    let (desk, _) = help_desk(store, "Acme").await;
+    let other = floor(store, "Globex").await.client;
+    let assets = key("assets");
+    store
+        .upsert_register_entries(
+            &assets,
+            Some(desk.client),
+            vec![entry("LAP-0042", json!({"model": "X1"}))],
+            &operator(),
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_register_entries(
+            &assets,
+            Some(other),
+            vec![entry("SRV-9", json!({}))],
+            &operator(),
+        )
+        .await
+        .unwrap();
+
+    // An unknown asset, or another client's, is refused beside the form's own problems.
+    let refused = store
+        .create_item(incident(&desk, "", json!({"asset": "SRV-9"})), &operator())
+        .await
+        .unwrap_err();
+    let StoreError::Invalid(errors) = refused else {
+        panic!("{refused:?}")
+    };
+    let codes: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [("subject", "required"), ("asset", "not_in_register")]
+    );
+    assert_eq!(
+        errors[1].message,
+        "no affected asset `SRV-9` in the client's assets register"
+    );
+
+    let item = store
+        .create_item(
+            incident(
+                &desk,
+                "Laptop dead",
+                json!({"asset": "lap-0042", "impact": "high"}),
+            ),
+            &operator(),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(item.state.data["asset"], "lap-0042", "kept as given");
+    assert_eq!(
+        item.state.priority,
+        Priority::High,
+        "impact high × urgency medium"
+    );
+
+    let refused = store
+        .update_item_data(
+            item.id(),
+            item.version,
+            data(json!({"asset": "LAP-0043"})),
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Invalid(e) if e[0].code == "not_in_register"),
+        "{refused:?}"
+    );
+    // A changed urgency ranks the item anew, and its waiting task moves up with it.
+    let updated = store
+        .update_item_data(
+            item.id(),
+            item.version,
+            data(json!({"urgency": "high"})),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.state.priority, Priority::Urgent);
+    assert_eq!(updated.version, item.version + 1);
+    let tasks = store.item_tasks(item.id()).await.unwrap();
+    assert_eq!(tasks[0].priority, Priority::Urgent);
+    let history = store.item_history(item.id()).await.unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions[actions.len() - 2..],
+        ["item.updated", "item.reprioritised"]
+    );
+    assert_eq!(
+        history.last().unwrap().detail["reason"],
+        "impact high × urgency high"
+    );
+    // Other fields leave the priority alone.
+    let raised = store
+        .apply_event(
+            item.id(),
+            None,
+            Event::Reprioritise {
+                priority: Priority::Low,
+                reason: "by hand".into(),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let renamed = store
+        .update_item_data(
+            item.id(),
+            raised.version,
+            data(json!({"subject": "Laptop still dead"})),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.state.priority, Priority::Low);
+
+    // An engagement's own matrix.
+    let own: delego_core::definition::MatrixCells = serde_json::from_value(json!({
+        "high": {"high": "urgent", "medium": "urgent", "low": "urgent"},
+        "medium": {"high": "urgent", "medium": "urgent", "low": "urgent"},
+        "low": {"high": "urgent", "medium": "urgent", "low": "low"},
+    }))
+    .unwrap();
+    let settings = delego_core::model::EngagementSettings {
+        priority_matrix: Some(own.clone()),
+        ..Default::default()
+    };
+    store
+        .set_engagement_settings(desk.engagement, settings, &operator())
+        .await
+        .unwrap();
+    let tuned = store
+        .create_item(incident(&desk, "Printer", json!({})), &operator())
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(tuned.state.priority, Priority::Urgent);
+    let mut gap = own;
+    gap.remove("low");
+    let refused = store
+        .set_engagement_settings(
+            desk.engagement,
+            delego_core::model::EngagementSettings {
+                priority_matrix: Some(gap),
+                ..Default::default()
+            },
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Invalid(e) if e[0].field == "settings.priority_matrix"),
+        "{refused:?}"
+    );
+}
+
+async fn linked_children_follow_their_parents_resolution_in_the_same_transaction(h: &Harness) {
+    let store = h.store.as_ref();
+    let (desk, agent) = help_desk(store, "Acme").await;
+    let (elsewhere, _) = help_desk(store, "Globex").await;
+    let create = async |floor: &Floor, subject: &str| {
+        store
+            .create_item(incident(floor, subject, json!({})), &operator())
+            .await
+            .unwrap()
+            .value
+    };
+    let major = create(&desk, "Site network down").await;
+    let first = create(&desk, "No network on floor 2").await;
+    let second = create(&desk, "Cannot reach the file share").await;
+    let settled = create(&desk, "Printer offline").await;
+    let foreign = create(&elsewhere, "Their outage").await;
+
+    let refuse = async |id, parent| {
+        store
+            .set_parent(id, Some(parent), &operator())
+            .await
+            .unwrap_err()
+    };
+    assert!(
+        matches!(refuse(first.id(), first.id()).await, StoreError::Invalid(e) if e[0].field == "parent")
+    );
+    assert!(matches!(
+        refuse(first.id(), foreign.id()).await,
+        StoreError::NotFound(_)
+    ));
+    assert!(matches!(
+        refuse(first.id(), WorkItemId::new()).await,
+        StoreError::NotFound(_)
+    ));
+
+    let links = store
+        .set_parent(first.id(), Some(major.id()), &operator())
+        .await
+        .unwrap();
+    assert_eq!(links.parent, Some(major.id()));
+    assert_eq!(
+        store.item(first.id()).await.unwrap().version,
+        first.version + 1
+    );
+    store
+        .set_parent(second.id(), Some(major.id()), &operator())
+        .await
+        .unwrap();
+    store
+        .set_parent(settled.id(), Some(major.id()), &operator())
+        .await
+        .unwrap();
+    // One level deep: a child takes no children, a parent follows no one.
+    assert!(matches!(
+        refuse(settled.id(), first.id()).await,
+        StoreError::Invalid(_)
+    ));
+    assert!(matches!(
+        refuse(major.id(), settled.id()).await,
+        StoreError::Invalid(_)
+    ));
+    let children = store.item_links(major.id()).await.unwrap().children;
+    assert_eq!(
+        children.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [first.id(), second.id(), settled.id()]
+    );
+    // Unlinking (twice is fine) and linking again.
+    store
+        .set_parent(second.id(), None, &operator())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .set_parent(second.id(), None, &operator())
+            .await
+            .unwrap()
+            .parent,
+        None
+    );
+    store
+        .set_parent(second.id(), Some(major.id()), &operator())
+        .await
+        .unwrap();
+    let actions: Vec<String> = store
+        .item_history(second.id())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| a.contains("link"))
+        .collect();
+    assert_eq!(actions, ["item.linked", "item.unlinked", "item.linked"]);
+    let parent_side = store.item_history(major.id()).await.unwrap();
+    assert_eq!(
+        parent_side
+            .iter()
+            .filter(|e| e.action == "item.child_linked")
+            .count(),
+        4
+    );
+
+    // A child finished on its own keeps its own end.
+    store
+        .apply_event(
+            settled.id(),
+            None,
+            Event::Cancel {
+                reason: "duplicate".into(),
+            },
+            &operator(),
+        )
+        .await
+        .unwrap();
+    store.take_outgoing(100).await.unwrap();
+
+    // The agent resolves the major incident: its open children follow at once.
+    let mut resolved = None;
+    while let Some(claimed) = store.claim_next_task(agent).await.unwrap() {
+        if claimed.item.id() == major.id() {
+            let answer =
+                data(json!({"reply": "The core switch is replaced.", "resolution_code": "fixed"}));
+            resolved = Some(
+                store
+                    .submit_task(claimed.task.id, agent, key("resolved"), answer)
+                    .await
+                    .unwrap(),
+            );
+            break;
+        }
+    }
+    let resolved = resolved.expect("the major incident's task");
+    assert!(
+        matches!(&resolved.state.position, Position::Completed { resolution, .. } if resolution.as_str() == "resolved")
+    );
+    for child in [&first, &second] {
+        let after = store.item(child.id()).await.unwrap();
+        assert!(
+            matches!(&after.state.position, Position::Completed { step, resolution, .. }
+                if step.as_str() == "resolved" && resolution.as_str() == "resolved"),
+            "{:?}",
+            after.state.position
+        );
+        let tasks = store.item_tasks(child.id()).await.unwrap();
+        assert!(
+            tasks.iter().all(|t| t.status == TaskStatus::Cancelled),
+            "{tasks:?}"
+        );
+        let thread = store.messages(child.id(), false).await.unwrap();
+        let told = thread.last().unwrap();
+        assert_eq!(told.author, Actor::Worker(agent));
+        assert_eq!(
+            told.body,
+            format!(
+                "Resolved together with the major incident {}.\n\nThe core switch is replaced.",
+                major.id().reference()
+            )
+        );
+        let completed = store.item_history(child.id()).await.unwrap();
+        let record = completed
+            .iter()
+            .find(|e| e.action == "item.completed")
+            .unwrap();
+        assert_eq!(record.detail["parent"], json!(major.id()));
+        assert_eq!(record.actor, Actor::Worker(agent));
+    }
+    assert_eq!(
+        store
+            .item(settled.id())
+            .await
+            .unwrap()
+            .state
+            .position
+            .status(),
+        "cancelled"
+    );
+    // Each requester is told: the replies wait in the outbox beside the parent's.
+    let replies = store
+        .take_outgoing(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.message["kind"] == "reply")
+        .map(|o| o.item_id)
+        .collect::<HashSet<_>>();
+    assert_eq!(
+        replies,
+        HashSet::from([major.id(), first.id(), second.id()])
+    );
+    // A finished parent takes no more children.
+    let late = create(&desk, "Late report").await;
+    assert!(matches!(
+        refuse(late.id(), major.id()).await,
+        StoreError::Conflict(_)
+    ));
+    assert!(matches!(
+        store.set_parent(first.id(), None, &operator()).await,
+        Err(StoreError::Rejected(Rejection::Finished))
+    ));
 }

@@ -248,6 +248,7 @@ mod tests {
             help: None,
             kind,
             required: false,
+            required_on: Default::default(),
             rules: Rules::default(),
         }
     }

@@ -92,6 +92,37 @@ pub fn validate_form(
     }
 }
 
+/// Checks a step's form as submitted with `outcome`: the whole form as [`validate_form`]
+/// does, and every field whose `required_on` names the outcome is set. Every problem of
+/// both kinds is reported.
+pub fn validate_submission(
+    form: &Form,
+    outcome: &str,
+    input: &Map<String, Json>,
+) -> Result<Map<String, Json>, Vec<FieldError>> {
+    let missing: Vec<FieldError> = form
+        .fields
+        .iter()
+        .filter(|field| !field.required && field.required_on.iter().any(|o| o.as_str() == outcome))
+        .filter(|field| input.get(field.name.as_str()).is_none_or(is_unset))
+        .map(|field| {
+            FieldError::new(
+                field.name.as_str(),
+                "required",
+                format!("is required when the outcome is `{outcome}`"),
+            )
+        })
+        .collect();
+    match validate_form(form, input, Completeness::Whole) {
+        Ok(values) if missing.is_empty() => Ok(values),
+        Ok(_) => Err(missing),
+        Err(mut errors) => {
+            errors.extend(missing);
+            Err(errors)
+        }
+    }
+}
+
 /// Parses an exact decimal from its text: plain (`12.50`) or scientific (`1.5e3`, the form
 /// JSON numbers may take). Refuses what a `Decimal` cannot hold exactly.
 pub(super) fn parse_decimal(text: &str) -> Option<Decimal> {
@@ -219,20 +250,21 @@ fn check(
                 Err(error) => invalid(path, error.0, errors),
             }
         }
-        FieldType::Attachment => {
-            let text = string(value, path, "an attachment id", errors)?;
-            match uuid::Uuid::parse_str(text) {
-                Ok(id) => Some(Json::String(id.to_string())),
-                Err(_) => invalid(
-                    path,
-                    format!("`{text}` is not an attachment id (a UUID)"),
-                    errors,
-                ),
-            }
-        }
+        FieldType::Attachment => uuid_value(value, path, "an attachment id", errors),
+        FieldType::Article => uuid_value(value, path, "an article id", errors),
     };
     // A rule violation keeps the value parseable but still refuses it.
     normalised.filter(|_| errors.len() == before)
+}
+
+/// The id of something stored beside the item, lower-case and hyphenated; whether it
+/// exists is for the store to say.
+fn uuid_value(value: &Json, path: &str, what: &str, errors: &mut Vec<FieldError>) -> Option<Json> {
+    let text = string(value, path, what, errors)?;
+    match uuid::Uuid::parse_str(text) {
+        Ok(id) => Some(Json::String(id.to_string())),
+        Err(_) => invalid(path, format!("`{text}` is not {what} (a UUID)"), errors),
+    }
 }
 
 fn invalid(path: &str, message: String, errors: &mut Vec<FieldError>) -> Option<Json> {
@@ -487,6 +519,7 @@ mod tests {
             help: None,
             kind,
             required,
+            required_on: Default::default(),
             rules,
         }
     }
@@ -797,10 +830,52 @@ mod tests {
             ),
             Ok(json!("0190a3c4-7b2e-7c00-8000-000000000001"))
         );
-        for kind in [FieldType::Email, FieldType::Phone, FieldType::Attachment] {
+        for kind in [
+            FieldType::Email,
+            FieldType::Phone,
+            FieldType::Attachment,
+            FieldType::Article,
+        ] {
             let errors = one(kind, Rules::default(), json!("nope")).unwrap_err();
             assert_eq!(codes(&errors), [("x", "invalid")]);
         }
+    }
+
+    #[test]
+    fn a_field_required_on_an_outcome_is_required_with_that_outcome_only() {
+        let mut article = field("article", FieldType::Article, false, Rules::default());
+        article.required_on = [Key::parse("resolved").unwrap()].into();
+        let form = form(vec![
+            article,
+            field("note", FieldType::Text, true, Rules::default()),
+        ]);
+        let errors = validate_submission(
+            &form,
+            "resolved",
+            &input(json!({"note": "n", "article": " "})),
+        )
+        .unwrap_err();
+        assert_eq!(codes(&errors), [("article", "required")]);
+        assert!(errors[0].message.contains("`resolved`"), "{errors:?}");
+        // Other problems are reported beside it.
+        let errors = validate_submission(&form, "resolved", &Map::new()).unwrap_err();
+        assert_eq!(
+            codes(&errors),
+            [("note", "required"), ("article", "required")]
+        );
+        assert_eq!(
+            validate_submission(&form, "escalate", &input(json!({"note": "n"}))),
+            Ok(input(json!({"note": "n"})))
+        );
+        let id = "0190a3c4-7b2e-7c00-8000-000000000001";
+        assert_eq!(
+            validate_submission(
+                &form,
+                "resolved",
+                &input(json!({"note": "n", "article": id}))
+            ),
+            Ok(input(json!({"note": "n", "article": id})))
+        );
     }
 
     #[test]
@@ -858,6 +933,7 @@ mod tests {
             FieldType::Phone,
             FieldType::List(Box::new(FieldType::Money)),
             FieldType::Attachment,
+            FieldType::Article,
         ]
     }
 

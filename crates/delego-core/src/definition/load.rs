@@ -18,9 +18,12 @@ use toml::de::{DeTable, DeValue};
 use super::expr::Expression;
 use super::form::parse_decimal;
 use super::model::{
-    AGENT_NAME, Action, Branch, CannedReply, Field, FieldType, Form, MessagePolicy, Rules,
-    ServiceDefinition, ServiceKind, SlaDefaults, Step, StepKind, TIMEOUT, Transition, Work,
+    AGENT_NAME, APPROVE, Action, Branch, CannedReply, Escalation, Field, FieldType, Form,
+    MessagePolicy, REJECT, Rules, ServiceDefinition, ServiceKind, SlaDefaults, Step, StepKind,
+    TIMEOUT, Transition, Work,
 };
+use super::model::{MatrixCells, PriorityMatrix, missing_cells};
+use super::model::{MessageTemplate, TEMPLATE_VALUES, placeholders};
 use crate::routing::{Channel, Relaxation, RoutingPolicy, WorkerOrder};
 use crate::values::{Currency, Key, Name, Priority, SkillLevel};
 
@@ -37,8 +40,21 @@ pub struct Problem {
 
 /// Reads a service definition from TOML; on failure, every problem found, in file order.
 pub fn load_definition(source: &str) -> Result<ServiceDefinition, Vec<Problem>> {
+    load(source, true)
+}
+
+/// Reads a definition published earlier, under the rules of its day: a `notify_requester`
+/// step may name a template the service lacks, as the services written before
+/// `[[templates]]` existed do. (The runtime sends their notices from the newest version of
+/// the service that has the template.)
+pub fn reload_definition(source: &str) -> Result<ServiceDefinition, Vec<Problem>> {
+    load(source, false)
+}
+
+fn load(source: &str, require_templates: bool) -> Result<ServiceDefinition, Vec<Problem>> {
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     let mut loader = Loader::new(source);
+    loader.require_templates = require_templates;
     for error in &syntax_errors {
         loader.syntax_error(error.span(), error.message());
     }
@@ -99,8 +115,18 @@ fn parse_any_duration(text: &str) -> Result<SignedDuration, String> {
         .map_err(|_| format!("`{text}` uses months or years; use weeks, days, hours or minutes"))
 }
 
-const TOP_KEYS: &[&str] = &["service", "sla", "intake", "steps", "replies"];
+const TOP_KEYS: &[&str] = &[
+    "service",
+    "sla",
+    "intake",
+    "steps",
+    "replies",
+    "templates",
+    "priority_matrix",
+];
+const MATRIX_KEYS: &[&str] = &["impact_field", "urgency_field", "cells"];
 const REPLY_KEYS: &[&str] = &["key", "title", "field", "body"];
+const TEMPLATE_KEYS: &[&str] = &["key", "subject", "body"];
 const SERVICE_KEYS: &[&str] = &[
     "key",
     "version",
@@ -125,6 +151,7 @@ const FIELD_KEYS: &[&str] = &[
     "type",
     "item",
     "required",
+    "required_on",
     "help",
     "min",
     "max",
@@ -135,6 +162,7 @@ const FIELD_KEYS: &[&str] = &[
     "min_items",
     "max_items",
     "currencies",
+    "register",
 ];
 const FIELD_TYPES: &[&str] = &[
     "text",
@@ -150,6 +178,7 @@ const FIELD_TYPES: &[&str] = &[
     "phone",
     "list",
     "attachment",
+    "article",
 ];
 const BRANCH_KEYS: &[&str] = &["when", "to"];
 const ROUTING_KEYS: &[&str] = &[
@@ -216,6 +245,8 @@ impl KindName {
                 "on",
                 "message_field",
                 "public_on",
+                "escalate_after",
+                "escalate_to",
             ],
             KindName::Review => &[
                 "id",
@@ -325,6 +356,12 @@ struct Draft<'a> {
     conditions: Vec<At<Expression>>,
     /// Each `any_language = true` of the step's relaxations: it needs a `language_field`.
     any_language: Vec<At<()>>,
+    /// The step a human step escalates to by elapsed time: it must be another human step.
+    escalate_to: Option<At<&'a str>>,
+    /// The outcomes its form's fields are `required_on`: they must be the step's own.
+    required_on: Vec<At<Key>>,
+    /// The template a `notify_requester` step sends: the service must have it.
+    template: Option<At<Key>>,
     step: Option<Step>,
 }
 
@@ -344,6 +381,8 @@ impl Draft<'_> {
 struct Fields {
     declared: HashMap<String, (FieldType, String)>,
     intake: Vec<(String, FieldType)>,
+    /// The `required_on` outcomes of the form read last, for its step to check.
+    required_on: Vec<At<Key>>,
 }
 
 struct Loader<'s> {
@@ -353,6 +392,8 @@ struct Loader<'s> {
     /// would only add noise.
     syntax_offsets: HashSet<usize>,
     problems: Vec<Problem>,
+    /// Whether a `notify_requester` must name one of the service's templates.
+    require_templates: bool,
 }
 
 impl<'s> Loader<'s> {
@@ -365,6 +406,7 @@ impl<'s> Loader<'s> {
             line_starts,
             syntax_offsets: HashSet::new(),
             problems: Vec::new(),
+            require_templates: true,
         }
     }
 
@@ -862,6 +904,8 @@ impl<'s> Loader<'s> {
         let intake = self.form(&root, "intake", &mut fields, true);
         let drafts = self.steps(&root, &mut fields);
         let canned_replies = self.replies(&root, &fields);
+        let templates = self.templates(&root, &fields, &drafts);
+        let priority_matrix = self.priority_matrix(&root, &fields, intake.as_ref());
 
         let start = header.as_ref().and_then(|header| header.start.clone());
         self.check_graph(start.as_ref(), &drafts);
@@ -921,7 +965,86 @@ impl<'s> Loader<'s> {
             start: Key::parse(header.start?.value).ok()?,
             steps,
             canned_replies: canned_replies?,
+            templates: templates?,
+            priority_matrix: priority_matrix?,
         })
+    }
+
+    /// `[[templates]]`: the notices requesters are sent, each key once, with only intake
+    /// fields and [`TEMPLATE_VALUES`] as placeholders; every `notify_requester` step must
+    /// name one of them.
+    fn templates(
+        &mut self,
+        root: &Section<'_, '_>,
+        fields: &Fields,
+        drafts: &[Draft<'_>],
+    ) -> Option<Vec<MessageTemplate>> {
+        let sections = self.tables(root, "templates", Need::Optional)?;
+        let mut templates = Vec::new();
+        let mut complete = true;
+        for section in sections.unwrap_or_default() {
+            self.unknown_keys(&section, TEMPLATE_KEYS, &|_| None);
+            let key = self.key(&section, "key", Need::Required).flatten();
+            let subject = self.string(&section, "subject", Need::Optional);
+            let body = self.string(&section, "body", Need::Required).flatten();
+            if let Some(key) = &key
+                && templates
+                    .iter()
+                    .any(|t: &MessageTemplate| t.key == key.value)
+            {
+                self.report(
+                    Some(key.span.clone()),
+                    &key.path,
+                    format!("another template is also called `{}`", key.value),
+                );
+            }
+            for text in subject.iter().flatten().chain(&body) {
+                for name in placeholders(text.value) {
+                    let known = TEMPLATE_VALUES.contains(&name)
+                        || fields.intake.iter().any(|(intake, _)| intake == name);
+                    if !known {
+                        let values: Vec<String> = TEMPLATE_VALUES
+                            .iter()
+                            .map(|v| format!("`{{{v}}}`"))
+                            .collect();
+                        self.report(
+                            Some(text.span.clone()),
+                            &text.path,
+                            format!(
+                                "`{{{name}}}` is neither an intake field nor one of {}",
+                                values.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            let (Some(key), Some(subject), Some(body)) = (key, subject, body) else {
+                complete = false;
+                continue;
+            };
+            templates.push(MessageTemplate {
+                key: key.value,
+                subject: subject.map(|subject| subject.value.to_owned()),
+                body: body.value.to_owned(),
+            });
+        }
+        if self.require_templates {
+            for named in drafts.iter().filter_map(|draft| draft.template.as_ref()) {
+                if templates.iter().all(|t| t.key != named.value) {
+                    let message = format!(
+                        "there is no template `{}`{}",
+                        named.value,
+                        hint(
+                            named.value.as_str(),
+                            templates.iter().map(|t| t.key.as_str())
+                        )
+                        .unwrap_or_else(|| "; add it as a `[[templates]]` entry".into())
+                    );
+                    self.report(Some(named.span.clone()), &named.path, message);
+                }
+            }
+        }
+        complete.then_some(templates)
     }
 
     /// `[[replies]]`: each fills a text field of some step's form (`reply` unless it says
@@ -987,7 +1110,7 @@ impl<'s> Loader<'s> {
                 field: field.value,
                 body: body.value.to_owned(),
             };
-            for name in reply.placeholders() {
+            for name in placeholders(&reply.body) {
                 let known =
                     name == AGENT_NAME || fields.intake.iter().any(|(intake, _)| intake == name);
                 if !known {
@@ -1001,6 +1124,118 @@ impl<'s> Loader<'s> {
             replies.push(reply);
         }
         complete.then_some(replies)
+    }
+
+    /// `[priority_matrix]`: two enum intake fields, and in `cells` a priority for every
+    /// pair of their values: `cells.<impact> = { <urgency> = "<priority>", … }`.
+    fn priority_matrix(
+        &mut self,
+        root: &Section<'_, '_>,
+        fields: &Fields,
+        intake: Option<&Form>,
+    ) -> Option<Option<PriorityMatrix>> {
+        let Some(section) = self.table(root, "priority_matrix", Need::Optional)? else {
+            return Some(None);
+        };
+        let before = self.problems.len();
+        self.unknown_keys(&section, MATRIX_KEYS, &|_| None);
+        let values = |loader: &mut Self, key: &str, role: &str| {
+            let field = loader.string(&section, key, Need::Required).flatten()?;
+            let name = loader
+                .intake_field(&field, fields, role, &[FieldType::Enum])
+                .flatten()?;
+            // Without the intake (it had problems of its own) the values are unknown.
+            let values = intake?.field(name.as_str())?.rules.values.clone();
+            Some((field, name, values))
+        };
+        let impact = values(self, "impact_field", "impact");
+        let urgency = values(self, "urgency_field", "urgency");
+        if let (Some((_, impact, _)), Some((field, urgency, _))) = (&impact, &urgency)
+            && impact == urgency
+        {
+            self.report(
+                Some(field.span.clone()),
+                &field.path,
+                "impact and urgency must be two different fields",
+            );
+        }
+        let cells_section = self.table(&section, "cells", Need::Required).flatten()?;
+        let mut cells = MatrixCells::new();
+        for (impact_name, row) in cells_section.table.iter() {
+            let impact_value: &str = impact_name.get_ref();
+            let path = cells_section.path_of(impact_value);
+            if let Some((field, _, known)) = &impact {
+                self.known_value(impact_value, impact_name.span(), &path, field.value, known);
+            }
+            let DeValue::Table(row_table) = row.get_ref() else {
+                self.wrong_type(row, &path, "a table of urgency = priority");
+                continue;
+            };
+            let row_section = Section {
+                table: row_table,
+                span: Some(row.span()),
+                path,
+            };
+            let mut row_cells = std::collections::BTreeMap::new();
+            for (urgency_name, _) in row_table.iter() {
+                let urgency_value: &str = urgency_name.get_ref();
+                let path = row_section.path_of(urgency_value);
+                if let Some((field, _, known)) = &urgency {
+                    self.known_value(
+                        urgency_value,
+                        urgency_name.span(),
+                        &path,
+                        field.value,
+                        known,
+                    );
+                }
+                let Some(priority) = self
+                    .string(&row_section, urgency_value, Need::Required)
+                    .flatten()
+                else {
+                    continue;
+                };
+                match Priority::from_str(priority.value) {
+                    Ok(value) => {
+                        row_cells.insert(urgency_value.to_owned(), value);
+                    }
+                    Err(error) => self.report(Some(priority.span), &priority.path, error.0),
+                }
+            }
+            cells.insert(impact_value.to_owned(), row_cells);
+        }
+        let ((_, impact_field, impacts), (_, urgency_field, urgencies)) = (impact?, urgency?);
+        for (impact, urgency) in missing_cells(&impacts, &urgencies, &cells) {
+            self.report(
+                cells_section.span.clone(),
+                &cells_section.path,
+                format!("no priority for impact `{impact}` and urgency `{urgency}`"),
+            );
+        }
+        (self.problems.len() == before).then_some(Some(PriorityMatrix {
+            impact_field,
+            urgency_field,
+            cells,
+        }))
+    }
+
+    /// Reports `value` (a key of the priority matrix) unless the enum field `field` has it.
+    fn known_value(
+        &mut self,
+        value: &str,
+        span: Range<usize>,
+        path: &str,
+        field: &str,
+        known: &[String],
+    ) {
+        if !known.iter().any(|known| known == value) {
+            let message = format!(
+                "`{value}` is not a value of `{field}`{}",
+                hint(value, known.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("; its values: {}", known.join(", ")))
+            );
+            self.report(Some(span), path, message);
+        }
     }
 
     fn header<'a>(&mut self, section: &Section<'a, '_>) -> Header<'a> {
@@ -1157,7 +1392,37 @@ impl<'s> Loader<'s> {
         });
         let kind = self.field_type(&section);
         let required = self.boolean(&section, "required");
+        let required_on = self.keys(&section, "required_on", Need::Optional);
         let rules = kind.as_ref().and_then(|kind| self.rules(&section, kind));
+        if let Some(Some(on)) = &required_on {
+            if intake {
+                self.report(
+                    Some(on.span.clone()),
+                    &on.path,
+                    "`required_on` names outcomes of a step; an intake field is `required` or not",
+                );
+            } else if required == Some(true) {
+                self.report(
+                    Some(on.span.clone()),
+                    &on.path,
+                    "the field is `required` with every outcome already; drop `required_on` or `required = true`",
+                );
+            }
+            if !intake {
+                fields.required_on.extend(on.value.iter().cloned());
+            }
+        }
+        let is_article = |kind: &FieldType| match kind {
+            FieldType::List(item) => **item == FieldType::Article,
+            other => *other == FieldType::Article,
+        };
+        if intake && kind.as_ref().is_some_and(is_article) {
+            self.report(
+                section.get("type").map(Spanned::span),
+                &section.path_of("type"),
+                "an `article` field belongs in a step's form: staff choose knowledge-base articles, requesters do not",
+            );
+        }
 
         if let (Some(name), Some(kind)) = (&name, &kind) {
             let text = name.value.as_str();
@@ -1206,6 +1471,9 @@ impl<'s> Loader<'s> {
             help: help?,
             kind: kind?,
             required: required?,
+            required_on: required_on?
+                .map(|on| on.value.into_iter().map(|key| key.value).collect())
+                .unwrap_or_default(),
             rules: rules?,
         })
     }
@@ -1249,6 +1517,7 @@ impl<'s> Loader<'s> {
             "email" => FieldType::Email,
             "phone" => FieldType::Phone,
             "attachment" => FieldType::Attachment,
+            "article" => FieldType::Article,
             other => {
                 let message = format!(
                     "`{other}` is not a field type{}",
@@ -1275,6 +1544,8 @@ impl<'s> Loader<'s> {
         let textual = matches!(element, FieldType::Text | FieldType::LongText);
         let is_enum = *element == FieldType::Enum;
         let is_money = *element == FieldType::Money;
+        // A register entry is named by one line of text, never a list of them.
+        let names_entry = *kind == FieldType::Text;
         for (rule, applies) in [
             ("min", numeric),
             ("max", numeric),
@@ -1285,6 +1556,7 @@ impl<'s> Loader<'s> {
             ("min_items", is_list),
             ("max_items", is_list),
             ("currencies", is_money),
+            ("register", names_entry),
         ] {
             if let (false, Some((span, _))) = (applies, section.entry(rule)) {
                 self.report(
@@ -1379,6 +1651,12 @@ impl<'s> Loader<'s> {
                     Err(error) => self.report(Some(code.span), &code.path, error.0),
                 }
             }
+        }
+        if names_entry {
+            rules.register = self
+                .key(section, "register", Need::Optional)
+                .flatten()
+                .map(|register| register.value);
         }
         (self.problems.len() == before).then_some(rules)
     }
@@ -1485,6 +1763,9 @@ impl<'s> Loader<'s> {
             skill: None,
             conditions: Vec::new(),
             any_language: Vec::new(),
+            escalate_to: None,
+            required_on: Vec::new(),
+            template: None,
             step: None,
         };
         let step_kind = match kind {
@@ -1518,6 +1799,7 @@ impl<'s> Loader<'s> {
             .flatten();
         let due = self.duration(section, "due", Need::Optional);
         let form = self.form(section, "form", fields, false);
+        draft.required_on = std::mem::take(&mut fields.required_on);
         let certifications = self
             .keys(section, "certifications", Need::Optional)
             .map(|keys| {
@@ -1539,7 +1821,64 @@ impl<'s> Loader<'s> {
             certifications: certifications?,
             routing: routing?,
             message: None,
+            escalation: None,
         })
+    }
+
+    /// `escalate_after` and `escalate_to`, which come together: a human step's escalation
+    /// by elapsed time. The graph checks report a target that is not another human step.
+    fn escalation<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+    ) -> Option<Option<Escalation>> {
+        let after = self.duration(section, "escalate_after", Need::Optional);
+        let to = self.string(section, "escalate_to", Need::Optional);
+        let (after, to) = (after?, to?);
+        if let Some(to) = &to {
+            // Recorded even when `escalate_after` is missing, so that the graph checks
+            // do not also call its target unreachable.
+            draft.targets.push(to.clone());
+            draft.escalate_to = Some(to.clone());
+        }
+        match (after, to) {
+            (None, None) => Some(None),
+            (Some(after), None) => {
+                self.report(
+                    Some(after.span),
+                    &after.path,
+                    "`escalate_after` needs `escalate_to`, the step the item escalates to",
+                );
+                None
+            }
+            (None, Some(to)) => {
+                self.report(
+                    Some(to.span),
+                    &to.path,
+                    "`escalate_to` needs `escalate_after`, how long the task may wait before it escalates",
+                );
+                None
+            }
+            (Some(after), Some(to)) => Some(Some(Escalation {
+                after: after.value,
+                to: Key::parse(to.value).ok()?,
+            })),
+        }
+    }
+
+    /// Each outcome a form field is `required_on` is one of the step's `outcomes`.
+    fn check_required_on(&mut self, required_on: &[At<Key>], outcomes: &[&str]) {
+        for outcome in required_on {
+            if !outcomes.contains(&outcome.value.as_str()) {
+                let message = format!(
+                    "`{}` is not an outcome of this step{}",
+                    outcome.value,
+                    hint(outcome.value.as_str(), outcomes.iter().copied())
+                        .unwrap_or_else(|| format!("; its outcomes are: {}", outcomes.join(", ")))
+                );
+                self.report(Some(outcome.span.clone()), &outcome.path, message);
+            }
+        }
     }
 
     /// `message_field` and `public_on`: the form field that becomes a thread message, and
@@ -1763,9 +2102,16 @@ impl<'s> Loader<'s> {
             work.as_ref().map(|work| &work.form),
             outcomes.as_ref().map(|outcomes| outcomes.value.as_slice()),
         );
+        if let Some(outcomes) = &outcomes {
+            let names: Vec<&str> = outcomes.value.iter().map(|o| o.value.as_str()).collect();
+            let required_on = std::mem::take(&mut draft.required_on);
+            self.check_required_on(&required_on, &names);
+        }
+        let escalation = self.escalation(section, draft);
         let on = self.transitions(section, draft, outcomes.map(|outcomes| outcomes.value));
         let mut work = work?;
         work.message = message?;
+        work.escalation = escalation?;
         Some(StepKind::Human { work, on: on? })
     }
 
@@ -1839,6 +2185,8 @@ impl<'s> Loader<'s> {
         fields: &mut Fields,
     ) -> Option<StepKind> {
         let work = self.work(section, draft, fields);
+        let required_on = std::mem::take(&mut draft.required_on);
+        self.check_required_on(&required_on, &[APPROVE, REJECT]);
         let reviews = self.string(section, "reviews", Need::Required).flatten();
         let reviews_key = reviews
             .as_ref()
@@ -1902,6 +2250,7 @@ impl<'s> Loader<'s> {
             }
             "notify_requester" => {
                 let template = self.key(section, "template", Need::Required).flatten()?;
+                draft.template = Some(template.clone());
                 Some(Action::NotifyRequester {
                     template: template.value,
                 })
@@ -2104,6 +2453,29 @@ impl<'s> Loader<'s> {
                     ),
                 );
             }
+        }
+
+        for draft in drafts {
+            let Some(to) = &draft.escalate_to else {
+                continue;
+            };
+            // An unknown target was reported with the other targets.
+            let Some(&target) = ids.get(to.value) else {
+                continue;
+            };
+            let message = match drafts[target].kind {
+                _ if draft.id.as_ref().is_some_and(|id| id.value == to.value) => {
+                    "a step cannot escalate to itself; name the step that takes the work over"
+                        .to_owned()
+                }
+                Some(kind) if kind != KindName::Human => format!(
+                    "`escalate_to` must name a human step, whose task someone takes over; `{}` is {} step",
+                    to.value,
+                    article(kind.name())
+                ),
+                _ => continue,
+            };
+            self.report(Some(to.span.clone()), &to.path, message);
         }
 
         let has_end = drafts.iter().any(|draft| draft.kind == Some(KindName::End));
@@ -2356,6 +2728,7 @@ fn endless_loops(edges: &[Vec<usize>], halts: &[bool]) -> Vec<Vec<usize>> {
 mod tests {
     use proptest::prelude::*;
 
+    use super::super::model::{REFERENCE, REPLY_LINK, fill};
     use super::*;
 
     const CATALOG: &str = include_str!("../../../../catalog/customer-support.toml");
@@ -2423,7 +2796,15 @@ start = "first"
             panic!("{problems:#?}");
         });
         assert_eq!(definition.key.as_str(), "customer-support");
-        assert_eq!(definition.version, 2);
+        let templates: Vec<&str> = definition
+            .templates
+            .iter()
+            .map(|template| template.key.as_str())
+            .collect();
+        assert_eq!(
+            templates,
+            ["acknowledgement", "auto_resolved", "csat_request", "merged"]
+        );
         let titles: Vec<&str> = definition
             .canned_replies
             .iter()
@@ -2483,6 +2864,117 @@ start = "first"
             .unwrap();
         let outcomes: Vec<_> = wait.successors().into_iter().map(|(o, _)| o).collect();
         assert_eq!(outcomes, ["requester_reply", TIMEOUT]);
+    }
+
+    #[test]
+    fn loads_the_it_helpdesk_catalog_service_with_its_matrix_and_asset_register() {
+        let source = include_str!("../../../../catalog/it-helpdesk.toml");
+        let definition = load_definition(source).unwrap_or_else(|problems| panic!("{problems:#?}"));
+        assert_eq!(definition.key.as_str(), "it-helpdesk");
+        let asset = definition.intake.field("asset").unwrap();
+        assert_eq!(
+            asset.rules.register.as_ref().map(Key::as_str),
+            Some("assets")
+        );
+        let matrix = definition.priority_matrix.as_ref().unwrap();
+        let data = |impact: &str, urgency: &str| {
+            serde_json::json!({"impact": impact, "urgency": urgency})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            matrix.priority(&data("high", "high")),
+            Some(Priority::Urgent)
+        );
+        assert_eq!(matrix.priority(&data("low", "medium")), Some(Priority::Low));
+        assert_eq!(matrix.priority(&serde_json::Map::new()), None);
+    }
+
+    #[test]
+    fn a_priority_matrix_needs_two_enum_intake_fields_and_a_cell_for_every_pair() {
+        let intake = r#"  { name = "impact", type = "enum", values = ["high", "low"] },
+  { name = "urgency", type = "enum", values = ["high", "low"] },
+  { name = "note", type = "text" },
+"#;
+        let steps = r#"
+[[steps]]
+id = "first"
+kind = "end"
+"#;
+        let matrix = |body: &str| {
+            listed(&with_intake(
+                intake,
+                &format!("{steps}\n[priority_matrix]\n{body}"),
+            ))
+        };
+        assert_eq!(
+            matrix(
+                r#"impact_field = "impact"
+urgency_field = "urgency"
+cells = { high = { high = "urgent", low = "high" }, low = { high = "normal", low = "low" } }
+"#
+            ),
+            Vec::<String>::new()
+        );
+        let listed = matrix(
+            r#"impact_field = "note"
+urgency_field = "urgnecy"
+cells = { high = { high = "urgent", low = "soon" }, hihg = { high = "low" } }
+"#,
+        );
+        for expected in [
+            "priority_matrix.impact_field: the impact field must be of type enum, not text",
+            "priority_matrix.urgency_field: `urgnecy` is not an intake field; did you mean `urgency`?",
+            "priority_matrix.cells.high.low: priority must be low, normal, high or urgent, not `soon`",
+        ] {
+            assert_reported(&listed, expected);
+        }
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+        let listed = matrix(
+            r#"impact_field = "impact"
+urgency_field = "impact"
+cells = { high = { high = "urgent", low = "high" }, hihg = { high = "low", sometimes = "low" } }
+"#,
+        );
+        for expected in [
+            "priority_matrix.urgency_field: impact and urgency must be two different fields",
+            "priority_matrix.cells.hihg: `hihg` is not a value of `impact`; did you mean `high`?",
+            "priority_matrix.cells.hihg.sometimes: `sometimes` is not a value of `impact`; its values: high, low",
+            "priority_matrix.cells: no priority for impact `low` and urgency `high`",
+            "priority_matrix.cells: no priority for impact `low` and urgency `low`",
+        ] {
+            assert_reported(&listed, expected);
+        }
+        assert_eq!(listed.len(), 5, "{listed:#?}");
+        assert_reported(
+            &matrix(""),
+            "priority_matrix.impact_field: missing required key `impact_field`",
+        );
+    }
+
+    #[test]
+    fn a_register_rule_applies_to_a_text_field_and_names_a_register_by_key() {
+        let listed = listed(&with_intake(
+            r#"  { name = "asset", type = "text", register = "assets" },
+  { name = "assets", type = "list", item = "text", register = "assets" },
+  { name = "count", type = "integer", register = "assets" },
+  { name = "policy", type = "text", register = "Policies" },
+"#,
+            r#"
+[[steps]]
+id = "first"
+kind = "end"
+"#,
+        ));
+        for expected in [
+            "intake[1] (assets).register: `register` does not apply to a list of text field",
+            "intake[2] (count).register: `register` does not apply to an integer field",
+            "intake[3] (policy).register: `Policies` is not a valid key",
+        ] {
+            assert_reported(&listed, expected);
+        }
+        assert_eq!(listed.len(), 3, "{listed:#?}");
     }
 
     #[test]
@@ -2594,7 +3086,7 @@ kind = "end"
     fn canned_replies_fill_a_step_text_field_and_name_only_known_placeholders() {
         let base = CATALOG.replace("[[replies]]", "[[unused_replies]]");
         let base = &base[..base.find("[[unused_replies]]").unwrap()];
-        let rest = &CATALOG[CATALOG.find("[[steps]]").unwrap()..];
+        let rest = &CATALOG[CATALOG.find("[[templates]]").unwrap()..];
         let with = |replies: &str| format!("{base}{replies}\n{rest}");
 
         let good = with(
@@ -2605,7 +3097,11 @@ kind = "end"
         assert_eq!(reply.field.as_str(), "reply");
         let data = serde_json::json!({"requester_email": "ann@example.com"});
         assert_eq!(
-            reply.fill(data.as_object().unwrap(), "Jana"),
+            fill(
+                &reply.body,
+                data.as_object().unwrap(),
+                &[(AGENT_NAME, "Jana")]
+            ),
             "Dear ann@example.com, Jana here. {not a placeholder}"
         );
 
@@ -2621,6 +3117,81 @@ kind = "end"
         assert_reported(&listed, "another reply is also called `a`");
         assert_reported(&listed, "`subject` is not a text field of a step's form");
         assert_reported(&listed, "replies[2].title");
+    }
+
+    #[test]
+    fn templates_fill_from_intake_fields_and_named_values() {
+        let definition = load_definition(CATALOG).unwrap();
+        let acknowledgement = definition.template("acknowledgement").unwrap();
+        let data = serde_json::json!({"subject": "Broken seal", "requester_email": "a@b.example"});
+        let values = [(REFERENCE, "0A1B2C3D"), (REPLY_LINK, "https://x.example/r")];
+        assert_eq!(
+            fill(
+                acknowledgement.subject.as_deref().unwrap(),
+                data.as_object().unwrap(),
+                &values
+            ),
+            "We have received your request 0A1B2C3D"
+        );
+        assert_eq!(
+            fill(&acknowledgement.body, data.as_object().unwrap(), &values),
+            "We have received “Broken seal” and will answer soon. Your reference is 0A1B2C3D.\n\
+             To add anything, reply here: https://x.example/r"
+        );
+        // A named value wins over an intake field of the same name; a missing one is blank.
+        let data = serde_json::json!({"reference": "typed by the requester"});
+        assert_eq!(
+            fill(
+                "{reference}/{subject}/",
+                data.as_object().unwrap(),
+                &[(REFERENCE, "0A1B2C3D")]
+            ),
+            "0A1B2C3D//"
+        );
+    }
+
+    #[test]
+    fn templates_have_unique_keys_known_placeholders_and_every_notice_has_one() {
+        let misspelt = CATALOG.replace(
+            "template = \"auto_resolved\"",
+            "template = \"auto_resolve\"",
+        );
+        let found = listed(&misspelt);
+        assert_reported(
+            &found,
+            "steps[3] (notify_auto_resolved).template: there is no template `auto_resolve`; did you mean `auto_resolved`?",
+        );
+        // A definition published before templates existed still loads from the store.
+        assert!(reload_definition(&misspelt).is_ok());
+
+        let templates = CATALOG.find("[[templates]]").unwrap();
+        let broken = format!(
+            "{}[[templates]]\nkey = \"note\"\nsubject = \"{{ticket_no}}\"\nbody = \"{{reference}} {{nickname}} {{not one}}\"\nfooter = \"x\"\n\
+             [[templates]]\nkey = \"note\"\nbody = \"x\"\n\n{}",
+            &CATALOG[..templates],
+            &CATALOG[templates..]
+        );
+        let found = listed(&broken);
+        let named = "is neither an intake field nor one of `{reference}`, `{reply_link}`, `{csat_link}`, `{merged_into}`";
+        assert_reported(
+            &found,
+            &format!("templates[0].subject: `{{ticket_no}}` {named}"),
+        );
+        assert_reported(
+            &found,
+            &format!("templates[0].body: `{{nickname}}` {named}"),
+        );
+        assert!(!found.iter().any(|p| p.contains("{not one}")), "{found:#?}");
+        assert_reported(&found, "templates[0].footer: unknown key `footer`");
+        assert_reported(
+            &found,
+            "templates[1].key: another template is also called `note`",
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(
+            reload_definition(&broken).is_err(),
+            "placeholders are checked on reload too"
+        );
     }
 
     #[test]
@@ -2645,6 +3216,118 @@ kind = "end"
         let without_field =
             super::tests::listed(&CATALOG.replace("message_field = \"reply\"\n", ""));
         assert_reported(&without_field, "`public_on` needs a `message_field`");
+    }
+
+    const TECHNICAL_SUPPORT: &str = include_str!("../../../../catalog/technical-support.toml");
+
+    #[test]
+    fn technical_support_escalates_between_tiers_and_resolves_with_an_article() {
+        let definition =
+            load_definition(TECHNICAL_SUPPORT).unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let work = |id: &str| {
+            definition
+                .step(&Key::parse(id).unwrap())
+                .unwrap()
+                .work()
+                .unwrap()
+        };
+        let escalation = |id: &str| {
+            work(id)
+                .escalation
+                .as_ref()
+                .map(|e| (e.after, e.to.to_string()))
+        };
+        assert_eq!(
+            escalation("l1"),
+            Some((SignedDuration::from_hours(2), "l2".into()))
+        );
+        assert_eq!(
+            escalation("l2"),
+            Some((SignedDuration::from_hours(8), "l3".into()))
+        );
+        assert_eq!(escalation("l3"), None);
+        let levels: Vec<u8> = ["l1", "l2", "l3"]
+            .map(|id| work(id).min_level.get())
+            .to_vec();
+        assert_eq!(levels, [1, 3, 5]);
+        let article = work("l1").form.field("article").unwrap();
+        assert_eq!(article.kind, FieldType::Article);
+        assert!(!article.required);
+        assert!(
+            article
+                .required_on
+                .contains(&Key::parse("resolved").unwrap())
+        );
+    }
+
+    #[test]
+    fn an_escalation_names_another_human_step_and_comes_with_its_time() {
+        let listed =
+            |from: &str, to: &str| super::tests::listed(&TECHNICAL_SUPPORT.replacen(from, to, 1));
+        assert_reported(
+            &listed("escalate_to = \"l2\"", "escalate_to = \"l22\""),
+            "steps[3] (l1).escalate_to: there is no step `l22`; did you mean `l2`?",
+        );
+        assert_reported(
+            &listed("escalate_to = \"l2\"", "escalate_to = \"await_l1\""),
+            "`escalate_to` must name a human step, whose task someone takes over; `await_l1` is a wait step",
+        );
+        assert_reported(
+            &listed("escalate_to = \"l2\"", "escalate_to = \"l1\""),
+            "a step cannot escalate to itself",
+        );
+        assert_reported(
+            &listed("escalate_to = \"l2\"\n", ""),
+            "steps[3] (l1).escalate_after: `escalate_after` needs `escalate_to`",
+        );
+        assert_reported(
+            &listed("escalate_after = \"2h\"\n", ""),
+            "steps[3] (l1).escalate_to: `escalate_to` needs `escalate_after`",
+        );
+        assert_reported(
+            &listed("escalate_after = \"2h\"", "escalate_after = \"soon\""),
+            "steps[3] (l1).escalate_after: `soon` is not a duration",
+        );
+        assert_reported(
+            &listed(
+                "action = \"request_csat\"",
+                "action = \"request_csat\"\nescalate_to = \"l2\"",
+            ),
+            "`escalate_to` does not apply to an automatic step",
+        );
+    }
+
+    #[test]
+    fn required_on_names_outcomes_of_the_step_and_articles_stay_out_of_intake() {
+        let listed =
+            |from: &str, to: &str| super::tests::listed(&TECHNICAL_SUPPORT.replacen(from, to, 1));
+        assert_reported(
+            &listed(
+                "required_on = [\"resolved\"]",
+                "required_on = [\"resolve\"]",
+            ),
+            "steps[3] (l1).form[1] (article).required_on[0]: `resolve` is not an outcome of this step; did you mean `resolved`?",
+        );
+        assert_reported(
+            &listed(
+                "type = \"article\", required_on",
+                "type = \"article\", required = true, required_on",
+            ),
+            "the field is `required` with every outcome already",
+        );
+        let intake = listed(
+            "name = \"product\"",
+            "name = \"product\"\nrequired_on = [\"resolved\"]",
+        );
+        assert_reported(&intake, "an intake field is `required` or not");
+        let in_intake = listed(
+            "type = \"text\"\nmax_length = 200\n\n[[intake]]\nname = \"attachments\"",
+            "type = \"article\"\n\n[[intake]]\nname = \"attachments\"",
+        );
+        assert_reported(
+            &in_intake,
+            "(product).type: an `article` field belongs in a step's form",
+        );
     }
 
     #[test]

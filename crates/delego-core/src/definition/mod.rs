@@ -9,6 +9,6 @@ mod load;
 mod model;
 
 pub use expr::{Expression, ExpressionError};
-pub use form::{Completeness, FieldError, validate_form};
-pub use load::{Problem, load_definition, parse_duration};
+pub use form::{Completeness, FieldError, validate_form, validate_submission};
+pub use load::{Problem, load_definition, parse_duration, reload_definition};
 pub use model::*;

@@ -35,6 +35,10 @@ pub struct ServiceDefinition {
     pub steps: Vec<Step>,
     /// Prepared answers agents start a reply from, in the file's order.
     pub canned_replies: Vec<CannedReply>,
+    /// The notices requesters are sent, in the file's order.
+    pub templates: Vec<MessageTemplate>,
+    /// Sets the item's priority from its impact and urgency, if the service has one.
+    pub priority_matrix: Option<PriorityMatrix>,
 }
 
 /// A prepared answer: its `body` fills a step form's text `field`, with `{name}`
@@ -50,36 +54,67 @@ pub struct CannedReply {
 /// The placeholder for the name of the agent replying.
 pub const AGENT_NAME: &str = "agent_name";
 
-impl CannedReply {
-    /// The body with its placeholders filled; a value the item lacks leaves an empty
-    /// space rather than a placeholder the requester would see.
-    pub fn fill(&self, data: &serde_json::Map<String, serde_json::Value>, agent: &str) -> String {
-        let mut text = String::with_capacity(self.body.len());
-        let mut rest = self.body.as_str();
-        while let Some((before, name, after)) = next_placeholder(rest) {
-            text.push_str(before);
-            match (name, data.get(name)) {
-                (AGENT_NAME, _) => text.push_str(agent),
-                (_, Some(serde_json::Value::String(value))) => text.push_str(value),
-                (_, Some(serde_json::Value::Null) | None) => {}
-                (_, Some(other)) => text.push_str(&other.to_string()),
-            }
-            rest = after;
-        }
-        text.push_str(rest);
-        text
-    }
+/// A notice to the requester (`[[templates]]`), sent by a `notify_requester` step, by a
+/// `request_csat` step ([`CSAT_REQUEST`]) and when the item is merged ([`MERGED`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageTemplate {
+    pub key: Key,
+    /// A heading line above the body, as an e-mail's subject line.
+    pub subject: Option<String>,
+    pub body: String,
+}
 
-    /// The names of the body's placeholders.
-    pub fn placeholders(&self) -> Vec<&str> {
-        let mut names = Vec::new();
-        let mut rest = self.body.as_str();
-        while let Some((_, name, after)) = next_placeholder(rest) {
-            names.push(name);
-            rest = after;
+/// The template a `request_csat` step sends; without one, [`DEFAULT_CSAT_REQUEST`].
+pub const CSAT_REQUEST: &str = "csat_request";
+/// The text of the satisfaction request of a service without a `csat_request` template.
+pub const DEFAULT_CSAT_REQUEST: &str = "How did we do? Please rate our answer: {csat_link}";
+/// The reason a duplicate merged into another item is cancelled with, and the template
+/// its requester is sent, if the service has one.
+pub const MERGED: &str = "merged";
+
+/// The placeholders of a template besides the intake fields: the item's reference, the
+/// requester's signed links to answer and to rate it, and the reference of the item it was
+/// merged into.
+pub const REFERENCE: &str = "reference";
+pub const REPLY_LINK: &str = "reply_link";
+pub const CSAT_LINK: &str = "csat_link";
+pub const MERGED_INTO: &str = "merged_into";
+pub const TEMPLATE_VALUES: [&str; 4] = [REFERENCE, REPLY_LINK, CSAT_LINK, MERGED_INTO];
+
+/// `text` with its `{name}` placeholders filled: the value `values` names, else the item's
+/// value of the field `name`. A value the item lacks leaves an empty space rather than a
+/// placeholder the requester would see; any other brace is plain text.
+pub fn fill(
+    text: &str,
+    data: &serde_json::Map<String, serde_json::Value>,
+    values: &[(&str, &str)],
+) -> String {
+    let mut filled = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((before, name, after)) = next_placeholder(rest) {
+        filled.push_str(before);
+        let named = values.iter().find(|(key, _)| *key == name);
+        match (named, data.get(name)) {
+            (Some((_, value)), _) => filled.push_str(value),
+            (None, Some(serde_json::Value::String(value))) => filled.push_str(value),
+            (None, Some(serde_json::Value::Null) | None) => {}
+            (None, Some(other)) => filled.push_str(&other.to_string()),
         }
-        names
+        rest = after;
     }
+    filled.push_str(rest);
+    filled
+}
+
+/// The names of a text's placeholders, in order.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some((_, name, after)) = next_placeholder(rest) {
+        names.push(name);
+        rest = after;
+    }
+    names
 }
 
 /// `{name}` where name is a field key; any other brace is plain text.
@@ -109,6 +144,12 @@ impl ServiceDefinition {
             .find(|reply| reply.key.as_str() == key)
     }
 
+    pub fn template(&self, key: &str) -> Option<&MessageTemplate> {
+        self.templates
+            .iter()
+            .find(|template| template.key.as_str() == key)
+    }
+
     /// This definition as an engagement runs it: its wait timers, calendar and SLA
     /// targets in place of the service's. Refuses a timer for a step that is not a wait
     /// step with a timer, naming it.
@@ -133,7 +174,42 @@ impl ServiceDefinition {
         if let Some(actions) = &own.on_breach {
             sla.on_breach = actions.clone();
         }
+        if let Some(cells) = &settings.priority_matrix {
+            tuned.priority_matrix = Some(self.matrix_with(cells)?);
+        }
         Ok(tuned)
+    }
+
+    /// The service's priority matrix with an engagement's own cells: they name only values
+    /// of the impact and urgency fields, and every pair of them.
+    pub fn matrix_with(&self, cells: &MatrixCells) -> Result<PriorityMatrix, String> {
+        let matrix = self
+            .priority_matrix
+            .as_ref()
+            .ok_or("the service has no priority matrix")?;
+        let values = |field: &Key| {
+            self.intake
+                .field(field.as_str())
+                .map_or(&[][..], |field| field.rules.values.as_slice())
+        };
+        let (impacts, urgencies) = (values(&matrix.impact_field), values(&matrix.urgency_field));
+        for (impact, row) in cells {
+            if !impacts.contains(impact) {
+                return Err(format!("`{impact}` is not a value of the impact field"));
+            }
+            if let Some(urgency) = row.keys().find(|urgency| !urgencies.contains(urgency)) {
+                return Err(format!("`{urgency}` is not a value of the urgency field"));
+            }
+        }
+        if let Some((impact, urgency)) = missing_cells(impacts, urgencies, cells).first() {
+            return Err(format!(
+                "the matrix has no cell for impact `{impact}` and urgency `{urgency}`"
+            ));
+        }
+        Ok(PriorityMatrix {
+            cells: cells.clone(),
+            ..matrix.clone()
+        })
     }
 
     /// This definition with an engagement's wait timers in place of its own. Refuses a
@@ -229,6 +305,46 @@ impl SlaDefaults {
     }
 }
 
+/// Impact value → urgency value → priority: the cells of a priority matrix.
+pub type MatrixCells =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Priority>>;
+
+/// An item's priority from two enum intake fields, as IT service desks set it: how much is
+/// affected (impact) by how soon it matters (urgency).
+#[derive(Clone, Debug, Serialize)]
+pub struct PriorityMatrix {
+    pub impact_field: Key,
+    pub urgency_field: Key,
+    pub cells: MatrixCells,
+}
+
+impl PriorityMatrix {
+    /// The cell of the data's impact and urgency; `None` while either is unset.
+    pub fn priority(&self, data: &serde_json::Map<String, serde_json::Value>) -> Option<Priority> {
+        let value = |field: &Key| data.get(field.as_str())?.as_str();
+        let row = self.cells.get(value(&self.impact_field)?)?;
+        row.get(value(&self.urgency_field)?).copied()
+    }
+}
+
+/// The pairs of impact and urgency values `cells` has no priority for, in value order.
+pub fn missing_cells<'v>(
+    impacts: &'v [String],
+    urgencies: &'v [String],
+    cells: &MatrixCells,
+) -> Vec<(&'v str, &'v str)> {
+    impacts
+        .iter()
+        .flat_map(|impact| urgencies.iter().map(move |urgency| (impact, urgency)))
+        .filter(|(impact, urgency)| {
+            cells
+                .get(*impact)
+                .is_none_or(|row| !row.contains_key(*urgency))
+        })
+        .map(|(impact, urgency)| (impact.as_str(), urgency.as_str()))
+        .collect()
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Form {
     pub fields: Vec<Field>,
@@ -237,6 +353,19 @@ pub struct Form {
 impl Form {
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|field| field.name.as_str() == name)
+    }
+
+    /// The form's field of type `article`, if it has exactly one: where a knowledge-base
+    /// article picked or written beside the form is named.
+    pub fn article_field(&self) -> Option<&Field> {
+        let mut articles = self
+            .fields
+            .iter()
+            .filter(|field| field.kind == FieldType::Article);
+        match (articles.next(), articles.next()) {
+            (Some(field), None) => Some(field),
+            _ => None,
+        }
     }
 }
 
@@ -248,6 +377,9 @@ pub struct Field {
     #[serde(rename = "type")]
     pub kind: FieldType,
     pub required: bool,
+    /// Outcomes of the step that need this field although it is not `required`: a
+    /// resolution must name its article, an escalation must say why.
+    pub required_on: std::collections::BTreeSet<Key>,
     pub rules: Rules,
 }
 
@@ -270,6 +402,8 @@ pub enum FieldType {
     List(Box<FieldType>),
     /// The id of an attachment stored with the item.
     Attachment,
+    /// The id of an article in the knowledge base of the item's engagement.
+    Article,
 }
 
 impl FieldType {
@@ -288,6 +422,7 @@ impl FieldType {
             FieldType::Phone => "phone".into(),
             FieldType::List(of) => format!("list of {}", of.name()),
             FieldType::Attachment => "attachment".into(),
+            FieldType::Article => "article".into(),
         }
     }
 }
@@ -311,6 +446,9 @@ pub struct Rules {
     pub max_items: Option<u32>,
     /// For money: the only currencies accepted; empty accepts any.
     pub currencies: Vec<String>,
+    /// For text: the register (the client's reference data, an asset register say) whose
+    /// entry the value must name. The store checks it, since only it knows the client.
+    pub register: Option<Key>,
 }
 
 fn serialize_pattern<S: serde::Serializer>(
@@ -397,6 +535,18 @@ pub struct Work {
     pub routing: crate::routing::RoutingPolicy,
     /// A text field of the form whose value becomes a message in the item's thread.
     pub message: Option<MessagePolicy>,
+    /// Where the item goes when the step's task is not submitted in time (human steps).
+    pub escalation: Option<Escalation>,
+}
+
+/// A human step's escalation by elapsed time: unless its task is submitted within
+/// `after` (business time on the engagement's calendar), the task is withdrawn and the
+/// item moves on to the human step `to`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Escalation {
+    #[serde(with = "duration")]
+    pub after: SignedDuration,
+    pub to: Key,
 }
 
 /// Which form field is the worker's message, and when it goes to the requester.

@@ -442,6 +442,11 @@ pub struct SettingsBody {
     /// SLA targets replacing the service's defaults where set.
     #[serde(default)]
     sla: SlaBody,
+    /// Cells replacing those of the service's priority matrix, impact value to urgency
+    /// value to priority, for every pair: e.g. `{"high": {"high": "urgent", "medium":
+    /// "high", "low": "normal"}, …}`.
+    #[schema(value_type = Option<Object>)]
+    priority_matrix: Option<delego_core::definition::MatrixCells>,
 }
 
 /// An engagement's SLA targets: business durations like `"4h"` or `"2d"`.
@@ -520,6 +525,7 @@ impl SettingsBody {
             weight: self.weight,
             calendar,
             sla: self.sla.parse()?,
+            priority_matrix: self.priority_matrix,
         })
     }
 }

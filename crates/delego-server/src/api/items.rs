@@ -25,6 +25,8 @@ use crate::json::ApiJson;
 pub struct ItemView {
     #[schema(value_type = String)]
     id: WorkItemId,
+    /// The short reference people read out and search by: the id's last 8 digits.
+    reference: String,
     #[schema(value_type = String)]
     client_id: delego_core::id::ClientId,
     #[schema(value_type = String)]
@@ -53,6 +55,22 @@ pub struct ItemView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     sla: Option<Vec<SlaView>>,
+    /// The requester's satisfaction rating (1–5) and comment, once given. Shown on a
+    /// single item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    csat: Option<delego_core::model::CsatResponse>,
+    /// The parent it follows (a major incident) and the children that follow it, each
+    /// child with its status. Shown on a single item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    links: Option<delego_store::ItemLinks>,
+    /// The register entries its register fields name, by field (`null` for an entry
+    /// removed since). Shown on a single item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    register_entries:
+        Option<std::collections::BTreeMap<String, Option<delego_core::model::RegisterEntry>>>,
 }
 
 /// One SLA clock as the API shows it.
@@ -88,6 +106,7 @@ impl From<WorkItem> for ItemView {
     fn from(item: WorkItem) -> Self {
         Self {
             id: item.id(),
+            reference: item.id().reference(),
             client_id: item.client_id,
             engagement_id: item.engagement_id,
             service_key: item.service_key.to_string(),
@@ -101,6 +120,9 @@ impl From<WorkItem> for ItemView {
             created_at: item.created_at,
             updated_at: item.updated_at,
             sla: None,
+            csat: None,
+            links: None,
+            register_entries: None,
         }
     }
 }
@@ -128,7 +150,7 @@ fn view_response(status: StatusCode, view: ItemView) -> Response {
 }
 
 /// The version an `If-Match` header names: `"3"`, `W/"3"` or `3`.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -436,8 +458,14 @@ pub async fn get_item(
 ) -> ApiResult<Response> {
     let item = visible_item(&state, &caller, &id).await?;
     let sla = state.store.sla_status(&item).await?;
+    let csat = state.store.csat(item.id()).await?;
+    let links = state.store.item_links(item.id()).await?;
+    let register_entries = super::registers::named_entries(&state, &item).await?;
     let mut view = ItemView::from(item);
     view.sla = Some(sla.into_iter().map(SlaView::from).collect());
+    view.csat = csat;
+    view.links = Some(links);
+    view.register_entries = Some(register_entries);
     Ok(view_response(StatusCode::OK, view))
 }
 
@@ -657,6 +685,63 @@ pub async fn cancel_item(
     Ok(item_response(StatusCode::OK, item))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The id of the item this one duplicates, which stays.
+    into: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MergeResult {
+    /// This item, cancelled as `merged`; its `position.merged_into` names the survivor.
+    duplicate: ItemView,
+    /// The item that stays, now holding the duplicate's thread and attachments.
+    survivor: ItemView,
+}
+
+/// Merges this item, a duplicate, into another unfinished item of the same client: it ends
+/// cancelled as `merged`, pointing there; its messages (marked `merged_from`) and
+/// attachments move there; the survivor gets an internal note naming its reference; its
+/// requester is told. For the provider's staff who can see both items.
+#[utoipa::path(post, path = "/items/{id}/merge", tag = "items", params(("id" = String, Path)),
+    request_body = MergeBody,
+    responses((status = 200, body = MergeResult), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn merge_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> ApiResult<axum::Json<MergeResult>> {
+    let merged = merge(&state, &caller, &id, &body.into).await?;
+    Ok(axum::Json(MergeResult {
+        duplicate: merged.duplicate.into(),
+        survivor: merged.survivor.into(),
+    }))
+}
+
+/// Merges the item `id` into the item `into` (ids as the caller gave them): the API's and
+/// the pages' merge. Either item outside the caller's scope is not found.
+pub(crate) async fn merge(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    into: &str,
+) -> ApiResult<delego_store::Merged> {
+    if caller.role() == Role::ClientUser {
+        return Err(ApiError::Forbidden(
+            "only the provider's staff merge items".into(),
+        ));
+    }
+    let duplicate = visible_item(state, caller, id).await?;
+    let survivor = visible_item(state, caller, into).await?;
+    Ok(state
+        .store
+        .merge_items(duplicate.id(), survivor.id(), &caller.actor())
+        .await?)
+}
+
 /// The item's audit trail, oldest first.
 #[utoipa::path(get, path = "/items/{id}/history", tag = "items", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
@@ -703,12 +788,12 @@ pub async fn requester_links(
         delego_core::engine::Position::Completed { .. }
     );
     let csat = if finished {
-        Some(crate::runtime::link(&state, crate::links::Purpose::Csat, &item).await?)
+        Some(crate::runtime::link(&state, crate::links::Purpose::Csat, item.id()).await?)
     } else {
         None
     };
     Ok(axum::Json(RequesterLinks {
-        reply: crate::runtime::link(&state, crate::links::Purpose::Reply, &item).await?,
+        reply: crate::runtime::link(&state, crate::links::Purpose::Reply, item.id()).await?,
         csat,
     }))
 }

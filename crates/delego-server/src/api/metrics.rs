@@ -49,7 +49,8 @@ pub struct MetricsView {
 }
 
 /// Arrivals, handled, abandoned, backlog, AHT, ASA, service level, SLA attainment,
-/// occupancy and utilisation per interval, in total or per client, engagement or worker.
+/// occupancy, utilisation and CSAT per interval, in total or per client, engagement or
+/// worker.
 #[utoipa::path(get, path = "/metrics", tag = "metrics", params(MetricsQuery),
     responses((status = 200, body = MetricsView), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
@@ -112,6 +113,7 @@ pub(crate) async fn metrics_view(
     if let Scope::Clients(_) = caller.scope {
         facts.items.retain(|i| caller.scope.allows(i.client_id));
         facts.tasks.retain(|t| caller.scope.allows(t.client_id));
+        facts.csat.retain(|c| caller.scope.allows(c.client_id));
         // Presence covers work for every client: only a worker's own, on its own row.
         facts.workers.retain(|w| Some(w.worker_id) == own_worker);
     }

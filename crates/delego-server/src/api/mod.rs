@@ -10,12 +10,15 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+pub(crate) mod articles;
 pub(crate) mod attachments;
 pub(crate) mod directory;
 pub(crate) mod items;
+mod links;
 pub(crate) mod metrics;
 mod notifications;
 pub(crate) mod public;
+pub(crate) mod registers;
 pub(crate) mod session;
 mod staffing;
 pub(crate) mod tasks;
@@ -48,12 +51,30 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(items::get_item, items::update_item))
         .routes(routes!(items::add_message, items::list_messages))
         .routes(routes!(items::cancel_item))
+        .routes(routes!(items::merge_item))
         .routes(routes!(items::item_history))
         .routes(routes!(items::item_tasks))
         .routes(routes!(items::requester_links))
+        .routes(routes!(links::set_parent, links::unlink_parent))
+        .routes(routes!(registers::list_client_entries))
+        .routes(routes!(
+            registers::get_client_entry,
+            registers::put_client_entry,
+            registers::delete_client_entry
+        ))
+        .routes(routes!(registers::import_client_entries))
+        .routes(routes!(registers::list_entries))
+        .routes(routes!(
+            registers::get_entry,
+            registers::put_entry,
+            registers::delete_entry
+        ))
+        .routes(routes!(registers::import_entries))
         .routes(routes!(attachments::upload, attachments::list))
         .routes(routes!(attachments::get_attachment))
         .routes(routes!(attachments::content))
+        .routes(routes!(articles::list_articles, articles::create_article))
+        .routes(routes!(articles::get_article, articles::update_article))
         .routes(routes!(tasks::claim_next))
         .routes(routes!(tasks::get_task))
         .routes(routes!(tasks::start_task))

@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use delego_core::engine::Position;
 use delego_core::id::WorkItemId;
 use delego_core::model::{Actor, CsatResponse, Message, Visibility};
 use delego_core::values::Key;
@@ -120,7 +121,8 @@ pub struct Reply {
     body: String,
 }
 
-/// Adds the requester's reply; an item waiting for it goes back to the agents.
+/// Adds the requester's reply; an item waiting for it goes back to the agents. A reply to a
+/// merged duplicate goes to the item it was merged into.
 #[utoipa::path(post, path = "/public/replies/{token}", tag = "requesters", params(("token" = String, Path)),
     request_body = Reply,
     responses((status = 201, body = Object), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -138,12 +140,21 @@ pub async fn reply(
             "write 1 to 50,000 characters",
         ));
     }
-    let item = state.store.item(item_id).await?;
+    let mut item = state.store.item(item_id).await?;
     let author = item.requester_id.map_or(Actor::System, Actor::Requester);
+    // A merged duplicate's conversation goes on in the item it was merged into (a later
+    // merge may have moved that one on again; merges never form a loop).
+    while let Position::Cancelled {
+        merged_into: Some(into),
+        ..
+    } = item.state.position
+    {
+        item = state.store.item(into).await?;
+    }
     let (message, _) = state
         .store
         .add_message(NewMessage {
-            item_id,
+            item_id: item.id(),
             author,
             visibility: Visibility::Public,
             body: body.to_owned(),

@@ -166,6 +166,9 @@ pub struct Submission {
     #[serde(default)]
     #[schema(value_type = Object)]
     data: Map<String, Json>,
+    /// A knowledge-base article to write now and name in the step form's `article` field
+    /// (leave that field out), in the same transaction as the submission.
+    new_article: Option<super::articles::ArticleBody>,
 }
 
 /// Completes a held task with an outcome; the item moves on.
@@ -197,10 +200,21 @@ pub async fn submit_task(
         )
         .await?;
     }
-    let item = state
-        .store
-        .submit_task(task.id, worker.id, outcome, submission.data)
-        .await?;
+    let item = match &submission.new_article {
+        Some(article) => {
+            let draft = article.draft("new_article.")?;
+            state
+                .store
+                .submit_task_with_article(task.id, worker.id, outcome, submission.data, draft)
+                .await?
+        }
+        None => {
+            state
+                .store
+                .submit_task(task.id, worker.id, outcome, submission.data)
+                .await?
+        }
+    };
     Ok(axum::Json(item.into()))
 }
 

@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
-use axum::routing::get;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use delego_core::id::WorkerId;
 use delego_core::metrics::{INTERVAL_MINUTES, Row};
 use delego_core::model::{Presence, Task, TaskStatus, Worker};
@@ -21,8 +21,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::chart::{Chart, Drawing, Mark, Scale, Series, Target};
-use super::item::{self, ItemDetail};
-use super::{Ctx, Web, page};
+use super::item::{self, ItemDetail, MergeForm, MergePosted};
+use super::{Ctx, Web, page, render};
 use crate::AppState;
 use crate::api::{directory, items, metrics, tasks};
 use crate::error::ApiError;
@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/queues", get(queues))
         .route("/queues/{engagement}/{step}", get(queue))
         .route("/items/{id}", get(floor_item))
+        .route("/items/{id}/merge", post(merge))
 }
 
 /// One queue's row, on the dashboard and the queues page.
@@ -119,7 +120,33 @@ struct DashboardPage {
     queues: Vec<QueueRow>,
     /// `None` for a caller the API shows no workers (all but managers and admins).
     workers: Option<WorkersView>,
+    csat: CsatCard,
     charts: Vec<Drawing>,
+}
+
+/// The day's customer satisfaction, added up over its intervals.
+struct CsatCard {
+    responses: String,
+    /// The average rating of 5; none without ratings.
+    average: Option<String>,
+    /// The share rated 4 or 5.
+    satisfied: Option<String>,
+}
+
+fn csat_card(tr: &Tr, rows: &[Row]) -> CsatCard {
+    let (responses, sum, satisfied) = rows.iter().fold((0, 0, 0), |(n, sum, happy), row| {
+        (
+            n + row.csat_responses,
+            sum + row.csat_sum,
+            happy + row.csat_satisfied,
+        )
+    });
+    let per_response = |total: u64| (responses > 0).then(|| total as f64 / responses as f64);
+    CsatCard {
+        responses: count(tr, responses),
+        average: per_response(sum).map(|average| tr.decimal(average, 1)),
+        satisfied: per_response(satisfied).map(|share| tr.percent(share)),
+    }
 }
 
 struct WorkersView {
@@ -192,12 +219,14 @@ async fn dashboard(
         None => None,
     };
     let charts = charts(&web.ctx, interval, from, &view.rows);
+    let csat = csat_card(&web.ctx, &view.rows);
     let mut response = page(&DashboardPage {
         date: date.to_string(),
         interval,
         intervals: INTERVAL_MINUTES,
         queues,
         workers,
+        csat,
         charts,
         ctx: web.ctx,
     })?;
@@ -431,7 +460,7 @@ async fn queue(
             let item = items.get(&task.item_id);
             QueueTask {
                 href: format!("/items/{}", task.item_id),
-                reference: item.map_or_else(|| task.item_id.to_string(), item::reference),
+                reference: task.item_id.reference(),
                 subject: item.map_or_else(String::new, |item| item::title(item, &definition)),
                 priority: tr.t(&format!("dash-priority-{}", task.priority.as_str())),
                 holder: match worker_of(task).map(|worker| names.get(&worker)) {
@@ -463,6 +492,7 @@ struct ItemPage {
     engagement: String,
     item: ItemDetail,
     tasks: Vec<TaskRow>,
+    merge: Option<MergeForm>,
 }
 
 struct TaskRow {
@@ -482,14 +512,49 @@ async fn floor_item(
 ) -> Result<Response, ApiError> {
     web.require_floor()?;
     let item = items::visible_item(&state, &web.caller, &id).await?;
+    let merge = MergeForm::offered(&item, merge_action(&item));
+    item_page(&state, web, &item, merge, StatusCode::OK).await
+}
+
+fn merge_action(item: &delego_core::model::WorkItem) -> String {
+    format!("/items/{}/merge", item.id())
+}
+
+/// Merges the item, a duplicate, into the one named and shows that one; a refusal comes
+/// back beside the field.
+async fn merge(
+    State(state): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+    Form(form): Form<MergePosted>,
+) -> Result<Response, ApiError> {
+    web.require_floor()?;
+    web.check_csrf(&form.csrf)?;
+    let item = items::visible_item(&state, &web.caller, &id).await?;
+    match item::merge_into(&state, &web, &item, merge_action(&item), &form.into).await? {
+        Ok(merged) => Ok(Redirect::to(&format!("/items/{}", merged.survivor.id())).into_response()),
+        Err(refused) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            item_page(&state, web, &item, Some(refused), status).await
+        }
+    }
+}
+
+async fn item_page(
+    state: &AppState,
+    web: Web,
+    item: &delego_core::model::WorkItem,
+    merge: Option<MergeForm>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     let engagement = state.store.engagement(item.engagement_id).await?;
     let definition = state
         .store
         .service(&item.service_key, item.service_version)
         .await?;
     let tasks = state.store.item_tasks(item.id()).await?;
-    let detail = ItemDetail::load(&state, &web.ctx, &item, &definition).await?;
-    let names = worker_names(&state, &web).await?;
+    let detail = ItemDetail::load(state, &web.ctx, item, &definition).await?;
+    let names = worker_names(state, &web).await?;
     let now = state.clock.now();
     let tr = &web.ctx;
     let tasks = tasks
@@ -512,10 +577,12 @@ async fn floor_item(
             }
         })
         .collect();
-    page(&ItemPage {
+    let page = ItemPage {
         engagement: engagement.name.to_string(),
         item: detail,
         tasks,
+        merge,
         ctx: web.ctx,
-    })
+    };
+    Ok(render(status, &page))
 }

@@ -78,6 +78,8 @@ impl Input {
             FieldType::Enum => Input::Select,
             FieldType::Boolean => Input::Checkbox,
             FieldType::Attachment => Input::Files,
+            // An article's id, picked from the knowledge base beside the form.
+            FieldType::Article => Input::Text,
             FieldType::List(item) if **item == FieldType::Attachment => Input::Files,
             FieldType::List(_) => Input::Lines,
         }

@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 
 use delego_core::definition::{FieldType, ServiceDefinition};
+use delego_core::engine::Position;
 use delego_core::model::{Actor, AuditEvent, Message, Visibility, WorkItem};
 use delego_core::sla::{SlaKind, SlaState, SlaStatus};
+use delego_store::ItemFilter;
 use serde_json::Value as Json;
 
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::api;
+use crate::error::{ApiError, ApiResult};
 use crate::i18n::Tr;
 
 /// What the item detail partial shows.
@@ -20,6 +23,8 @@ pub struct ItemDetail {
     pub reference: String,
     pub status: String,
     pub step: Option<String>,
+    /// The reference of the item a merged duplicate went into.
+    pub merged_into: Option<String>,
     pub data: Vec<DataRow>,
     pub sla: Vec<SlaRow>,
     pub thread: Vec<MessageRow>,
@@ -45,6 +50,8 @@ pub struct SlaRow {
 pub struct MessageRow {
     pub author: String,
     pub internal: bool,
+    /// The reference of the duplicate it was written on, for a message merged in.
+    pub merged_from: Option<String>,
     pub body: String,
     pub at: String,
 }
@@ -53,13 +60,6 @@ pub struct HistoryRow {
     pub at: String,
     pub actor: String,
     pub action: String,
-}
-
-/// A short, stable reference people can read out on the phone: the id's last 8 digits
-/// (its first ones are a timestamp, shared by items created together).
-pub fn reference(item: &WorkItem) -> String {
-    let id = item.id().to_string();
-    id[id.len() - 8..].to_uppercase()
 }
 
 /// The item's subject, or its service's name when it has none.
@@ -110,9 +110,16 @@ impl ItemDetail {
         Ok(Self {
             id: item.id().to_string(),
             title: title(item, definition),
-            reference: reference(item),
+            reference: item.id().reference(),
             status: status(tr, item),
             step: step_title(item, definition),
+            merged_into: match &item.state.position {
+                Position::Cancelled {
+                    merged_into: Some(into),
+                    ..
+                } => Some(into.reference()),
+                _ => None,
+            },
             data: data_rows(tr, item, definition),
             sla: sla.iter().map(|clock| sla_row(tr, clock)).collect(),
             thread,
@@ -248,6 +255,7 @@ async fn message_row(
     Ok(MessageRow {
         author: names.of(state, tr, &message.author).await?,
         internal: message.visibility == Visibility::Internal,
+        merged_from: message.merged_from.map(|from| from.reference()),
         body: message.body.clone(),
         at: tr.date_time(message.created_at),
     })
@@ -275,5 +283,102 @@ async fn history_row(
         at: tr.date_time(event.at),
         actor: names.of(state, tr, &event.actor).await?,
         action,
+    })
+}
+
+/// A merge form as posted.
+#[derive(serde::Deserialize)]
+pub struct MergePosted {
+    pub csrf: String,
+    pub into: String,
+}
+
+/// The form that merges the page's item, a duplicate, into another: where it posts, what
+/// was typed and, when refused, why, beside the field.
+pub struct MergeForm {
+    pub action: String,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+impl MergeForm {
+    /// A blank form posting to `action`, for an item still open; none for a finished one.
+    pub fn offered(item: &WorkItem, action: String) -> Option<Self> {
+        (!item.state.position.is_terminal()).then_some(Self {
+            action,
+            value: String::new(),
+            error: None,
+        })
+    }
+}
+
+/// Merges `item` into the item whose reference or id the user typed, through the API's
+/// merge. `Ok(Err(form))` is a refusal to show beside the field, in the user's words.
+pub async fn merge_into(
+    state: &AppState,
+    web: &super::Web,
+    item: &WorkItem,
+    action: String,
+    typed: &str,
+) -> ApiResult<Result<delego_store::Merged, MergeForm>> {
+    let refused = |code: &str| MergeForm {
+        action: action.clone(),
+        value: typed.to_owned(),
+        error: Some(
+            web.ctx
+                .t(&format!("merge-error-{}", code.replace('_', "-"))),
+        ),
+    };
+    let target = match find_item(state, web, item, typed).await? {
+        Ok(target) => target,
+        Err(code) => return Ok(Err(refused(code))),
+    };
+    match api::items::merge(state, &web.caller, &item.id().to_string(), &target).await {
+        Ok(merged) => Ok(Ok(merged)),
+        Err(ApiError::Validation { errors, .. }) => {
+            let code = errors
+                .first()
+                .map_or("unknown", |error| error.code.as_str());
+            Ok(Err(refused(code)))
+        }
+        // The other item finished or was merged meanwhile.
+        Err(ApiError::Conflict(_)) => Ok(Err(refused("finished"))),
+        Err(ApiError::NotFound(_)) => Ok(Err(refused("unknown"))),
+        Err(other) => Err(other),
+    }
+}
+
+/// The id of the item of `item`'s client the user named by its id or its reference; else
+/// why not (`unknown`, `ambiguous`).
+async fn find_item(
+    state: &AppState,
+    web: &super::Web,
+    item: &WorkItem,
+    typed: &str,
+) -> ApiResult<Result<String, &'static str>> {
+    let typed = typed.trim().trim_start_matches('#');
+    if typed.parse::<delego_core::id::WorkItemId>().is_ok() {
+        return Ok(Ok(typed.to_owned()));
+    }
+    let reference = typed.to_uppercase();
+    if reference.len() != 8 || !reference.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(Err("unknown"));
+    }
+    let filter = ItemFilter {
+        client_id: Some(item.client_id),
+        text: Some(reference.clone()),
+        limit: 20,
+        ..ItemFilter::default()
+    };
+    // The search finds the digits anywhere in an id; a reference is its end.
+    let found: Vec<WorkItem> = api::items::visible_items(state, &web.caller, filter)
+        .await?
+        .into_iter()
+        .filter(|candidate| candidate.id().reference() == reference)
+        .collect();
+    Ok(match found.as_slice() {
+        [one] => Ok(one.id().to_string()),
+        [] => Err("unknown"),
+        _ => Err("ambiguous"),
     })
 }

@@ -24,6 +24,7 @@ mod chart;
 mod dashboard;
 pub(crate) mod forms;
 pub(crate) mod item;
+mod knowledge;
 mod portal;
 mod session;
 mod work;

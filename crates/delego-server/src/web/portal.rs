@@ -199,7 +199,7 @@ async fn list_page(
             let stage = Stage::of(item);
             ItemRow {
                 href: format!("/portal/items/{}", item.id()),
-                reference: item::reference(item),
+                reference: item.id().reference(),
                 subject: subject(tr, item),
                 engagement: names
                     .get(&item.engagement_id)
@@ -236,7 +236,7 @@ async fn list_page(
 }
 
 /// A value for a query string: everything but unreserved characters percent-encoded.
-fn query_value(text: &str) -> String {
+pub(super) fn query_value(text: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
@@ -743,7 +743,7 @@ async fn item_view(
     };
     let page = ItemPage {
         id: item.id().to_string(),
-        reference: item::reference(item),
+        reference: item.id().reference(),
         subject: subject(tr, item),
         engagement: engagement.name.to_string(),
         stage: stage.name(),

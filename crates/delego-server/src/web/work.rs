@@ -10,15 +10,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use delego_core::definition::{ServiceDefinition, Step};
+use delego_core::definition::{AGENT_NAME, ServiceDefinition, Step, fill};
 use delego_core::id::TaskId;
 use delego_core::model::{Presence, Task, TaskStatus, Worker};
 use delego_core::values::Key;
 use serde::Deserialize;
 
 use super::forms::{self, FieldView, Posted};
-use super::item::{self, ItemDetail};
-use super::{Ctx, Web, render};
+use super::item::{self, ItemDetail, MergeForm, MergePosted};
+use super::{Ctx, Web, knowledge, render};
 use crate::AppState;
 use crate::api::metrics::{MetricsQuery, metrics_view};
 use crate::api::parse_id;
@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/work/offers/{id}/{answer}", post(answer_offer))
         .route("/work/tasks/{id}", get(task_page).post(submit))
         .route("/work/tasks/{id}/release", post(release))
+        .route("/work/tasks/{id}/merge", post(merge))
 }
 
 #[derive(Template)]
@@ -94,7 +95,9 @@ async fn workspace(
 ) -> Result<Response, ApiError> {
     let notice = query
         .notice
-        .filter(|id| ["submitted", "released", "no-task", "offer-gone"].contains(&id.as_str()))
+        .filter(|id| {
+            ["submitted", "released", "no-task", "offer-gone", "merged"].contains(&id.as_str())
+        })
         .map(|id| web.ctx.t(&format!("work-notice-{id}")));
     workspace_page(&state, web, StatusCode::OK, notice, None).await
 }
@@ -203,7 +206,7 @@ async fn task_title(state: &AppState, task: &Task) -> Result<(String, String), A
         .store
         .service(&item.service_key, item.service_version)
         .await?;
-    Ok((item::title(&item, &definition), item::reference(&item)))
+    Ok((item::title(&item, &definition), item.id().reference()))
 }
 
 #[derive(Deserialize)]
@@ -313,6 +316,9 @@ struct TaskPage {
     replies: Vec<ReplyLink>,
     item: ItemDetail,
     error: Option<String>,
+    merge: Option<MergeForm>,
+    /// The knowledge base, for a step whose form names an article.
+    knowledge: Option<knowledge::Knowledge>,
     /// How often the open page renews the task's lease: a third of the lease, so that a
     /// missed renewal or two does not lose it.
     renew_every_ms: u128,
@@ -342,6 +348,10 @@ async fn held_task(state: &AppState, web: &Web, raw: &str) -> Result<Task, ApiEr
 struct TaskQuery {
     /// A canned reply to start the reply field with.
     reply: Option<String>,
+    /// A knowledge-base search.
+    kb: Option<String>,
+    /// An article picked from the knowledge base, for the form's article field.
+    article: Option<String>,
 }
 
 async fn task_page(
@@ -362,21 +372,33 @@ async fn task_page(
         .as_deref()
         .and_then(|key| definition.canned_reply(key))
     {
-        let text = reply.fill(&item.state.data, &web.caller.user.name.to_string());
+        let agent = web.caller.user.name.to_string();
+        let text = fill(&reply.body, &item.state.data, &[(AGENT_NAME, &agent)]);
         current.insert(reply.field.to_string(), serde_json::Value::String(text));
     }
-    task_form(&state, web, &task, None, &current, &[], StatusCode::OK).await
+    let article_field = definition
+        .step(&task.step)
+        .and_then(Step::work)
+        .and_then(|work| work.form.article_field());
+    if let (Some(field), Some(article)) = (article_field, query.article) {
+        current.insert(field.name.to_string(), serde_json::Value::String(article));
+    }
+    let kb = query.kb.unwrap_or_default();
+    let page = task_view(&state, web, &task, None, &current, &[], &kb).await?;
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn task_form(
+/// The task's page: its step's form (as posted, or with `current` values), the item, the
+/// merge form, and the knowledge base searched for `kb`.
+async fn task_view(
     state: &AppState,
     web: Web,
     task: &Task,
     posted: Option<&Posted>,
     current: &serde_json::Map<String, serde_json::Value>,
     errors: &[delego_core::definition::FieldError],
-    status: StatusCode,
-) -> Result<Response, ApiError> {
+    kb: &str,
+) -> Result<TaskPage, ApiError> {
     let item = state.store.item(task.item_id).await?;
     let definition = state
         .store
@@ -398,6 +420,12 @@ async fn task_form(
             title: reply.title.clone(),
         })
         .collect();
+    let knowledge = match form {
+        Some(form) => {
+            knowledge::panel(state, &web, task, &item, form, kb, posted, current, errors).await?
+        }
+        None => None,
+    };
     let detail = ItemDetail::load(state, &web.ctx, &item, &definition).await?;
     let error = (!errors.is_empty()).then(|| web.ctx.t("work-fix-fields"));
     let line = web.ctx.t_args(
@@ -408,7 +436,7 @@ async fn task_form(
             ("status", detail.status.as_str()),
         ],
     );
-    let page = TaskPage {
+    Ok(TaskPage {
         renew_every_ms: state.config.task_lease.unsigned_abs().as_millis() / 3,
         line,
         task_id: task.id.to_string(),
@@ -418,9 +446,14 @@ async fn task_form(
         replies,
         item: detail,
         error,
+        merge: MergeForm::offered(&item, merge_action(task)),
+        knowledge,
         ctx: web.ctx,
-    };
-    Ok(render(status, &page))
+    })
+}
+
+fn merge_action(task: &Task) -> String {
+    format!("/work/tasks/{}/merge", task.id)
 }
 
 /// The step's outcomes as buttons: (value, label). A label comes from the language file
@@ -467,26 +500,52 @@ async fn submit(
         .and_then(Step::work)
         .map(|work| forms::values(&work.form, &posted, web.ctx.zone()))
         .unwrap_or_default();
-    match state
-        .store
-        .submit_task(task.id, worker, outcome, data)
-        .await
-        .map_err(ApiError::from)
-    {
+    let submitted = match knowledge::posted_article(&posted) {
+        Some(article) => match article.draft("new_article.") {
+            Ok(draft) => state
+                .store
+                .submit_task_with_article(task.id, worker, outcome, data, draft)
+                .await
+                .map_err(ApiError::from),
+            Err(refused) => Err(refused),
+        },
+        None => state
+            .store
+            .submit_task(task.id, worker, outcome, data)
+            .await
+            .map_err(ApiError::from),
+    };
+    match submitted {
         Ok(_) => Ok(Redirect::to("/work?notice=submitted").into_response()),
         Err(ApiError::Validation { errors, .. }) => {
-            task_form(
-                &state,
-                web,
-                &task,
-                Some(&posted),
-                &serde_json::Map::new(),
-                &errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let none = serde_json::Map::new();
+            let page = task_view(&state, web, &task, Some(&posted), &none, &errors, "").await?;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
         Err(other) => Err(other),
+    }
+}
+
+/// Merges the task's item, a duplicate, into the one named (its task goes with it); a
+/// refusal comes back beside the field.
+async fn merge(
+    State(state): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+    Form(form): Form<MergePosted>,
+) -> Result<Response, ApiError> {
+    web.check_csrf(&form.csrf)?;
+    let task = held_task(&state, &web, &id).await?;
+    let item = state.store.item(task.item_id).await?;
+    let action = merge_action(&task);
+    match item::merge_into(&state, &web, &item, action, &form.into).await? {
+        Ok(_) => Ok(Redirect::to("/work?notice=merged").into_response()),
+        Err(refused) => {
+            let none = serde_json::Map::new();
+            let mut page = task_view(&state, web, &task, None, &none, &[], "").await?;
+            page.merge = Some(refused);
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
     }
 }
 

@@ -17,6 +17,13 @@ use serde_json::Value as Json;
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const CUSTOMER_SUPPORT: &str = include_str!("../../../../catalog/customer-support.toml");
 
+/// The version of customer support every test server publishes.
+pub fn customer_support_version() -> u32 {
+    delego_core::definition::load_definition(CUSTOMER_SUPPORT)
+        .expect("the catalog's customer support loads")
+        .version
+}
+
 /// Declares one test per backend for each scenario function `async fn(TestServer)`.
 #[macro_export]
 macro_rules! on_both_backends {
@@ -126,7 +133,8 @@ impl TestServer {
     /// An engagement of `client` named Support, on the catalog's customer support.
     pub async fn engagement(&self, client: ClientId) -> String {
         let service = Key::parse("customer-support").unwrap();
-        self.engagement_on(client, "Support", &service, 2).await
+        self.engagement_on(client, "Support", &service, customer_support_version())
+            .await
     }
 
     /// An engagement of `client` called `name`, on version `version` of the service `key`.
@@ -154,7 +162,17 @@ impl TestServer {
 
     /// A worker profile with the customer-support skill, cleared for `clients`.
     pub async fn worker(&self, clients: &[ClientId]) -> WorkerId {
-        let worker = Worker {
+        self.worker_like(clients, |_| {}).await
+    }
+
+    /// A worker as [`Self::worker`] makes one, changed by `adjust` (other skills or
+    /// languages, say).
+    pub async fn worker_like(
+        &self,
+        clients: &[ClientId],
+        adjust: impl FnOnce(&mut Worker),
+    ) -> WorkerId {
+        let mut worker = Worker {
             id: WorkerId::new(),
             name: Name::parse("Jana Nováková").unwrap(),
             skills: [(
@@ -176,6 +194,7 @@ impl TestServer {
             team: None,
             presence: Presence::Available,
         };
+        adjust(&mut worker);
         self.store()
             .create_worker(&worker, &Actor::System)
             .await

@@ -26,8 +26,12 @@ struct Foreign {
     /// An offer (or notification) id that is not the caller's.
     offer: String,
     attachment: String,
+    /// An article of the foreign engagement's knowledge base.
+    article: String,
     /// A requester link for a home item, bent to name the foreign item.
     forged_token: String,
+    /// An item of the caller's own client, to pair with the foreign one.
+    home_item: String,
     secrets: Vec<String>,
 }
 
@@ -55,11 +59,16 @@ struct Case {
 /// A day around the test clock's start (08:00), for the metrics routes.
 const METRICS_WINDOW: &str = "from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
 
+/// An entry of the foreign client's asset register.
+const FOREIGN_ASSET: &str = "FOREIGN-SECRET-ASSET";
+
 fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
     let f = foreign;
     let item_body =
         json!({"data": {"subject": "x", "description": "y", "requester_email": "a@b.example"}});
     let works = role.works_tasks();
+    let staff = role != Role::ClientUser;
+    let version = crate::harness::customer_support_version();
     let case = |method: Method,
                 template: &'static str,
                 path: String,
@@ -179,7 +188,7 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
         case(
             Method::GET,
             "/api/v1/services/{key}/versions/{version}",
-            "/api/v1/services/customer-support/versions/2".into(),
+            format!("/api/v1/services/customer-support/versions/{version}"),
             None,
             Shown,
         ),
@@ -195,7 +204,7 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             "/api/v1/engagements",
             "/api/v1/engagements".into(),
             Some(
-                json!({"client_id": f.client, "name": "E", "service_key": "customer-support", "service_version": 2}),
+                json!({"client_id": f.client, "name": "E", "service_key": "customer-support", "service_version": version}),
             ),
             Refused,
         ),
@@ -283,6 +292,126 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Some(json!({"reason": "mine now"})),
             Hidden,
         ),
+        // Merging is the staff's: another client's item, as the duplicate or as the one
+        // that stays, is unknown.
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/merge",
+            format!("/api/v1/items/{}/merge", f.item),
+            Some(json!({"into": f.home_item})),
+            if staff { Hidden } else { Refused },
+        ),
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/merge",
+            format!("/api/v1/items/{}/merge", f.home_item),
+            Some(json!({"into": f.item})),
+            if staff { Hidden } else { Refused },
+        ),
+        // Linking is the staff's: another client's item, as the child or as the parent,
+        // is unknown.
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/parent",
+            format!("/api/v1/items/{}/parent", f.item),
+            Some(json!({"parent": f.home_item})),
+            if staff { Hidden } else { Refused },
+        ),
+        case(
+            Method::POST,
+            "/api/v1/items/{id}/parent",
+            format!("/api/v1/items/{}/parent", f.home_item),
+            Some(json!({"parent": f.item})),
+            if staff { Hidden } else { Refused },
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/items/{id}/parent",
+            format!("/api/v1/items/{}/parent", f.item),
+            None,
+            if staff { Hidden } else { Refused },
+        ),
+        // Another client's register is unknown, for reading and for writing alike.
+        case(
+            Method::GET,
+            "/api/v1/clients/{id}/registers/{register}/entries",
+            format!("/api/v1/clients/{}/registers/assets/entries", f.client),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/clients/{id}/registers/{register}/entries/{key}",
+            format!(
+                "/api/v1/clients/{}/registers/assets/entries/{FOREIGN_ASSET}",
+                f.client
+            ),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/clients/{id}/registers/{register}/entries/{key}",
+            format!(
+                "/api/v1/clients/{}/registers/assets/entries/{FOREIGN_ASSET}",
+                f.client
+            ),
+            Some(json!({"data": {"owner": "planted"}})),
+            Hidden,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/clients/{id}/registers/{register}/entries/{key}",
+            format!(
+                "/api/v1/clients/{}/registers/assets/entries/{FOREIGN_ASSET}",
+                f.client
+            ),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/clients/{id}/registers/{register}/import",
+            format!("/api/v1/clients/{}/registers/assets/import", f.client),
+            None,
+            Hidden,
+        ),
+        // The provider-wide registers are the managers'.
+        case(
+            Method::GET,
+            "/api/v1/registers/{register}/entries",
+            "/api/v1/registers/assets/entries".into(),
+            None,
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/registers/{register}/entries/{key}",
+            "/api/v1/registers/assets/entries/VPN".into(),
+            None,
+            Refused,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/registers/{register}/entries/{key}",
+            "/api/v1/registers/assets/entries/VPN".into(),
+            Some(json!({"data": {"owner": "planted"}})),
+            Refused,
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/registers/{register}/entries/{key}",
+            "/api/v1/registers/assets/entries/VPN".into(),
+            None,
+            Refused,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/registers/{register}/import",
+            "/api/v1/registers/assets/import".into(),
+            None,
+            Refused,
+        ),
         case(
             Method::GET,
             "/api/v1/items/{id}/history",
@@ -330,6 +459,36 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             "/api/v1/attachments/{id}/content",
             format!("/api/v1/attachments/{}/content", f.attachment),
             None,
+            Hidden,
+        ),
+        // The knowledge base: another client's engagement or article is unknown, for
+        // reading and for writing alike.
+        case(
+            Method::GET,
+            "/api/v1/engagements/{id}/articles",
+            format!("/api/v1/engagements/{}/articles?q=secret", f.engagement),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/engagements/{id}/articles",
+            format!("/api/v1/engagements/{}/articles", f.engagement),
+            Some(json!({"title": "Planted", "body": "Planted article"})),
+            Hidden,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/articles/{id}",
+            format!("/api/v1/articles/{}", f.article),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/articles/{id}",
+            format!("/api/v1/articles/{}", f.article),
+            Some(json!({"title": "Changed", "body": "Changed article"})),
             Hidden,
         ),
         case(
@@ -545,7 +704,29 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
     assert_eq!(uploaded.status(), StatusCode::CREATED);
     let attachment: Json = uploaded.json().await.unwrap();
     let attachment = attachment["id"].as_str().unwrap().to_owned();
+    let (status, article) = foreign_agent
+        .post(
+            &format!("/api/v1/engagements/{engagement}/articles"),
+            json!({"title": "Foreign secret article", "body": "Foreign secret fix"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{article}");
+    let article = article["id"].as_str().unwrap().to_owned();
+    let asset = delego_store::NewEntry {
+        key: FOREIGN_ASSET.into(),
+        data: json!({"owner": "Foreign secret owner"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    server
+        .store()
+        .upsert_register_entries(&assets(), Some(client.id), vec![asset], &Actor::System)
+        .await
+        .unwrap();
     let secrets = vec![
+        FOREIGN_ASSET.into(),
+        "Foreign secret owner".into(),
         client.id.to_string(),
         client.name.to_string(),
         engagement.clone(),
@@ -559,6 +740,9 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
         attachment.clone(),
         "foreign-secret-contract.txt".into(),
         "Foreign secret contract".into(),
+        article.clone(),
+        "Foreign secret article".into(),
+        "Foreign secret fix".into(),
     ];
     Foreign {
         client: client.id.to_string(),
@@ -568,19 +752,21 @@ async fn foreign_floor(server: &TestServer) -> Foreign {
         offer: uuid::Uuid::now_v7().to_string(),
         token: token["token"]["id"].as_str().unwrap().to_owned(),
         forged_token: String::new(),
+        home_item: String::new(),
         attachment,
+        article,
         item: item_id,
         secrets,
     }
 }
 
-/// A valid reply link of a home item with its item id swapped for the foreign one.
+/// A home item and a valid reply link of it with its item id swapped for the foreign one.
 async fn forged_link(
     server: &TestServer,
     home_engagement: &str,
     foreign_item: &str,
     agent: &Session,
-) -> String {
+) -> (String, String) {
     let (_, home) = agent
         .post(
             &format!("/api/v1/engagements/{home_engagement}/items"),
@@ -601,7 +787,10 @@ async fn forged_link(
             .0
             .is_success()
     );
-    token.replacen(home_item, foreign_item, 1)
+    (
+        home_item.to_owned(),
+        token.replacen(home_item, foreign_item, 1),
+    )
 }
 
 async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server: TestServer) {
@@ -610,7 +799,8 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
     let home_engagement = server.engagement(home).await;
     let home_worker = server.worker(&[home]).await;
     let home_agent = server.sign_in(Role::Agent, None, Some(home_worker)).await;
-    foreign.forged_token = forged_link(&server, &home_engagement, &foreign.item, &home_agent).await;
+    (foreign.home_item, foreign.forged_token) =
+        forged_link(&server, &home_engagement, &foreign.item, &home_agent).await;
     // The home agent holds the one home task, so "next task" finds nothing for anyone.
     home_agent.post("/api/v1/tasks/next", json!({})).await;
 
@@ -671,8 +861,17 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
                 );
             }
             if matches!(case.expect, Expect::Hidden) {
-                let (unknown_status, unknown_body) =
-                    call(&session, &case, &unknown_path(&case.path, &foreign)).await;
+                // Foreign ids in the body too (a merge's `into`) become unknown ones.
+                let unknown = Case {
+                    method: case.method.clone(),
+                    template: case.template,
+                    path: unknown_path(&case.path, &foreign),
+                    body: case.body.as_ref().map(|body| {
+                        serde_json::from_str(&unknown_path(&body.to_string(), &foreign)).unwrap()
+                    }),
+                    expect: case.expect,
+                };
+                let (unknown_status, unknown_body) = call(&session, &unknown, &unknown.path).await;
                 assert_eq!(
                     (unknown_status, unknown_body.as_str()),
                     (status, text.as_str()),
@@ -690,7 +889,29 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
         .unwrap();
     assert_eq!(item.state.data["subject"], "Foreign secret subject");
     assert_eq!(item.state.position.status(), "active");
+    let home = server
+        .store()
+        .item(foreign.home_item.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(home.state.position.status(), "active", "nor merged away");
+    let home_links = server.store().item_links(home.id()).await.unwrap();
+    assert_eq!(home_links.parent, None, "nor linked to it");
+    let asset = server
+        .store()
+        .register_entry(
+            &assets(),
+            Some(foreign.client.parse().unwrap()),
+            FOREIGN_ASSET,
+        )
+        .await
+        .unwrap();
+    assert_eq!(asset.data["owner"], "Foreign secret owner");
     assert!(calls >= 200, "{calls} calls");
+}
+
+fn assets() -> delego_core::values::Key {
+    delego_core::values::Key::parse("assets").unwrap()
 }
 
 async fn call(session: &Session, case: &Case, path: &str) -> (u16, String) {
@@ -720,6 +941,7 @@ fn unknown_path(path: &str, foreign: &Foreign) -> String {
         &foreign.worker,
         &foreign.token,
         &foreign.attachment,
+        &foreign.article,
         &foreign.offer,
     ] {
         path = path.replace(id.as_str(), &uuid::Uuid::now_v7().to_string());

@@ -47,7 +47,7 @@ async fn deliver(server: &TestServer) {
 }
 
 /// The URL path of the first link in a text.
-fn link_path(text: &str, base: &str) -> String {
+pub(crate) fn link_path(text: &str, base: &str) -> String {
     let start = text.find(base).unwrap() + base.len();
     text[start..].split_whitespace().next().unwrap().to_owned()
 }

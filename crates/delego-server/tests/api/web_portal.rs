@@ -35,7 +35,7 @@ async fn signed_in(
 }
 
 /// Fills in the intake form of `engagement` as a fresh page gives it.
-async fn submit_intake(
+pub(crate) async fn submit_intake(
     session: &Session,
     engagement: &str,
     fields: &[(&str, &str)],

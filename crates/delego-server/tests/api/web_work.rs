@@ -20,6 +20,7 @@ crate::on_both_backends!(
     a_task_is_only_reachable_by_the_agent_holding_it,
     an_offer_is_accepted_or_rejected_from_the_workspace,
     browser_an_agent_takes_and_submits_a_task_with_the_keyboard_alone,
+    an_agent_merges_the_duplicate_in_hand_into_the_ticket_it_repeats,
 );
 
 /// A client, its support engagement, an agent cleared for it, and a requester.
@@ -308,4 +309,50 @@ async fn browser_an_agent_takes_and_submits_a_task_with_the_keyboard_alone(serve
         .get(&format!("/api/v1/items/{item}/messages"))
         .await;
     assert!(messages.to_string().contains("Typed without a mouse."));
+}
+
+async fn an_agent_merges_the_duplicate_in_hand_into_the_ticket_it_repeats(server: TestServer) {
+    let floor = floor(&server).await;
+    let first = new_item(&floor, &floor.engagement, "Parcel never came").await;
+    let duplicate = new_item(&floor, &floor.engagement, "Still no parcel").await;
+    floor.agent.submit_form("/work", "/work/next", &[]).await;
+    let (_, _, task_url) = floor.agent.submit_form("/work", "/work/next", &[]).await;
+    let page = floor.agent.page_ok(&task_url).await;
+    assert!(page.contains("Still no parcel") && page.contains("<label for=\"merge-into\">"));
+
+    // Its own reference is refused beside the field, with what was typed.
+    let own: delego_core::id::WorkItemId = duplicate.parse().unwrap();
+    let merge = format!("{task_url}/merge");
+    let (status, html, _) = floor
+        .agent
+        .submit_form(&task_url, &merge, &[("into", &own.reference())])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains("role=\"alert\">An item cannot be merged into itself.</p>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("value=\"{}\"", own.reference())));
+
+    // By the other's id it merges; the duplicate's task leaves the agent's hands.
+    let (status, html, url) = floor
+        .agent
+        .submit_form(&task_url, &merge, &[("into", &first)])
+        .await;
+    assert_eq!(
+        (status, url.as_str()),
+        (StatusCode::OK, "/work?notice=merged"),
+        "{html}"
+    );
+    assert!(html.contains("Merged: the duplicate"), "{html}");
+    assert_eq!(floor.agent.page(&task_url).await.0, StatusCode::NOT_FOUND);
+    let (_, merged) = floor
+        .requester
+        .get(&format!("/api/v1/items/{duplicate}"))
+        .await;
+    assert_eq!(
+        merged["position"]["merged_into"],
+        first.as_str(),
+        "{merged}"
+    );
 }
