@@ -20,6 +20,14 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "it-helpdesk.toml",
         include_str!("../../../catalog/it-helpdesk.toml"),
     ),
+    (
+        "insurance-claims.toml",
+        include_str!("../../../catalog/insurance-claims.toml"),
+    ),
+    (
+        "telemarketing.toml",
+        include_str!("../../../catalog/telemarketing.toml"),
+    ),
 ];
 
 /// Publishes the built-in services and returns them; republishing an unchanged version is

@@ -52,6 +52,13 @@ struct DemoEngagement {
     subjects: &'static [&'static str],
 }
 
+/// How many policies the demo's insurance client has; claims name them in turn.
+const DEMO_POLICIES: u64 = 40;
+
+fn policy_number(n: u64) -> String {
+    format!("POL-{}", 10_000 + n % DEMO_POLICIES)
+}
+
 /// The built-in services besides customer support, each contracted by one demo client
 /// (by index into the clients), with what its items are typically about. A service the
 /// catalog does not ship is skipped.
@@ -251,6 +258,26 @@ async fn seed(
                 .await?,
             );
         }
+    }
+    // The claims client's policy register: policies the demo's claims name.
+    if let Some(claims) = engagements
+        .iter()
+        .find(|e| e.definition.key.as_str() == "insurance-claims")
+    {
+        let policies = (0..DEMO_POLICIES)
+            .map(|n| delego_store::NewEntry {
+                key: policy_number(n),
+                data: json!({"holder": format!("Customer {n}"), "start": "2025-01-01",
+                             "end": "2027-12-31", "covered": "water fire theft storm glass"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            })
+            .collect();
+        let register = Key::parse("policies").map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .upsert_register_entries(&register, Some(claims.client), policies, &actor)
+            .await?;
     }
     // Everyone works every service the demo runs.
     let skills: BTreeSet<Key> = definitions
@@ -489,6 +516,15 @@ async fn submit_ticket(store: &dyn Backend, floor: &Floor, n: u64) -> anyhow::Re
             json!(["en", "en", "sk", "en", "de"][n as usize % 5]),
         );
     }
+    if definition.key.as_str() == "insurance-claims" {
+        // Claims name the client's policies; one in twelve names none, and is declined.
+        let policy = if n.is_multiple_of(12) {
+            "POL-UNKNOWN".into()
+        } else {
+            policy_number(n)
+        };
+        data.insert("policy_number".into(), json!(policy));
+    }
     let requester = match definition
         .requester_field
         .as_ref()
@@ -549,6 +585,8 @@ async fn flow_once(store: &dyn Backend, floor: &Floor, n: u64) -> anyhow::Result
     if n.is_multiple_of(2) {
         submit_ticket(store, floor, n).await?;
     }
+    // As a node's runtime would: waits that are over (a contact's calling hours) move on.
+    store.fire_due_timers().await?;
     let bot = floor.bots[n as usize % floor.bots.len().max(1)];
     if let Some(claimed) = store.claim_next_task(bot).await? {
         work_on(store, &claimed, bot, n).await?;

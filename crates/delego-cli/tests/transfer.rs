@@ -370,7 +370,11 @@ fn export_csv_has_a_header_and_one_record_per_item() {
     assert_eq!(records.len(), 36 + 3);
     for record in &records {
         let data: Json = serde_json::from_str(&record[header.len() - 1]).unwrap();
-        assert!(data["subject"].is_string(), "{data}");
+        // Each service its own fields: a ticket's subject, a claim's policy, a contact's name.
+        assert!(
+            data.as_object().is_some_and(|fields| !fields.is_empty()),
+            "{data}"
+        );
     }
 }
 

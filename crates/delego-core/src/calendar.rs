@@ -29,7 +29,7 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 const MAX_CLOSED_DAYS: u32 = 3_653;
 
 /// Weekday keys of [`WeekSpec`], Monday first like [`BusinessCalendar`]'s week.
-const WEEKDAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+pub const WEEKDAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// An engagement's opening hours, validated; build one from a [`CalendarSpec`].
 ///

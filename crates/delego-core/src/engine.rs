@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::definition::{
-    Action, Completeness, FieldError, ServiceDefinition, Step, StepKind, TIMEOUT, Work,
+    Action, Completeness, ENTRIES, FieldError, ServiceDefinition, Step, StepKind, TIMEOUT, Work,
     validate_form, validate_submission,
 };
 use crate::id::{WorkItemId, WorkerId};
@@ -32,11 +32,17 @@ pub struct ItemState {
     /// How many step entries the item has made: each entry gets the next number, so a
     /// task or timer of an earlier entry is recognised as stale.
     pub visits: u32,
+    /// How many times the item has entered each step (decisions read it as `entries`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entries: BTreeMap<Key, u32>,
     /// Who last did each human or review step: a review excludes that worker.
     pub performers: BTreeMap<Key, WorkerId>,
     /// When its SLA clocks started, paused and stopped.
     #[serde(default)]
     pub sla: crate::sla::SlaClocks,
+    /// The service's lookups as the store last read them (see `definition::Lookup`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub facts: Map<String, Json>,
 }
 
 /// Where an item is. Exactly one of these at any time.
@@ -163,6 +169,12 @@ pub enum Effect {
         visibility: crate::model::Visibility,
         body: String,
     },
+    /// Add or replace the entry `key` of the item's client's register `register`.
+    SetRegisterEntry {
+        register: Key,
+        key: String,
+        data: Map<String, Json>,
+    },
     Audit(AuditRecord),
 }
 
@@ -270,6 +282,19 @@ pub fn start(
     priority: Priority,
     now: Timestamp,
 ) -> Result<Outcome, Rejection> {
+    start_with_facts(definition, id, data, priority, Map::new(), now)
+}
+
+/// [`start`] for a service with lookups: `facts` are what the store read for the new
+/// item, which its first decisions may need.
+pub fn start_with_facts(
+    definition: &ServiceDefinition,
+    id: WorkItemId,
+    data: &Map<String, Json>,
+    priority: Priority,
+    facts: Map<String, Json>,
+    now: Timestamp,
+) -> Result<Outcome, Rejection> {
     let data = validate_form(&definition.intake, data, Completeness::Whole)
         .map_err(Rejection::InvalidData)?;
     // Where the service sets priority by impact and urgency, the matrix decides.
@@ -287,8 +312,10 @@ pub fn start(
             visit: 0,
         },
         visits: 0,
+        entries: BTreeMap::new(),
         performers: BTreeMap::new(),
         sla: crate::sla::SlaClocks::started(now),
+        facts,
     };
     let mut run = Run::new(definition, state, now);
     run.before = None;
@@ -540,6 +567,7 @@ impl<'d> Run<'d> {
             let step = self.step(&next)?;
             self.state.visits += 1;
             let visit = self.state.visits;
+            *self.state.entries.entry(step.id.clone()).or_default() += 1;
             let mut detail = std::mem::take(&mut first_detail);
             detail.insert("to".into(), json!(step.id));
             self.state.position = Position::InStep {
@@ -595,11 +623,55 @@ impl<'d> Run<'d> {
                         Action::RequestCsat => {
                             self.effects.push(Effect::Send(Outbound::CsatRequest))
                         }
+                        Action::AddToRegister {
+                            register,
+                            key_field,
+                        } => {
+                            let key = self
+                                .state
+                                .data
+                                .get(key_field.as_str())
+                                .and_then(Json::as_str)
+                                .filter(|key| !key.trim().is_empty());
+                            if let Some(key) = key {
+                                let data = Map::from_iter([
+                                    ("item".to_owned(), json!(self.state.id)),
+                                    ("reference".to_owned(), json!(self.state.id.reference())),
+                                    ("step".to_owned(), json!(step.id)),
+                                ]);
+                                self.effects.push(Effect::SetRegisterEntry {
+                                    register: register.clone(),
+                                    key: key.to_owned(),
+                                    data,
+                                });
+                            }
+                        }
                     }
                     Some(next.clone())
                 }
-                StepKind::Wait { timer, .. } => {
-                    let until = timer.and_then(|t| self.now.checked_add(t).ok());
+                StepKind::Wait {
+                    timer,
+                    until_field,
+                    until_open,
+                    ..
+                } => {
+                    let text =
+                        |field: &Key| self.state.data.get(field.as_str()).and_then(Json::as_str);
+                    // A time the item's data names wins over the step's timer.
+                    let named = until_field
+                        .as_ref()
+                        .and_then(text)
+                        .and_then(|at| at.parse::<Timestamp>().ok());
+                    let mut until =
+                        named.or_else(|| timer.and_then(|t| self.now.checked_add(t).ok()));
+                    // Within hours in the item's own zone: the end moves to their opening.
+                    if let Some(hours) = until_open {
+                        let fallback =
+                            crate::calendar::CalendarSpec::from(&self.definition.calendar).zone;
+                        let from = until.unwrap_or(self.now).max(self.now);
+                        let zone = text(&hours.zone_field);
+                        until = hours.next_open(zone, &fallback, from).or(until);
+                    }
                     if let Some(at) = until {
                         self.effects.push(Effect::ScheduleTimer {
                             step: step.id.clone(),
@@ -620,11 +692,13 @@ impl<'d> Run<'d> {
                 } => {
                     let fields = self.definition.all_fields();
                     let priority = self.state.priority.as_str();
+                    let facts = self.facts_with_entries(&fields);
                     let mut failures = Vec::new();
                     let chosen = branches.iter().find(|branch| {
                         match branch.when.evaluate(
                             fields.iter().copied(),
                             &self.state.data,
+                            &facts,
                             priority,
                         ) {
                             Ok(answer) => answer,
@@ -664,6 +738,27 @@ impl<'d> Run<'d> {
             }
         }
         Err(Rejection::Runaway)
+    }
+
+    /// The lookups plus `entries`: how many times the item has entered each step of the
+    /// service (0 for a step never entered). A field or lookup named `entries` wins.
+    fn facts_with_entries(&self, fields: &[&crate::definition::Field]) -> Map<String, Json> {
+        let mut facts = self.state.facts.clone();
+        let shadowed = facts.contains_key(ENTRIES)
+            || fields.iter().any(|field| field.name.as_str() == ENTRIES);
+        if !shadowed {
+            let entries = self
+                .definition
+                .steps
+                .iter()
+                .map(|step| {
+                    let count = self.state.entries.get(&step.id).copied().unwrap_or(0);
+                    (step.id.to_string(), json!(count))
+                })
+                .collect();
+            facts.insert(ENTRIES.into(), Json::Object(entries));
+        }
+        facts
     }
 
     fn task_spec(

@@ -205,6 +205,8 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
                 },
                 Shape::Wait { timer, events } => StepKind::Wait {
                     timer: timer.then_some(SignedDuration::from_hours(1)),
+                    until_field: None,
+                    until_open: None,
                     on: events
                         .iter()
                         .enumerate()
@@ -260,6 +262,7 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
         start: id(0),
         steps,
         canned_replies: Vec::new(),
+        lookups: Vec::new(),
         templates: Vec::new(),
         priority_matrix: None,
     }
@@ -375,17 +378,22 @@ fn check_resting(definition: &ServiceDefinition, state: &ItemState) -> Result<()
     }
 }
 
-/// The audit records of one call form a chain from the old snapshot to the new one, one
-/// link per change.
-fn check_audit_chain(before: &ItemState, outcome: &Outcome) -> Result<(), TestCaseError> {
-    let audits: Vec<&AuditRecord> = outcome
+/// The audit records among an outcome's effects, in order.
+fn audits(outcome: &Outcome) -> Vec<&AuditRecord> {
+    outcome
         .effects
         .iter()
         .filter_map(|e| match e {
             Effect::Audit(record) => Some(record),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The audit records of one call form a chain from the old snapshot to the new one, one
+/// link per change.
+fn check_audit_chain(before: &ItemState, outcome: &Outcome) -> Result<(), TestCaseError> {
+    let audits = audits(outcome);
     prop_assert!(!audits.is_empty(), "a state change without an audit record");
     let mut expected = Some(snapshot(before));
     for record in &audits {
@@ -399,6 +407,18 @@ fn check_audit_chain(before: &ItemState, outcome: &Outcome) -> Result<(), TestCa
 
 fn start_at() -> Timestamp {
     "2026-01-05T09:00:00Z".parse().unwrap()
+}
+
+/// An item of `definition` started with `data` at [`start_at`], at normal priority.
+fn started_with(definition: &ServiceDefinition, data: &Map<String, Json>) -> Outcome {
+    start(
+        definition,
+        WorkItemId::new(),
+        data,
+        Priority::Normal,
+        start_at(),
+    )
+    .unwrap()
 }
 
 proptest! {
@@ -415,10 +435,7 @@ proptest! {
         let intake = Map::from_iter([("score".to_owned(), json!(score))]);
         let started = start(&definition, id, &intake, Priority::Normal, now).unwrap();
         check_resting(&definition, &started.state)?;
-        let first = started.effects.iter().find_map(|e| match e {
-            Effect::Audit(record) => Some(record),
-            _ => None,
-        });
+        let first = audits(&started).first().copied();
         prop_assert!(first.is_some_and(|r| r.before.is_none() && r.action == "item.created"));
         let mut state = started.state;
 
@@ -498,10 +515,7 @@ fn check_escalation(
         && matches!(before.position, Position::InStep { .. });
     if escalated {
         prop_assert_eq!(outcome.effects.first(), Some(&Effect::CancelTasks));
-        let audit = outcome.effects.iter().find_map(|e| match e {
-            Effect::Audit(record) => Some(record),
-            _ => None,
-        });
+        let audit = audits(outcome).first().copied();
         prop_assert_eq!(audit.map(|record| record.action), Some("step.escalated"));
     }
     Ok(())
@@ -566,14 +580,7 @@ fn a_decision_that_cannot_be_evaluated_takes_otherwise_and_says_why() {
     if let StepKind::Decision { branches, .. } = &mut definition.steps[0].kind {
         branches[0].when = Expression::compile("score > 0").unwrap();
     }
-    let outcome = start(
-        &definition,
-        WorkItemId::new(),
-        &Map::new(),
-        Priority::Normal,
-        start_at(),
-    )
-    .unwrap();
+    let outcome = started_with(&definition, &Map::new());
     assert_eq!(outcome.state.position.step(), Some(&key("s2")));
     let audit = outcome.effects.iter().find_map(|e| match e {
         Effect::Audit(record) if record.detail.contains_key("failed_branches") => Some(record),
@@ -599,38 +606,11 @@ fn performers_are_remembered_per_step_for_four_eyes() {
         },
     ]);
     let [author, reviewer, _] = workers();
-    let started = start(
-        &definition,
-        WorkItemId::new(),
-        &Map::new(),
-        Priority::Normal,
-        start_at(),
-    )
-    .unwrap();
-    let submit = |state: &ItemState, worker, outcome: &str, data: Map<String, Json>| {
-        let Position::InStep { step, visit } = &state.position else {
-            panic!()
-        };
-        apply(
-            &definition,
-            state,
-            &Event::TaskSubmitted {
-                step: step.clone(),
-                visit: *visit,
-                worker,
-                outcome: key(outcome),
-                data,
-            },
-            start_at(),
-        )
+    let started = started_with(&definition, &Map::new());
+    let submit = |state: &ItemState, worker, outcome: &str, data: Json| {
+        submit_as(&definition, state, worker, outcome, data, start_at())
     };
-    let answered = submit(
-        &started.state,
-        author,
-        "o0",
-        Map::from_iter([("score".into(), json!(3))]),
-    )
-    .unwrap();
+    let answered = submit(&started.state, author, "o0", json!({"score": 3})).unwrap();
     let opened = answered
         .effects
         .iter()
@@ -645,10 +625,10 @@ fn performers_are_remembered_per_step_for_four_eyes() {
         "routing is told who wrote it"
     );
     assert_eq!(
-        submit(&answered.state, author, "approve", Map::new()),
+        submit(&answered.state, author, "approve", json!({})),
         Err(Rejection::FourEyes)
     );
-    let rejected = submit(&answered.state, reviewer, "reject", Map::new()).unwrap();
+    let rejected = submit(&answered.state, reviewer, "reject", json!({})).unwrap();
     assert_eq!(
         rejected.state.position.step(),
         Some(&key("s0")),
@@ -657,40 +637,31 @@ fn performers_are_remembered_per_step_for_four_eyes() {
     assert_eq!(rejected.state.performers.get(&key("s1")), Some(&reviewer));
 }
 
-#[test]
-fn the_message_field_becomes_a_public_reply_or_an_internal_note_by_outcome() {
-    let definition =
-        crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
-            .unwrap();
+fn customer_support() -> ServiceDefinition {
+    crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
+        .unwrap()
+}
+
+/// The catalog's customer support, and a ticket of it started at [`start_at`], waiting for
+/// an answer.
+fn late_parcel() -> (ServiceDefinition, Outcome) {
+    let definition = customer_support();
     let intake = json!({"subject": "Late parcel", "description": "Where is it?",
                         "requester_email": "ann@example.com"});
-    let started = start(
-        &definition,
-        WorkItemId::new(),
-        intake.as_object().unwrap(),
-        Priority::Normal,
-        start_at(),
-    )
-    .unwrap();
-    let [agent, _, _] = workers();
+    let started = started_with(&definition, intake.as_object().unwrap());
+    (definition, started)
+}
+
+#[test]
+fn the_message_field_becomes_a_public_reply_or_an_internal_note_by_outcome() {
+    let (definition, started) = late_parcel();
     let later = start_at() + SignedDuration::from_mins(10);
     let submit = |outcome: &str, reply: &str| {
-        let Position::InStep { step, visit } = &started.state.position else {
-            panic!(
-                "the ticket waits for an answer: {:?}",
-                started.state.position
-            )
-        };
-        apply(
+        submit_at(
             &definition,
             &started.state,
-            &Event::TaskSubmitted {
-                step: step.clone(),
-                visit: *visit,
-                worker: agent,
-                outcome: key(outcome),
-                data: Map::from_iter([("reply".into(), json!(reply))]),
-            },
+            outcome,
+            json!({ "reply": reply }),
             later,
         )
         .unwrap()
@@ -734,19 +705,7 @@ fn the_message_field_becomes_a_public_reply_or_an_internal_note_by_outcome() {
 
 #[test]
 fn a_merged_duplicate_ends_cancelled_pointing_to_the_survivor_and_its_requester_is_told() {
-    let definition =
-        crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
-            .unwrap();
-    let intake = json!({"subject": "Late parcel", "description": "Where is it?",
-                        "requester_email": "ann@example.com"});
-    let started = start(
-        &definition,
-        WorkItemId::new(),
-        intake.as_object().unwrap(),
-        Priority::Normal,
-        start_at(),
-    )
-    .unwrap();
+    let (definition, started) = late_parcel();
     let survivor = WorkItemId::new();
     let later = start_at() + SignedDuration::from_mins(3);
     let merged = apply(
@@ -840,9 +799,12 @@ fn office_hours() -> crate::calendar::BusinessCalendar {
     spec.try_into().unwrap()
 }
 
-fn submit_at(
+/// Submits the task of the human step `state` is at, as `worker`, with `outcome` and
+/// `data`, at `now`.
+fn submit_as(
     definition: &ServiceDefinition,
     state: &ItemState,
+    worker: WorkerId,
     outcome: &str,
     data: Json,
     now: Timestamp,
@@ -853,11 +815,22 @@ fn submit_at(
     let event = Event::TaskSubmitted {
         step: step.clone(),
         visit: *visit,
-        worker: workers()[0],
+        worker,
         outcome: key(outcome),
         data: data.as_object().cloned().unwrap(),
     };
     apply(definition, state, &event, now)
+}
+
+/// [`submit_as`] the first of [`workers`].
+fn submit_at(
+    definition: &ServiceDefinition,
+    state: &ItemState,
+    outcome: &str,
+    data: Json,
+    now: Timestamp,
+) -> Result<Outcome, Rejection> {
+    submit_as(definition, state, workers()[0], outcome, data, now)
 }
 
 #[test]
@@ -899,14 +872,7 @@ fn an_untouched_task_escalates_after_business_time_and_a_submitted_one_does_not(
     let escalated = apply(&definition, &started.state, &timer, monday).unwrap();
     assert_eq!(escalated.state.position.step(), Some(&key("l2")));
     assert_eq!(escalated.effects.first(), Some(&Effect::CancelTasks));
-    let audit = escalated
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::Audit(record) => Some(record),
-            _ => None,
-        })
-        .unwrap();
+    let audit = audits(&escalated)[0];
     assert_eq!(audit.action, "step.escalated");
     assert_eq!(
         (&audit.detail["step"], &audit.detail["to"]),
@@ -952,14 +918,7 @@ fn an_untouched_task_escalates_after_business_time_and_a_submitted_one_does_not(
 #[test]
 fn an_outcome_is_refused_without_the_fields_required_on_it() {
     let definition = crate::definition::load_definition(TIERS).unwrap();
-    let started = start(
-        &definition,
-        WorkItemId::new(),
-        &Map::new(),
-        Priority::Normal,
-        start_at(),
-    )
-    .unwrap();
+    let started = started_with(&definition, &Map::new());
     let refused = |outcome: &str, data: Json| match submit_at(
         &definition,
         &started.state,
@@ -1033,11 +992,7 @@ fn the_priority_matrix_sets_the_priority_at_start_and_an_engagement_may_replace_
         "the matrix beats the asked priority"
     );
     assert_eq!(urgent.state.position.step().unwrap().as_str(), "resolve");
-    let first_audit = urgent.effects.iter().find_map(|e| match e {
-        Effect::Audit(record) => Some(record),
-        _ => None,
-    });
-    assert_eq!(first_audit.unwrap().after.priority, Priority::Urgent);
+    assert_eq!(audits(&urgent)[0].after.priority, Priority::Urgent);
     let request = start_with(
         &definition,
         ticket("service_request", "access", "low", "medium"),
@@ -1085,23 +1040,14 @@ fn the_priority_matrix_sets_the_priority_at_start_and_an_engagement_may_replace_
             .unwrap_err()
             .contains("`huge`")
     );
-    let without =
-        crate::definition::load_definition(include_str!("../../../catalog/customer-support.toml"))
-            .unwrap();
+    let without = customer_support();
     assert!(without.tuned(&settings).is_err(), "no matrix to replace");
 }
 
 #[test]
 fn an_item_following_its_parent_ends_with_its_resolution_and_its_requester_is_told() {
     let definition = it_helpdesk();
-    let child = start(
-        &definition,
-        WorkItemId::new(),
-        &ticket("incident", "network", "low", "low"),
-        Priority::Normal,
-        start_at(),
-    )
-    .unwrap();
+    let child = started_with(&definition, &ticket("incident", "network", "low", "low"));
     let parent = WorkItemId::new();
     let later = start_at() + SignedDuration::from_mins(30);
     let follow = |resolution: &str| Event::FollowParent {
@@ -1134,14 +1080,7 @@ fn an_item_following_its_parent_ends_with_its_resolution_and_its_requester_is_to
             )
         ))
     );
-    let audits: Vec<&AuditRecord> = followed
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Audit(record) => Some(record),
-            _ => None,
-        })
-        .collect();
+    let audits = audits(&followed);
     assert_eq!(audits.len(), 1);
     assert_eq!(audits[0].action, "item.completed");
     assert_eq!(audits[0].detail["parent"], json!(parent));
@@ -1163,4 +1102,201 @@ fn an_item_following_its_parent_ends_with_its_resolution_and_its_requester_is_to
         apply(&definition, &followed.state, &follow("resolved"), later),
         Err(Rejection::Finished)
     );
+}
+
+fn telemarketing() -> ServiceDefinition {
+    crate::definition::load_definition(include_str!("../../../catalog/telemarketing.toml")).unwrap()
+}
+
+/// A new contact in `zone` at [`start_at`] (Monday 09:00 UTC).
+fn contact_in(definition: &ServiceDefinition, zone: &str, dnc: Json) -> Outcome {
+    let data =
+        json!({"contact_name": "Jana Nováková", "phone": "+421 905 123 456", "time_zone": zone});
+    let facts = Map::from_iter([("dnc".to_owned(), dnc)]);
+    start_with_facts(
+        definition,
+        WorkItemId::new(),
+        data.as_object().unwrap(),
+        Priority::Normal,
+        facts,
+        start_at(),
+    )
+    .unwrap()
+}
+
+/// A new contact in Bratislava, past the calling-hours wait (10:00 there: open at once).
+fn contact(definition: &ServiceDefinition, dnc: Json) -> Outcome {
+    let started = contact_in(definition, "Europe/Bratislava", dnc);
+    match &started.state.position {
+        Position::Waiting { until, .. } => {
+            assert_eq!(*until, Some(start_at()));
+            fire(definition, &started.state)
+        }
+        _ => started,
+    }
+}
+
+/// Fires the timer the item waits on, at its time.
+fn fire(definition: &ServiceDefinition, state: &ItemState) -> Outcome {
+    let Position::Waiting {
+        step,
+        visit,
+        until: Some(at),
+    } = &state.position
+    else {
+        panic!("not waiting on a timer: {:?}", state.position)
+    };
+    let event = Event::TimerFired {
+        step: step.clone(),
+        visit: *visit,
+    };
+    apply(definition, state, &event, *at).unwrap()
+}
+
+#[test]
+fn a_contact_on_a_do_not_call_list_is_never_called() {
+    let definition = telemarketing();
+    let listed = contact(&definition, json!({"reason": "asked in 2025"}));
+    assert!(matches!(
+        &listed.state.position,
+        Position::Completed { resolution, .. } if resolution.as_str() == "do_not_call"
+    ));
+    assert!(
+        !listed
+            .effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::OpenTask(_)))
+    );
+    let free = contact(&definition, Json::Null);
+    assert_eq!(free.state.position.step().unwrap().as_str(), "call");
+}
+
+#[test]
+fn entries_count_the_attempts_and_the_fifth_unanswered_call_gives_up() {
+    let definition = telemarketing();
+    let mut state = contact(&definition, Json::Null).state;
+    let mut now = start_at();
+    for attempt in 1..=5 {
+        assert_eq!(state.entries[&key("call")], attempt);
+        now += SignedDuration::from_hours(3);
+        let outcome = if attempt % 2 == 0 {
+            "busy"
+        } else {
+            "no_answer"
+        };
+        let after = submit_at(&definition, &state, outcome, json!({}), now).unwrap();
+        if attempt == 5 {
+            assert!(matches!(
+                &after.state.position,
+                Position::Completed { resolution, .. } if resolution.as_str() == "unreachable"
+            ));
+            return;
+        }
+        let Position::Waiting { step, until, .. } = &after.state.position else {
+            panic!("not waiting: {:?}", after.state.position)
+        };
+        assert_eq!(step.as_str(), "retry_later");
+        // Two hours later, or the next morning when that is after 20:00 in Bratislava.
+        let expected = match attempt {
+            // 17:00 UTC + 2 h is 20:00 there, when calling stops.
+            2 => "2026-01-06T08:00:00Z".parse().unwrap(),
+            _ => now + SignedDuration::from_hours(2),
+        };
+        assert_eq!(*until, Some(expected), "attempt {attempt}");
+        now = expected;
+        state = fire(&definition, &after.state).state;
+        assert_eq!(state.position.step().unwrap().as_str(), "call");
+    }
+}
+
+#[test]
+fn a_callback_waits_until_the_time_the_form_names() {
+    let definition = telemarketing();
+    let state = contact(&definition, Json::Null).state;
+    let now = start_at() + SignedDuration::from_mins(5);
+    assert!(matches!(
+        submit_at(&definition, &state, "callback", json!({}), now),
+        Err(Rejection::InvalidData(_))
+    ));
+    let back_at: Timestamp = "2026-01-07T16:30:00Z".parse().unwrap();
+    let waiting = submit_at(
+        &definition,
+        &state,
+        "callback",
+        json!({"callback_at": "2026-01-07T17:30:00+01:00"}),
+        now,
+    )
+    .unwrap();
+    let Position::Waiting { step, until, visit } = &waiting.state.position else {
+        panic!("not waiting: {:?}", waiting.state.position)
+    };
+    assert_eq!(step.as_str(), "await_callback");
+    assert_eq!(*until, Some(back_at));
+    assert!(waiting.effects.iter().any(|effect| matches!(
+        effect,
+        Effect::ScheduleTimer { at, visit: v, .. } if *at == back_at && v == visit
+    )));
+    let called_back = fire(&definition, &waiting.state);
+    assert_eq!(called_back.state.position.step().unwrap().as_str(), "call");
+    assert_eq!(called_back.state.entries[&key("call")], 2);
+    assert_eq!(called_back.state.entries[&key("check_dnc")], 2);
+}
+
+#[test]
+fn calls_wait_for_the_calling_hours_of_the_contacts_own_zone() {
+    let definition = telemarketing();
+    // 04:00 in New York: the first call waits until 09:00 there.
+    let early = contact_in(&definition, "America/New_York", Json::Null);
+    let Position::Waiting { step, until, .. } = &early.state.position else {
+        panic!("not waiting: {:?}", early.state.position)
+    };
+    assert_eq!(step.as_str(), "calling_window");
+    assert_eq!(*until, Some("2026-01-05T14:00:00Z".parse().unwrap()));
+    let at_nine = fire(&definition, &early.state);
+    assert_eq!(at_nine.state.position.step().unwrap().as_str(), "call");
+
+    // A callback asked for on Saturday 21:30 there comes on Sunday at 09:00.
+    let waiting = submit_at(
+        &definition,
+        &at_nine.state,
+        "callback",
+        json!({"callback_at": "2026-01-10T21:30:00-05:00"}),
+        "2026-01-05T15:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    let Position::Waiting { until, .. } = &waiting.state.position else {
+        panic!("not waiting: {:?}", waiting.state.position)
+    };
+    assert_eq!(*until, Some("2026-01-11T14:00:00Z".parse().unwrap()));
+
+    // A zone nobody knows falls back on the engagement calendar's (UTC here): open.
+    let unknown = contact_in(&definition, "Mars/Olympus_Mons", Json::Null);
+    assert!(matches!(
+        unknown.state.position,
+        Position::Waiting { until: Some(at), .. } if at == start_at()
+    ));
+}
+
+#[test]
+fn a_do_not_call_disposition_puts_the_number_on_the_clients_list() {
+    let definition = telemarketing();
+    let state = contact(&definition, Json::Null).state;
+    let done = submit_at(&definition, &state, "do_not_call", json!({}), start_at()).unwrap();
+    assert!(matches!(
+        &done.state.position,
+        Position::Completed { resolution, .. } if resolution.as_str() == "do_not_call"
+    ));
+    let written: Vec<_> = done
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::SetRegisterEntry {
+                register,
+                key,
+                data,
+            } => Some((register.as_str(), key.as_str(), data["item"].clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, [("do_not_call", "+421905123456", json!(state.id))]);
 }

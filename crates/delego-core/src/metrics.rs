@@ -25,6 +25,11 @@
 //!   responses, their sum, the average rating, and the share satisfied (rated
 //!   [`SATISFIED_FROM`] or more).
 //!
+//! - **outcomes** and **resolutions**: tasks done in the interval by step and outcome
+//!   (`"call.no_answer"`), and items completed in the interval by resolution (`converted`):
+//!   a campaign's dispositions and results, from which its contact rate and conversion
+//!   follow. Like CSAT, they appear on total, client and engagement rows.
+//!
 //! Occupancy and utilisation are measures of workers: they appear on worker, team and total
 //! rows, never on client or engagement rows (a worker's time is not one client's). CSAT rates
 //! the client's service as a whole: it appears on total, client and engagement rows.
@@ -145,6 +150,26 @@ pub struct CsatFact {
     pub at: Timestamp,
 }
 
+/// A recorded result: a task done with an outcome, or an item completed with a resolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultFact {
+    pub client_id: ClientId,
+    pub engagement_id: EngagementId,
+    pub at: Timestamp,
+    pub result: WorkResult,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkResult {
+    /// A task of `step` done with `outcome`.
+    Outcome {
+        step: crate::values::Key,
+        outcome: crate::values::Key,
+    },
+    /// An item completed with this resolution.
+    Resolution(crate::values::Key),
+}
+
 /// A worker's presence at the window's start and its changes within the window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerPresence {
@@ -166,6 +191,8 @@ pub struct Facts {
     pub workers: Vec<WorkerPresence>,
     /// Ratings given in the window.
     pub csat: Vec<CsatFact>,
+    /// Outcomes and resolutions recorded in the window.
+    pub results: Vec<ResultFact>,
     /// The team of each worker that has one.
     pub teams: BTreeMap<WorkerId, crate::values::Key>,
 }
@@ -219,6 +246,10 @@ pub struct Row {
     /// Ratings of [`SATISFIED_FROM`] or more.
     pub csat_satisfied: u64,
     pub csat_satisfied_share: Option<f64>,
+    /// Tasks done in the interval by `"step.outcome"`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Items completed in the interval by resolution.
+    pub resolutions: BTreeMap<String, u64>,
 }
 
 /// Which dimension a fact counts towards; ordered so rows come out stably.
@@ -477,14 +508,42 @@ pub fn compute(facts: &Facts, settings: &Settings) -> Vec<Row> {
         }
     }
 
+    // Outcomes and resolutions per dimension and interval.
+    type Counts = (BTreeMap<String, u64>, BTreeMap<String, u64>);
+    let mut results: BTreeMap<(Dim, usize), Counts> = BTreeMap::new();
+    for fact in &facts.results {
+        let (Some(dim), Some(i)) = (
+            Dim::of(by, fact.client_id, fact.engagement_id),
+            grid.index(fact.at),
+        ) else {
+            continue;
+        };
+        slot(&mut tallies, dim, count);
+        let (outcomes, resolutions) = results.entry((dim, i)).or_default();
+        match &fact.result {
+            WorkResult::Outcome { step, outcome } => {
+                *outcomes.entry(format!("{step}.{outcome}")).or_default() += 1;
+            }
+            WorkResult::Resolution(resolution) => {
+                *resolutions.entry(resolution.to_string()).or_default() += 1;
+            }
+        }
+    }
+
     let mut out = Vec::new();
     for (dim, rows) in tallies {
         for (i, t) in rows.into_iter().enumerate() {
-            if dim != Dim::Total && t.is_empty() {
+            let counts = results.remove(&(dim, i));
+            if dim != Dim::Total && t.is_empty() && counts.is_none() {
                 continue;
             }
             let (start, end) = grid.bounds(i);
-            out.push(row(dim, start, end, &t));
+            let mut row = row(dim, start, end, &t);
+            if let Some((outcomes, resolutions)) = counts {
+                row.outcomes = outcomes;
+                row.resolutions = resolutions;
+            }
+            out.push(row);
         }
     }
     out.sort_by_key(|r| r.start);
@@ -566,6 +625,8 @@ fn row(dim: Dim<'_>, start: Timestamp, end: Timestamp, t: &Tally) -> Row {
         csat_average: ratio(t.csat_sum as f64, t.csat_responses as f64),
         csat_satisfied: t.csat_satisfied,
         csat_satisfied_share: ratio(t.csat_satisfied as f64, t.csat_responses as f64),
+        outcomes: BTreeMap::new(),
+        resolutions: BTreeMap::new(),
     }
 }
 

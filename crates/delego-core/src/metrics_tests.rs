@@ -115,6 +115,7 @@ fn floor() -> Floor {
             at,
         })
         .collect(),
+        results: Vec::new(),
         teams: Default::default(),
     };
     Floor {
@@ -393,6 +394,7 @@ fn any_facts() -> impl Strategy<Value = Facts> {
                 at: at(0, given),
             })
             .collect(),
+        results: Vec::new(),
         // Every worker in a team, so that team rows must add up to the worker rows.
         teams: workers
             .iter()
@@ -462,5 +464,52 @@ proptest! {
                 prop_assert!((0.0..=1.0).contains(&ratio), "{:?}", row);
             }
         }
+    }
+}
+
+#[test]
+fn outcomes_and_resolutions_are_counted_when_recorded_on_client_rows_not_worker_rows() {
+    let mut floor = floor();
+    let key = |text: &str| crate::values::Key::parse(text).unwrap();
+    let result = |minute, result| ResultFact {
+        client_id: floor.client,
+        engagement_id: floor.engagement,
+        at: at(minute, 0),
+        result,
+    };
+    let call = |outcome: &str| WorkResult::Outcome {
+        step: key("call"),
+        outcome: key(outcome),
+    };
+    floor.facts.results = vec![
+        result(5, call("no_answer")),
+        result(10, call("no_answer")),
+        result(20, call("interested")),
+        result(20, WorkResult::Resolution(key("converted"))),
+        result(45, call("busy")),
+        // After the window: not counted.
+        result(70, call("interested")),
+    ];
+    let rows = compute(&floor.facts, &settings(30, Breakdown::Engagement));
+    let first = rows.iter().find(|row| row.start == at(0, 0)).unwrap();
+    assert_eq!(
+        first.outcomes,
+        BTreeMap::from([
+            ("call.interested".to_owned(), 1),
+            ("call.no_answer".to_owned(), 2)
+        ])
+    );
+    assert_eq!(
+        first.resolutions,
+        BTreeMap::from([("converted".to_owned(), 1)])
+    );
+    let second = rows.iter().find(|row| row.start == at(30, 0)).unwrap();
+    assert_eq!(
+        second.outcomes,
+        BTreeMap::from([("call.busy".to_owned(), 1)])
+    );
+    assert!(second.resolutions.is_empty());
+    for row in compute(&floor.facts, &settings(60, Breakdown::Worker)) {
+        assert!(row.outcomes.is_empty() && row.resolutions.is_empty());
     }
 }

@@ -114,6 +114,7 @@ impl_store!(
     seq_in_list = "seq IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
     client_in_list = "client_id IN (SELECT jsonb_array_elements_text($6::jsonb)::uuid)",
     id_hex = "replace(CAST(id AS TEXT), '-', '')",
+    data_text = "(state -> 'data' ->> $6)",
     engagement_in_list = "e.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
 );
 

@@ -127,11 +127,12 @@ macro_rules! impl_store {
         seq_in_list = $seq_in_list:literal,
         client_in_list = $client_in_list:literal,
         id_hex = $id_hex:literal,
+        data_text = $data_text:literal,
         engagement_in_list = $engagement_in_list:literal $(,)?
     ) => {
         use std::sync::Arc;
 
-        use delego_core::definition::{Completeness, ServiceDefinition, load_definition, validate_form};
+        use delego_core::definition::{Completeness, LookupKind, ServiceDefinition, load_definition, validate_form};
         use delego_core::model::EngagementSettings;
         use delego_core::engine::{self, Effect, Event, Outcome};
         use delego_core::id::{
@@ -513,6 +514,78 @@ macro_rules! impl_store {
                 }
             }
 
+            /// The service's lookups for an item of `client` and `engagement` with `data`, as
+            /// its decisions read them. Counts reach back from `at` (the item's arrival) and
+            /// leave `item` itself out once it exists.
+            #[allow(clippy::too_many_arguments)]
+            async fn facts_of(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                definition: &ServiceDefinition,
+                client: ClientId,
+                engagement: EngagementId,
+                item: Option<WorkItemId>,
+                data: &Map<String, Json>,
+                at: jiff::Timestamp,
+            ) -> Result<Map<String, Json>> {
+                let mut facts = Map::new();
+                for lookup in &definition.lookups {
+                    let text = |field: &Key| match data.get(field.as_str()) {
+                        None | Some(Json::Null) => None,
+                        Some(Json::String(text)) => Some(text.trim().to_owned()),
+                        Some(other) => Some(other.to_string()),
+                    };
+                    let value = match &lookup.kind {
+                        LookupKind::Register { register, key } => match text(key) {
+                            Some(key) => Self::register_fact(conn, register, client, &key).await?,
+                            None => Json::Null,
+                        },
+                        LookupKind::CountItems { field, within } => match text(field) {
+                            Some(value) => {
+                                let since = at.checked_sub(*within).unwrap_or(at);
+                                let count: i64 = sqlx::query_scalar(concat!(
+                                    "SELECT count(*) FROM work_items WHERE engagement_id = $1 AND id <> $2 \
+                                     AND created_at >= $3 AND created_at <= $4 AND ", $data_text, " = $5"
+                                ))
+                                .bind(engagement.as_uuid())
+                                .bind(item.map_or(Uuid::nil(), |item| item.as_uuid()))
+                                .bind(micros(since))
+                                .bind(micros(at))
+                                .bind(value)
+                                .bind(field.as_str())
+                                .fetch_one(&mut *conn)
+                                .await?;
+                                json!(count)
+                            }
+                            None => json!(0),
+                        },
+                    };
+                    facts.insert(lookup.name.to_string(), value);
+                }
+                Ok(facts)
+            }
+
+            /// The item with its lookups read afresh, so that a decision sees today's
+            /// registers (a contact added to a do-not-call list since, say).
+            async fn with_facts(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                definition: &ServiceDefinition,
+                mut item: WorkItem,
+            ) -> Result<WorkItem> {
+                if !definition.lookups.is_empty() {
+                    item.state.facts = Self::facts_of(
+                        conn,
+                        definition,
+                        item.client_id,
+                        item.engagement_id,
+                        Some(item.id()),
+                        &item.state.data,
+                        item.created_at,
+                    )
+                    .await?;
+                }
+                Ok(item)
+            }
+
             /// Adds a message to the item's thread, audited. A person's public message goes
             /// out to the requester as a reply; the system's own notices are already the
             /// delivery of an outbox message.
@@ -658,6 +731,10 @@ macro_rules! impl_store {
                         }
                         Effect::PostMessage { visibility, body } => {
                             Self::insert_message(tx, item, actor.clone(), visibility, body, Vec::new(), now)
+                                .await?;
+                        }
+                        Effect::SetRegisterEntry { register, key, data } => {
+                            Self::set_register_entry_in(tx, &register, item.client_id, &key, data, actor, now)
                                 .await?;
                         }
                         Effect::Audit(record) => {
@@ -1763,6 +1840,7 @@ macro_rules! impl_store {
                     outcome: outcome.clone(),
                     data,
                 };
+                let item = Self::with_facts(&mut tx, &definition, item).await?;
                 let result = Self::judged(engine::apply(&definition, &item.state, &event, now), unknown)?;
                 if let Some(form) = form {
                     Self::check_articles(&mut tx, item.engagement_id, form, &result.state.data).await?;
@@ -2094,7 +2172,22 @@ macro_rules! impl_store {
                     &new.data,
                 )
                 .await?;
-                let started = engine::start(&definition, WorkItemId::new(), &new.data, new.priority, now);
+                // Looked up by the values as the item will store them (a phone number in
+                // E.164), not as they were typed.
+                let normalised = validate_form(&definition.intake, &new.data, Completeness::Whole)
+                    .unwrap_or_else(|_| new.data.clone());
+                let facts = Self::facts_of(
+                    &mut *self.pool.acquire().await?,
+                    &definition,
+                    engagement.client_id,
+                    engagement.id,
+                    None,
+                    &normalised,
+                    now,
+                )
+                .await?;
+                let started =
+                    engine::start_with_facts(&definition, WorkItemId::new(), &new.data, new.priority, facts, now);
                 let outcome = Self::judged(started, unknown)?;
                 let item = WorkItem {
                     client_id: engagement.client_id,
@@ -2267,6 +2360,7 @@ macro_rules! impl_store {
                 }
                 let definition = self.definition_for(&mut tx, &item).await?;
                 let now = self.now();
+                let item = Self::with_facts(&mut tx, &definition, item).await?;
                 let outcome = engine::apply(&definition, &item.state, &event, now)?;
                 self.commit_outcome(tx, item, &definition, outcome, actor, now).await
             }
@@ -2967,9 +3061,18 @@ macro_rules! impl_store {
                 .await?;
                 let mut definitions: std::collections::HashMap<(Uuid, u32), Arc<ServiceDefinition>> = Default::default();
                 let mut items = Vec::with_capacity(rows.len());
+                let mut results = Vec::new();
                 for row in &rows {
                     let engagement_id = EngagementId::from_uuid(row.try_get(2)?);
                     let state: engine::ItemState = rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?;
+                    if let engine::Position::Completed { at, resolution, .. } = &state.position {
+                        results.push(delego_core::metrics::ResultFact {
+                            client_id: ClientId::from_uuid(row.try_get(1)?),
+                            engagement_id,
+                            at: *at,
+                            result: delego_core::metrics::WorkResult::Resolution(resolution.clone()),
+                        });
+                    }
                     let ended = match state.position {
                         engine::Position::Cancelled { at, merged_into: Some(_), .. } => Some(ItemEnd::Merged { at }),
                         engine::Position::Cancelled { at, .. } => Some(ItemEnd::Cancelled { at }),
@@ -3006,7 +3109,7 @@ macro_rules! impl_store {
                 // Tasks waiting or held now, and tasks that ended in or after the window
                 // (cancelled ones from before `done_at` recorded cancellations are left out).
                 let rows = sqlx::query(
-                    "SELECT client_id, engagement_id, worker_id, queued_at, claimed_at, started_at, done_at, status \
+                    "SELECT client_id, engagement_id, worker_id, queued_at, claimed_at, started_at, done_at, status, step, outcome \
                      FROM tasks WHERE queued_at < $2 AND ($3 IS NULL OR client_id = $3) \
                      AND (status IN ('open', 'claimed') OR done_at >= $1)",
                 )
@@ -3018,6 +3121,20 @@ macro_rules! impl_store {
                 let mut tasks = Vec::with_capacity(rows.len());
                 for row in &rows {
                     let status: String = row.try_get(7)?;
+                    let done_at = rows::optional_timestamp(row.try_get(6)?)?;
+                    if let (Some(at), Some(outcome)) = (done_at, row.try_get::<Option<String>, _>(9)?)
+                        && status == "done"
+                    {
+                        results.push(delego_core::metrics::ResultFact {
+                            client_id: ClientId::from_uuid(row.try_get(0)?),
+                            engagement_id: EngagementId::from_uuid(row.try_get(1)?),
+                            at,
+                            result: delego_core::metrics::WorkResult::Outcome {
+                                step: rows::key(row.try_get(8)?)?,
+                                outcome: rows::key(outcome)?,
+                            },
+                        });
+                    }
                     tasks.push(TaskFact {
                         client_id: ClientId::from_uuid(row.try_get(0)?),
                         engagement_id: EngagementId::from_uuid(row.try_get(1)?),
@@ -3117,7 +3234,7 @@ macro_rules! impl_store {
                         })
                     })
                     .collect::<Result<_>>()?;
-                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers, csat, teams })
+                Ok(Facts { from, to, as_of: self.now(), items, tasks, workers, csat, results, teams })
             }
 
             async fn dispatch_offers(&self) -> Result<usize> {
@@ -3453,6 +3570,7 @@ macro_rules! impl_store {
                     }
                     let item = Self::load_item(&mut tx, item_id).await?;
                     let definition = self.definition_for(&mut tx, &item).await?;
+                    let item = Self::with_facts(&mut tx, &definition, item).await?;
                     let event = Event::TimerFired {
                         step,
                         visit: u32::try_from(visit).unwrap_or_default(),

@@ -88,6 +88,49 @@ macro_rules! impl_registers {
             }
 
             impl $store {
+                /// Adds or replaces the entry `key` of `client`'s register in the caller's
+                /// transaction, audited as `register.entry_set` (an item's process writing
+                /// to a do-not-call list). A key that cannot be one is left alone.
+                pub(super) async fn set_register_entry_in(
+                    tx: &mut super::Tx,
+                    register: &Key,
+                    client: ClientId,
+                    key: &str,
+                    data: Map<String, Json>,
+                    actor: &Actor,
+                    now: jiff::Timestamp,
+                ) -> Result<()> {
+                    let Ok(key) = RegisterEntry::parse_key(key) else {
+                        return Ok(());
+                    };
+                    let matching = RegisterEntry::match_key(&key);
+                    let before: Option<SqlJson<Json>> = sqlx::query_scalar(concat!(
+                        "SELECT data FROM register_entries WHERE ", entries_in_scope!(), " AND key_match = $3"
+                    ))
+                    .bind(register.as_str())
+                    .bind(Some(client.as_uuid()))
+                    .bind(&matching)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    sqlx::query(upsert_entry!("(register, client_id, key_match) WHERE client_id IS NOT NULL"))
+                        .bind(register.as_str())
+                        .bind(Some(client.as_uuid()))
+                        .bind(&key)
+                        .bind(&matching)
+                        .bind(SqlJson(&data))
+                        .bind(micros(now))
+                        .execute(&mut **tx)
+                        .await?;
+                    let detail = json!({
+                        "register": register,
+                        "key": key,
+                        "before": before.map(|data| data.0),
+                        "after": data,
+                    });
+                    let detail = detail.as_object().cloned().unwrap_or_default();
+                    Self::insert_audit(tx, Some(client), None, actor, "register.entry_set", detail, now).await
+                }
+
                 /// One problem for each register field of `form` whose value in `data`
                 /// names no entry that items of `client` may name. Other values (unset,
                 /// not text) are left to the form's validation.
@@ -118,6 +161,19 @@ macro_rules! impl_registers {
                         }
                     }
                     Ok(problems)
+                }
+
+                /// The data of the entry an item of `client` names by `key`, for a lookup;
+                /// `null` when there is none.
+                pub(super) async fn register_fact(
+                    conn: &mut Conn,
+                    register: &Key,
+                    client: ClientId,
+                    key: &str,
+                ) -> Result<Json> {
+                    Ok(find_entry(conn, register, client, key)
+                        .await?
+                        .map_or(Json::Null, |entry| Json::Object(entry.data)))
                 }
 
                 /// The engine's verdict on submitted data with the data's register problems

@@ -89,6 +89,7 @@ impl_store!(
     seq_in_list = "seq IN (SELECT value FROM json_each($1))",
     client_in_list = "client_id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($6))",
     id_hex = "lower(hex(id))",
+    data_text = "json_extract(state, '$.data.' || $6)",
     engagement_in_list = "e.id IN (SELECT unhex(replace(value, '-', '')) FROM json_each($1))",
 );
 

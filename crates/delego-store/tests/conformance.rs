@@ -116,31 +116,68 @@ struct Floor {
     engagement: delego_core::id::EngagementId,
 }
 
-async fn floor(store: &dyn Store, client_name: &str) -> Floor {
-    store.publish_service(SUPPORT_V1).await.unwrap();
-    let client = store
-        .create_client(Name::parse(client_name).unwrap(), &operator())
+async fn client(store: &dyn Store, name: &str) -> ClientId {
+    store
+        .create_client(Name::parse(name).unwrap(), &operator())
         .await
-        .unwrap();
-    let engagement = store
+        .unwrap()
+        .id
+}
+
+/// Publishes `definition` (publishing the same text again changes nothing) and opens an
+/// engagement of `client` on it, called `name` and run on `settings`.
+async fn engage(
+    store: &dyn Store,
+    definition: &str,
+    client: ClientId,
+    name: &str,
+    settings: delego_core::model::EngagementSettings,
+) -> delego_core::model::Engagement {
+    let service = store.publish_service(definition).await.unwrap();
+    store
         .create_engagement(
-            client.id,
-            Name::parse("Support").unwrap(),
-            &key("test-support"),
-            1,
-            Default::default(),
+            client,
+            Name::parse(name).unwrap(),
+            &service.key,
+            service.version,
+            settings,
             &operator(),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A new client called `client_name` with one engagement, `engagement_name`, on the
+/// service `definition`.
+async fn floor_on(
+    store: &dyn Store,
+    definition: &str,
+    client_name: &str,
+    engagement_name: &str,
+) -> Floor {
+    let client = client(store, client_name).await;
+    let engagement = engage(
+        store,
+        definition,
+        client,
+        engagement_name,
+        Default::default(),
+    )
+    .await;
     Floor {
-        client: client.id,
+        client,
         engagement: engagement.id,
     }
 }
 
-async fn worker(store: &dyn Store, skills: &[(&str, u8)], clients: &[ClientId]) -> WorkerId {
-    let worker = Worker {
+/// A new client called `client_name` on the test service ([`SUPPORT_V1`]).
+async fn floor(store: &dyn Store, client_name: &str) -> Floor {
+    floor_on(store, SUPPORT_V1, client_name, "Support").await
+}
+
+/// A worker profile with `skills`, cleared for `clients`, taking back-office work.
+fn profile(skills: &[(&str, u8)], clients: &[ClientId]) -> Worker {
+    Worker {
         id: WorkerId::new(),
         name: Name::parse("Jana Nováková").unwrap(),
         skills: skills
@@ -156,9 +193,27 @@ async fn worker(store: &dyn Store, skills: &[(&str, u8)], clients: &[ClientId]) 
         idle_since: None,
         wrap_up_secs: 0,
         team: None,
-    };
+    }
+}
+
+async fn hire(store: &dyn Store, worker: Worker) -> WorkerId {
     store.create_worker(&worker, &operator()).await.unwrap();
     worker.id
+}
+
+/// A [`profile`] with `skills` and `clients`, stored.
+async fn worker(store: &dyn Store, skills: &[(&str, u8)], clients: &[ClientId]) -> WorkerId {
+    hire(store, profile(skills, clients)).await
+}
+
+/// An agent with `skill` at `level`, cleared for `client`, answering e-mail: the channel
+/// of the front-office services (customer and technical support, the IT help desk).
+async fn email_agent(store: &dyn Store, skill: &str, level: u8, client: ClientId) -> WorkerId {
+    let agent = Worker {
+        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 10)]),
+        ..profile(&[(skill, level)], &[client])
+    };
+    hire(store, agent).await
 }
 
 fn new_item(floor: &Floor, subject: &str) -> NewItem {
@@ -169,6 +224,33 @@ fn new_item(floor: &Floor, subject: &str) -> NewItem {
         requester_id: None,
         idempotency_key: None,
     }
+}
+
+/// An item for a front-office service: `subject`, a description and the requester's
+/// address, with `fields` added (or replacing these).
+fn ticket(floor: &Floor, subject: &str, fields: Json) -> NewItem {
+    let mut item = new_item(floor, subject);
+    item.data.extend(data(json!({
+        "description": "It stopped working.", "requester_email": "ann@example.com",
+    })));
+    item.data.extend(data(fields));
+    item
+}
+
+/// Creates `new` as the operator: the item as it started.
+async fn create(store: &dyn Store, new: NewItem) -> delego_core::model::WorkItem {
+    store.create_item(new, &operator()).await.unwrap().value
+}
+
+/// Cancels `item` as the operator, whatever its version, for `reason`.
+async fn cancel(store: &dyn Store, item: WorkItemId, reason: &str) {
+    let event = Event::Cancel {
+        reason: reason.into(),
+    };
+    store
+        .apply_event(item, None, event, &operator())
+        .await
+        .unwrap();
 }
 
 /// Declares one `#[tokio::test]` per backend for each case.
@@ -731,18 +813,7 @@ async fn items_in_flight_finish_on_the_version_they_started_on(h: &Harness) {
         .replace("resolved = \"check\"", "resolved = \"resolved\"")
         .replace("skills = [\"support\", \"qa\"]", "skills = [\"support\"]");
     let v2 = remove_step(&v2, "check");
-    store.publish_service(&v2).await.unwrap();
-    let v2_engagement = store
-        .create_engagement(
-            floor.client,
-            Name::parse("Support v2").unwrap(),
-            &key("test-support"),
-            2,
-            Default::default(),
-            &operator(),
-        )
-        .await
-        .unwrap();
+    let v2_engagement = engage(store, &v2, floor.client, "Support v2", Default::default()).await;
     let v2_item = store
         .create_item(
             NewItem {
@@ -1485,17 +1556,7 @@ async fn engagements_workers_users_and_services_are_listed_filtered_and_ordered_
     assert_eq!(services[1].published_at, published_v1);
     assert_eq!(services[2].published_at, published_v2);
 
-    let claims = store
-        .create_engagement(
-            acme.client,
-            Name::parse("Claims").unwrap(),
-            &key("billing"),
-            1,
-            Default::default(),
-            &operator(),
-        )
-        .await
-        .unwrap();
+    let claims = engage(store, &billing, acme.client, "Claims", Default::default()).await;
     let names = |list: &[delego_core::model::Engagement]| {
         list.iter()
             .map(|e| (e.name.as_str().to_owned(), e.client_id))
@@ -2048,18 +2109,14 @@ async fn push_offers_go_to_the_best_worker_then_the_next_and_missed_ones_lead_to
 ) {
     let store = h.store.as_ref();
     let floor = floor(store, "Acme").await;
-    store.publish_service(&push_support()).await.unwrap();
-    let pushed = store
-        .create_engagement(
-            floor.client,
-            Name::parse("Pushed").unwrap(),
-            &key("push-support"),
-            1,
-            Default::default(),
-            &operator(),
-        )
-        .await
-        .unwrap();
+    let pushed = engage(
+        store,
+        &push_support(),
+        floor.client,
+        "Pushed",
+        Default::default(),
+    )
+    .await;
     let idle_longest = worker(store, &[("support", 3)], &[floor.client]).await;
     store
         .set_presence(idle_longest, Presence::Available, &operator())
@@ -2178,17 +2235,14 @@ fn office_settings() -> delego_core::model::EngagementSettings {
 /// Acme's floor with a second engagement of the test service that runs on `settings`.
 async fn floor_with(store: &dyn Store, settings: delego_core::model::EngagementSettings) -> Floor {
     let base = floor(store, "Acme").await;
-    let engagement = store
-        .create_engagement(
-            base.client,
-            Name::parse("Support in office hours").unwrap(),
-            &key("test-support"),
-            1,
-            settings,
-            &operator(),
-        )
-        .await
-        .unwrap();
+    let engagement = engage(
+        store,
+        SUPPORT_V1,
+        base.client,
+        "Support in office hours",
+        settings,
+    )
+    .await;
     Floor {
         client: base.client,
         engagement: engagement.id,
@@ -2425,13 +2479,7 @@ async fn metric_facts_hold_the_windows_items_tasks_and_presence_and_refuse_long_
         .unwrap();
     let claimed = store.claim_next_task(agent).await.unwrap().unwrap();
     h.advance(SignedDuration::from_mins(2));
-    let cancel = Event::Cancel {
-        reason: "duplicate".into(),
-    };
-    store
-        .apply_event(dropped.id(), None, cancel, &operator())
-        .await
-        .unwrap();
+    cancel(store, dropped.id(), "duplicate").await;
     let cancelled_at = h.clock_now();
     let to = from + SignedDuration::from_mins(30);
 
@@ -2650,54 +2698,15 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
     h: &Harness,
 ) {
     let store = h.store.as_ref();
-    let service = store.publish_service(CUSTOMER_SUPPORT).await.unwrap();
-    let client = store
-        .create_client(Name::parse("Acme").unwrap(), &operator())
-        .await
-        .unwrap();
-    let engagement = store
-        .create_engagement(
-            client.id,
-            Name::parse("Support").unwrap(),
-            &service.key,
-            service.version,
-            Default::default(),
-            &operator(),
-        )
-        .await
-        .unwrap();
-    let ticket = async |subject: &str| {
-        let new = NewItem {
-            engagement_id: engagement.id,
-            data: data(json!({"subject": subject, "description": "Where is it?",
-                              "requester_email": "ann@example.com"})),
-            priority: Priority::Normal,
-            requester_id: None,
-            idempotency_key: None,
-        };
-        store.create_item(new, &operator()).await.unwrap().value
-    };
-    let item = ticket("Late parcel").await;
+    let floor = floor_on(store, CUSTOMER_SUPPORT, "Acme", "Support").await;
+    let raise = async |subject: &str| create(store, ticket(&floor, subject, json!({}))).await;
+    let item = raise("Late parcel").await;
     store.take_outgoing(10).await.unwrap();
-    let agent = Worker {
-        id: WorkerId::new(),
-        name: Name::parse("Jana").unwrap(),
-        skills: BTreeMap::from([(key("customer_support"), SkillLevel::new(2).unwrap())]),
-        languages: BTreeSet::from([Language::parse("en").unwrap()]),
-        clearances: BTreeSet::from([client.id]),
-        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 3)]),
-        presence: Presence::Available,
-        certifications: Default::default(),
-        exclusions: Default::default(),
-        idle_since: None,
-        wrap_up_secs: 0,
-        team: None,
-    };
-    store.create_worker(&agent, &operator()).await.unwrap();
-    let bystander = worker(store, &[("customer_support", 2)], &[client.id]).await;
+    let agent = email_agent(store, "customer_support", 2, floor.client).await;
+    let bystander = worker(store, &[("customer_support", 2)], &[floor.client]).await;
 
-    let claimed = store.claim_next_task(agent.id).await.unwrap().unwrap();
-    let held: Vec<_> = store.held_tasks(agent.id).await.unwrap();
+    let claimed = store.claim_next_task(agent).await.unwrap().unwrap();
+    let held: Vec<_> = store.held_tasks(agent).await.unwrap();
     assert_eq!(
         held.iter().map(|t| t.id).collect::<Vec<_>>(),
         [claimed.task.id]
@@ -2705,43 +2714,28 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
     assert!(store.held_tasks(bystander).await.unwrap().is_empty());
     assert_eq!(
         store.tasks_in_hand().await.unwrap(),
-        BTreeMap::from([(agent.id, 1)])
+        BTreeMap::from([(agent, 1)])
     );
     // A later ticket waits behind the held one: the queue lists the earlier deadline first.
     h.advance(SignedDuration::from_mins(1));
-    let later = ticket("Later").await;
+    let later = raise("Later").await;
     let queue: Vec<_> = store
-        .queue_tasks(engagement.id, &key("answer"))
+        .queue_tasks(floor.engagement, &key("answer"))
         .await
         .unwrap()
         .into_iter()
         .map(|task| task.item_id)
         .collect();
     assert_eq!(queue, [item.id(), later.id()]);
-    store
-        .apply_event(
-            later.id(),
-            None,
-            Event::Cancel {
-                reason: "not part of this case".into(),
-            },
-            &operator(),
-        )
-        .await
-        .unwrap();
+    cancel(store, later.id(), "not part of this case").await;
     store.take_outgoing(10).await.unwrap();
 
     let reply = |text: &str| data(json!({ "reply": text }));
     store
-        .submit_task(
-            claimed.task.id,
-            agent.id,
-            key("noted"),
-            reply("VIP, be quick"),
-        )
+        .submit_task(claimed.task.id, agent, key("noted"), reply("VIP, be quick"))
         .await
         .unwrap();
-    assert!(store.held_tasks(agent.id).await.unwrap().is_empty());
+    assert!(store.held_tasks(agent).await.unwrap().is_empty());
     assert!(store.messages(item.id(), false).await.unwrap().is_empty());
     let notes = store.messages(item.id(), true).await.unwrap();
     assert_eq!(notes.len(), 1);
@@ -2750,18 +2744,18 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
         notes[0].visibility,
         delego_core::model::Visibility::Internal
     );
-    assert_eq!(notes[0].author, Actor::Worker(agent.id));
+    assert_eq!(notes[0].author, Actor::Worker(agent));
     assert!(
         store.take_outgoing(10).await.unwrap().is_empty(),
         "a note is not mailed"
     );
 
     h.advance(SignedDuration::from_mins(5));
-    let again = store.claim_next_task(agent.id).await.unwrap().unwrap();
+    let again = store.claim_next_task(agent).await.unwrap().unwrap();
     let answered = store
         .submit_task(
             again.task.id,
-            agent.id,
+            agent,
             key("replied"),
             reply("It ships today."),
         )
@@ -2791,17 +2785,11 @@ async fn a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplica
     let store = h.store.as_ref();
     let acme = floor(store, "Acme").await;
     let globex = floor(store, "Globex").await;
-    let create = async |floor: &Floor, subject: &str| {
-        store
-            .create_item(new_item(floor, subject), &operator())
-            .await
-            .unwrap()
-            .value
-    };
-    let survivor = create(&acme, "Printer on fire").await;
+    let raise = async |floor: &Floor, subject: &str| create(store, new_item(floor, subject)).await;
+    let survivor = raise(&acme, "Printer on fire").await;
     h.advance(SignedDuration::from_mins(1));
-    let duplicate = create(&acme, "Printer still on fire").await;
-    let foreign = create(&globex, "Theirs").await;
+    let duplicate = raise(&acme, "Printer still on fire").await;
+    let foreign = raise(&globex, "Theirs").await;
     let message = |visibility, body: &str| delego_store::NewMessage {
         item_id: duplicate.id(),
         author: Actor::Operator("Ann at the front desk".into()),
@@ -2920,20 +2908,11 @@ async fn a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplica
             .is_empty()
     );
 
-    let last = store
-        .item_history(duplicate.id())
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let last_event = async |id| store.item_history(id).await.unwrap().pop().unwrap();
+    let last = last_event(duplicate.id()).await;
     assert_eq!((last.action.as_str(), &last.actor), ("item.merged", &lead));
     assert_eq!(last.detail["into"], json!(survivor.id()));
-    let last = store
-        .item_history(survivor.id())
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let last = last_event(survivor.id()).await;
     assert_eq!(last.action, "item.merged_in");
     assert_eq!(
         (
@@ -3011,28 +2990,9 @@ kind = "end"
 
 async fn metric_facts_hold_the_ratings_given_in_the_window(h: &Harness) {
     let store = h.store.as_ref();
-    let definition = store.publish_service(INSTANT).await.unwrap();
     let mut floors = Vec::new();
     for name in ["Acme", "Globex"] {
-        let client = store
-            .create_client(Name::parse(name).unwrap(), &operator())
-            .await
-            .unwrap();
-        let engagement = store
-            .create_engagement(
-                client.id,
-                Name::parse("Instant").unwrap(),
-                &definition.key,
-                definition.version,
-                Default::default(),
-                &operator(),
-            )
-            .await
-            .unwrap();
-        floors.push(Floor {
-            client: client.id,
-            engagement: engagement.id,
-        });
+        floors.push(floor_on(store, INSTANT, name, "Instant").await);
     }
     let from = h.clock_now();
     let rate = async |floor: &Floor, rating: u8| {
@@ -3040,7 +3000,7 @@ async fn metric_facts_hold_the_ratings_given_in_the_window(h: &Harness) {
             data: Map::new(),
             ..new_item(floor, "")
         };
-        let item = store.create_item(new, &operator()).await.unwrap().value;
+        let item = create(store, new).await;
         store.record_csat(item.id(), rating, None).await.unwrap();
     };
     rate(&floors[0], 5).await;
@@ -3079,73 +3039,31 @@ const TECHNICAL_SUPPORT: &str = include_str!("../../../catalog/technical-support
 
 /// An engagement of `client` on technical support, in office hours (see
 /// [`office_settings`]).
-async fn technical_support(
-    store: &dyn Store,
-    client: ClientId,
-    name: &str,
-) -> delego_core::model::Engagement {
-    let service = store.publish_service(TECHNICAL_SUPPORT).await.unwrap();
-    store
-        .create_engagement(
-            client,
-            Name::parse(name).unwrap(),
-            &service.key,
-            service.version,
-            office_settings(),
-            &operator(),
-        )
-        .await
-        .unwrap()
+async fn technical_support(store: &dyn Store, client: ClientId, name: &str) -> Floor {
+    let engagement = engage(store, TECHNICAL_SUPPORT, client, name, office_settings()).await;
+    Floor {
+        client,
+        engagement: engagement.id,
+    }
 }
 
 /// A technical support agent at `level`, cleared for `client`, taking e-mail tickets.
 async fn tech_agent(store: &dyn Store, level: u8, client: ClientId) -> WorkerId {
-    let agent = Worker {
-        id: WorkerId::new(),
-        name: Name::parse("Tomáš").unwrap(),
-        skills: BTreeMap::from([(key("technical_support"), SkillLevel::new(level).unwrap())]),
-        languages: BTreeSet::from([Language::parse("en").unwrap()]),
-        clearances: BTreeSet::from([client]),
-        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 5)]),
-        presence: Presence::Available,
-        certifications: Default::default(),
-        exclusions: Default::default(),
-        idle_since: None,
-        wrap_up_secs: 0,
-        team: None,
-    };
-    store.create_worker(&agent, &operator()).await.unwrap();
-    agent.id
+    email_agent(store, "technical_support", level, client).await
 }
 
-fn tech_ticket(engagement: delego_core::id::EngagementId, subject: &str) -> NewItem {
-    NewItem {
-        engagement_id: engagement,
-        data: data(
-            json!({"subject": subject, "description": "It stopped working.",
-                          "requester_email": "ann@example.com", "category": "bug"}),
-        ),
-        priority: Priority::Normal,
-        requester_id: None,
-        idempotency_key: None,
-    }
+fn tech_ticket(floor: &Floor, subject: &str) -> NewItem {
+    ticket(floor, subject, json!({"category": "bug"}))
 }
 
 async fn an_untouched_task_escalates_on_the_calendar_and_its_holder_loses_it(h: &Harness) {
     let store = h.store.as_ref();
-    let client = store
-        .create_client(Name::parse("Acme").unwrap(), &operator())
-        .await
-        .unwrap();
-    let engagement = technical_support(store, client.id, "Helpdesk").await;
-    let junior = tech_agent(store, 1, client.id).await;
-    let senior = tech_agent(store, 3, client.id).await;
+    let client = client(store, "Acme").await;
+    let engagement = technical_support(store, client, "Helpdesk").await;
+    let junior = tech_agent(store, 1, client).await;
+    let senior = tech_agent(store, 3, client).await;
     // Monday 08:00, before opening: two business hours run 09:00–11:00.
-    let item = store
-        .create_item(tech_ticket(engagement.id, "VPN drops"), &operator())
-        .await
-        .unwrap()
-        .value;
+    let item = create(store, tech_ticket(&engagement, "VPN drops")).await;
     assert_eq!(item.state.position.step(), Some(&key("l1")));
     let held = store
         .claim_next_task(junior)
@@ -3199,11 +3117,7 @@ async fn an_untouched_task_escalates_on_the_calendar_and_its_holder_loses_it(h: 
 
     // A task submitted in time never escalates: its timer finds the item moved on, and
     // the step entered again has a clock of its own.
-    let second = store
-        .create_item(tech_ticket(engagement.id, "Printer"), &operator())
-        .await
-        .unwrap()
-        .value;
+    let second = create(store, tech_ticket(&engagement, "Printer")).await;
     let task = store.claim_next_task(junior).await.unwrap().unwrap();
     h.advance(SignedDuration::from_hours(1)); // 12:00
     store
@@ -3240,19 +3154,16 @@ async fn an_untouched_task_escalates_on_the_calendar_and_its_holder_loses_it(h: 
 async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolution(h: &Harness) {
     use delego_core::knowledge::ArticleDraft;
     let store = h.store.as_ref();
-    let client = store
-        .create_client(Name::parse("Acme").unwrap(), &operator())
-        .await
-        .unwrap();
-    let helpdesk = technical_support(store, client.id, "Helpdesk").await;
-    let other = technical_support(store, client.id, "Field service").await;
+    let client = client(store, "Acme").await;
+    let helpdesk = technical_support(store, client, "Helpdesk").await;
+    let other = technical_support(store, client, "Field service").await;
     let draft = |title: &str, body: &str, tags: &[&str]| {
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
         ArticleDraft::parse("", title, body, &tags).unwrap()
     };
     let vpn = store
         .create_article(
-            helpdesk.id,
+            helpdesk.engagement,
             draft(
                 "VPN drops every hour",
                 "Renew the DHCP lease.",
@@ -3265,7 +3176,7 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
     h.advance(SignedDuration::from_mins(1));
     store
         .create_article(
-            helpdesk.id,
+            helpdesk.engagement,
             draft(
                 "Tlačiareň je offline",
                 "Zapnite ju: 100% istota.",
@@ -3277,7 +3188,7 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
         .unwrap();
     store
         .create_article(
-            other.id,
+            other.engagement,
             draft("VPN elsewhere", "Not ours.", &[]),
             &operator(),
         )
@@ -3295,7 +3206,7 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
     ));
     let titles = async |query: &str| {
         store
-            .articles(helpdesk.id, query, 50)
+            .articles(helpdesk.engagement, query, 50)
             .await
             .unwrap()
             .into_iter()
@@ -3366,11 +3277,8 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
     assert_eq!(store.article(vpn.id).await.unwrap(), updated);
 
     // Resolving names an article of this engagement: an existing one, or one written now.
-    let agent = tech_agent(store, 1, client.id).await;
-    store
-        .create_item(tech_ticket(helpdesk.id, "VPN"), &operator())
-        .await
-        .unwrap();
+    let agent = tech_agent(store, 1, client).await;
+    create(store, tech_ticket(&helpdesk, "VPN")).await;
     let task = store.claim_next_task(agent).await.unwrap().unwrap().task;
     let resolve = |article: Json| data(json!({"reply": "Fixed.", "article": article}));
     let codes = |result: Result<delego_core::model::WorkItem, StoreError>| match result {
@@ -3380,63 +3288,45 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
             .collect::<Vec<_>>(),
         other => panic!("{other:?}"),
     };
+    let written = draft("VPN and the new client", "Install version 5.", &["vpn"]);
+    let submit = async |outcome: &str, answer: Map<String, Json>| {
+        store
+            .submit_task(task.id, agent, key(outcome), answer)
+            .await
+    };
+    let submit_writing = async |outcome: &str, answer: Map<String, Json>| {
+        store
+            .submit_task_with_article(task.id, agent, key(outcome), answer, written.clone())
+            .await
+    };
     assert_eq!(
-        codes(
-            store
-                .submit_task(task.id, agent, key("resolved"), resolve(Json::Null))
-                .await
-        ),
+        codes(submit("resolved", resolve(Json::Null)).await),
         [("article".to_owned(), "required".to_owned())]
     );
-    let elsewhere = store.articles(other.id, "", 10).await.unwrap()[0].id;
+    let elsewhere = store.articles(other.engagement, "", 10).await.unwrap()[0].id;
     assert_eq!(
-        codes(
-            store
-                .submit_task(task.id, agent, key("resolved"), resolve(json!(elsewhere)))
-                .await
-        ),
+        codes(submit("resolved", resolve(json!(elsewhere))).await),
         [("article".to_owned(), "unknown".to_owned())]
     );
-    let written = draft("VPN and the new client", "Install version 5.", &["vpn"]);
     assert_eq!(
-        codes(
-            store
-                .submit_task_with_article(
-                    task.id,
-                    agent,
-                    key("resolved"),
-                    resolve(json!(vpn.id)),
-                    written.clone()
-                )
-                .await
-        ),
+        codes(submit_writing("resolved", resolve(json!(vpn.id))).await),
         [("new_article".to_owned(), "not_allowed".to_owned())]
     );
     // Refused by the engine: the new article goes with the refused submission.
     assert_eq!(
-        codes(
-            store
-                .submit_task_with_article(
-                    task.id,
-                    agent,
-                    key("replied"),
-                    Map::new(),
-                    written.clone()
-                )
-                .await
-        ),
+        codes(submit_writing("replied", Map::new()).await),
         [("reply".to_owned(), "required".to_owned())]
     );
-    assert_eq!(store.articles(helpdesk.id, "", 50).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .articles(helpdesk.engagement, "", 50)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
-    let resolved = store
-        .submit_task_with_article(
-            task.id,
-            agent,
-            key("resolved"),
-            resolve(Json::Null),
-            written,
-        )
+    let resolved = submit_writing("resolved", resolve(Json::Null))
         .await
         .unwrap();
     assert!(resolved.state.position.is_terminal());
@@ -3452,7 +3342,11 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
             new.title.as_str(),
             new.created_by.clone()
         ),
-        (helpdesk.id, "VPN and the new client", Actor::Worker(agent))
+        (
+            helpdesk.engagement,
+            "VPN and the new client",
+            Actor::Worker(agent)
+        )
     );
     let history = store.item_history(resolved.id()).await.unwrap();
     assert!(history.iter().any(|e| e.action == "article.created"));
@@ -3462,59 +3356,21 @@ async fn articles_are_kept_per_engagement_searched_updated_and_named_by_a_resolu
 const IT_HELPDESK: &str = include_str!("../../../catalog/it-helpdesk.toml");
 
 /// A client on the IT help desk, and an agent cleared for it who answers by e-mail.
-async fn help_desk(store: &dyn Backend, client_name: &str) -> (Floor, WorkerId) {
-    store.publish_service(IT_HELPDESK).await.unwrap();
-    let client = store
-        .create_client(Name::parse(client_name).unwrap(), &operator())
-        .await
-        .unwrap();
-    let engagement = store
-        .create_engagement(
-            client.id,
-            Name::parse("Service desk").unwrap(),
-            &key("it-helpdesk"),
-            1,
-            Default::default(),
-            &operator(),
-        )
-        .await
-        .unwrap();
-    let agent = Worker {
-        id: WorkerId::new(),
-        name: Name::parse("Tomáš").unwrap(),
-        skills: BTreeMap::from([(key("it_support"), SkillLevel::new(2).unwrap())]),
-        languages: BTreeSet::from([Language::parse("en").unwrap()]),
-        clearances: BTreeSet::from([client.id]),
-        capacity: BTreeMap::from([(delego_core::routing::Channel::Email, 10)]),
-        presence: Presence::Available,
-        certifications: Default::default(),
-        exclusions: Default::default(),
-        idle_since: None,
-        wrap_up_secs: 0,
-        team: None,
-    };
-    store.create_worker(&agent, &operator()).await.unwrap();
-    let floor = Floor {
-        client: client.id,
-        engagement: engagement.id,
-    };
-    (floor, agent.id)
+async fn help_desk(store: &dyn Store, client_name: &str) -> (Floor, WorkerId) {
+    let floor = floor_on(store, IT_HELPDESK, client_name, "Service desk").await;
+    let agent = email_agent(store, "it_support", 2, floor.client).await;
+    (floor, agent)
 }
 
+/// An incident of medium impact and urgency on the network, with `extra` fields.
 fn incident(floor: &Floor, subject: &str, extra: Json) -> NewItem {
-    let mut data = data(json!({
-        "type": "incident", "subject": subject, "description": "It stopped.",
-        "requester_email": "petra@client.example", "category": "network",
-        "impact": "medium", "urgency": "medium",
-    }));
-    data.extend(extra.as_object().cloned().unwrap_or_default());
-    NewItem {
-        engagement_id: floor.engagement,
-        data,
-        priority: Priority::Normal,
-        requester_id: None,
-        idempotency_key: None,
-    }
+    let mut item = ticket(
+        floor,
+        subject,
+        json!({"type": "incident", "category": "network", "impact": "medium", "urgency": "medium"}),
+    );
+    item.data.extend(data(extra));
+    item
 }
 
 fn entry(key: &str, data: Json) -> NewEntry {
@@ -3524,6 +3380,17 @@ fn entry(key: &str, data: Json) -> NewEntry {
     }
 }
 
+/// Writes `entries` to the assets register of `client`, or the provider's with `None`.
+async fn put_assets(
+    store: &dyn Backend,
+    client: Option<ClientId>,
+    entries: Vec<NewEntry>,
+) -> Result<Vec<delego_core::model::RegisterEntry>, StoreError> {
+    store
+        .upsert_register_entries(&key("assets"), client, entries, &operator())
+        .await
+}
+
 async fn register_entries_are_upserted_read_paged_and_deleted_per_scope_matching_keys_without_case(
     h: &Harness,
 ) {
@@ -3531,30 +3398,22 @@ async fn register_entries_are_upserted_read_paged_and_deleted_per_scope_matching
     let assets = key("assets");
     let acme = floor(store, "Acme").await.client;
     let globex = floor(store, "Globex").await.client;
-    let written = store
-        .upsert_register_entries(
-            &assets,
-            Some(acme),
-            vec![
-                entry(" LAP-0042 ", json!({"model": "X1", "owner": "eva"})),
-                entry("srv-db-1", json!({"model": "R740"})),
-                entry("lap-0042", json!({"model": "X1 Carbon", "owner": "eva"})),
-                entry("PRN-7", json!({})),
-            ],
-            &operator(),
-        )
-        .await
-        .unwrap();
+    let written = put_assets(
+        store,
+        Some(acme),
+        vec![
+            entry(" LAP-0042 ", json!({"model": "X1", "owner": "eva"})),
+            entry("srv-db-1", json!({"model": "R740"})),
+            entry("lap-0042", json!({"model": "X1 Carbon", "owner": "eva"})),
+            entry("PRN-7", json!({})),
+        ],
+    )
+    .await
+    .unwrap();
     // A key given twice is written once, with its last data, under its last spelling.
     let keys: Vec<&str> = written.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["lap-0042", "srv-db-1", "PRN-7"]);
-    store
-        .upsert_register_entries(
-            &assets,
-            None,
-            vec![entry("VPN", json!({"kind": "service"}))],
-            &operator(),
-        )
+    put_assets(store, None, vec![entry("VPN", json!({"kind": "service"}))])
         .await
         .unwrap();
 
@@ -3587,13 +3446,7 @@ async fn register_entries_are_upserted_read_paged_and_deleted_per_scope_matching
         None
     );
     assert_eq!(lookup(globex, "LAP-0042").await.unwrap(), None);
-    store
-        .upsert_register_entries(
-            &assets,
-            Some(acme),
-            vec![entry("vpn", json!({"own": true}))],
-            &operator(),
-        )
+    put_assets(store, Some(acme), vec![entry("vpn", json!({"own": true}))])
         .await
         .unwrap();
     assert_eq!(
@@ -3651,15 +3504,13 @@ async fn register_entries_are_upserted_read_paged_and_deleted_per_scope_matching
         Err(StoreError::NotFound(_))
     ));
 
-    let refused = store
-        .upsert_register_entries(
-            &assets,
-            Some(acme),
-            vec![entry("ok", json!({})), entry("  ", json!({}))],
-            &operator(),
-        )
-        .await
-        .unwrap_err();
+    let refused = put_assets(
+        store,
+        Some(acme),
+        vec![entry("ok", json!({})), entry("  ", json!({}))],
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&refused, StoreError::Invalid(errors) if errors[0].field == "entries[1].key"),
         "{refused:?}"
@@ -3672,14 +3523,7 @@ async fn register_entries_are_upserted_read_paged_and_deleted_per_scope_matching
         "nothing of a refused batch is written"
     );
     assert!(matches!(
-        store
-            .upsert_register_entries(
-                &assets,
-                Some(ClientId::new()),
-                vec![entry("x", json!({}))],
-                &operator()
-            )
-            .await,
+        put_assets(store, Some(ClientId::new()), vec![entry("x", json!({}))]).await,
         Err(StoreError::NotFound("client"))
     ));
 }
@@ -3688,23 +3532,14 @@ async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &
     let store = h.store.as_ref();
     let (desk, _) = help_desk(store, "Acme").await;
     let other = floor(store, "Globex").await.client;
-    let assets = key("assets");
-    store
-        .upsert_register_entries(
-            &assets,
-            Some(desk.client),
-            vec![entry("LAP-0042", json!({"model": "X1"}))],
-            &operator(),
-        )
-        .await
-        .unwrap();
-    store
-        .upsert_register_entries(
-            &assets,
-            Some(other),
-            vec![entry("SRV-9", json!({}))],
-            &operator(),
-        )
+    put_assets(
+        store,
+        Some(desk.client),
+        vec![entry("LAP-0042", json!({"model": "X1"}))],
+    )
+    .await
+    .unwrap();
+    put_assets(store, Some(other), vec![entry("SRV-9", json!({}))])
         .await
         .unwrap();
 
@@ -3729,18 +3564,15 @@ async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &
         "no affected asset `SRV-9` in the client's assets register"
     );
 
-    let item = store
-        .create_item(
-            incident(
-                &desk,
-                "Laptop dead",
-                json!({"asset": "lap-0042", "impact": "high"}),
-            ),
-            &operator(),
-        )
-        .await
-        .unwrap()
-        .value;
+    let item = create(
+        store,
+        incident(
+            &desk,
+            "Laptop dead",
+            json!({"asset": "lap-0042", "impact": "high"}),
+        ),
+    )
+    .await;
     assert_eq!(item.state.data["asset"], "lap-0042", "kept as given");
     assert_eq!(
         item.state.priority,
@@ -3748,13 +3580,12 @@ async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &
         "impact high × urgency medium"
     );
 
-    let refused = store
-        .update_item_data(
-            item.id(),
-            item.version,
-            data(json!({"asset": "LAP-0043"})),
-            &operator(),
-        )
+    let update = async |version, changes: Json| {
+        store
+            .update_item_data(item.id(), version, data(changes), &operator())
+            .await
+    };
+    let refused = update(item.version, json!({"asset": "LAP-0043"}))
         .await
         .unwrap_err();
     assert!(
@@ -3762,13 +3593,7 @@ async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &
         "{refused:?}"
     );
     // A changed urgency ranks the item anew, and its waiting task moves up with it.
-    let updated = store
-        .update_item_data(
-            item.id(),
-            item.version,
-            data(json!({"urgency": "high"})),
-            &operator(),
-        )
+    let updated = update(item.version, json!({"urgency": "high"}))
         .await
         .unwrap();
     assert_eq!(updated.state.priority, Priority::Urgent);
@@ -3798,13 +3623,7 @@ async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &
         )
         .await
         .unwrap();
-    let renamed = store
-        .update_item_data(
-            item.id(),
-            raised.version,
-            data(json!({"subject": "Laptop still dead"})),
-            &operator(),
-        )
+    let renamed = update(raised.version, json!({"subject": "Laptop still dead"}))
         .await
         .unwrap();
     assert_eq!(renamed.state.priority, Priority::Low);
@@ -3824,11 +3643,7 @@ async fn register_fields_and_the_priority_matrix_apply_on_create_and_update(h: &
         .set_engagement_settings(desk.engagement, settings, &operator())
         .await
         .unwrap();
-    let tuned = store
-        .create_item(incident(&desk, "Printer", json!({})), &operator())
-        .await
-        .unwrap()
-        .value;
+    let tuned = create(store, incident(&desk, "Printer", json!({}))).await;
     assert_eq!(tuned.state.priority, Priority::Urgent);
     let mut gap = own;
     gap.remove("low");
@@ -3853,25 +3668,17 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
     let store = h.store.as_ref();
     let (desk, agent) = help_desk(store, "Acme").await;
     let (elsewhere, _) = help_desk(store, "Globex").await;
-    let create = async |floor: &Floor, subject: &str| {
-        store
-            .create_item(incident(floor, subject, json!({})), &operator())
-            .await
-            .unwrap()
-            .value
+    let raise = async |floor: &Floor, subject: &str| {
+        create(store, incident(floor, subject, json!({}))).await
     };
-    let major = create(&desk, "Site network down").await;
-    let first = create(&desk, "No network on floor 2").await;
-    let second = create(&desk, "Cannot reach the file share").await;
-    let settled = create(&desk, "Printer offline").await;
-    let foreign = create(&elsewhere, "Their outage").await;
+    let major = raise(&desk, "Site network down").await;
+    let first = raise(&desk, "No network on floor 2").await;
+    let second = raise(&desk, "Cannot reach the file share").await;
+    let settled = raise(&desk, "Printer offline").await;
+    let foreign = raise(&elsewhere, "Their outage").await;
 
-    let refuse = async |id, parent| {
-        store
-            .set_parent(id, Some(parent), &operator())
-            .await
-            .unwrap_err()
-    };
+    let link = async |id, parent| store.set_parent(id, parent, &operator()).await;
+    let refuse = async |id, parent| link(id, Some(parent)).await.unwrap_err();
     assert!(
         matches!(refuse(first.id(), first.id()).await, StoreError::Invalid(e) if e[0].field == "parent")
     );
@@ -3884,23 +3691,14 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
         StoreError::NotFound(_)
     ));
 
-    let links = store
-        .set_parent(first.id(), Some(major.id()), &operator())
-        .await
-        .unwrap();
+    let links = link(first.id(), Some(major.id())).await.unwrap();
     assert_eq!(links.parent, Some(major.id()));
     assert_eq!(
         store.item(first.id()).await.unwrap().version,
         first.version + 1
     );
-    store
-        .set_parent(second.id(), Some(major.id()), &operator())
-        .await
-        .unwrap();
-    store
-        .set_parent(settled.id(), Some(major.id()), &operator())
-        .await
-        .unwrap();
+    link(second.id(), Some(major.id())).await.unwrap();
+    link(settled.id(), Some(major.id())).await.unwrap();
     // One level deep: a child takes no children, a parent follows no one.
     assert!(matches!(
         refuse(settled.id(), first.id()).await,
@@ -3916,22 +3714,9 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
         [first.id(), second.id(), settled.id()]
     );
     // Unlinking (twice is fine) and linking again.
-    store
-        .set_parent(second.id(), None, &operator())
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .set_parent(second.id(), None, &operator())
-            .await
-            .unwrap()
-            .parent,
-        None
-    );
-    store
-        .set_parent(second.id(), Some(major.id()), &operator())
-        .await
-        .unwrap();
+    link(second.id(), None).await.unwrap();
+    assert_eq!(link(second.id(), None).await.unwrap().parent, None);
+    link(second.id(), Some(major.id())).await.unwrap();
     let actions: Vec<String> = store
         .item_history(second.id())
         .await
@@ -3951,17 +3736,7 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
     );
 
     // A child finished on its own keeps its own end.
-    store
-        .apply_event(
-            settled.id(),
-            None,
-            Event::Cancel {
-                reason: "duplicate".into(),
-            },
-            &operator(),
-        )
-        .await
-        .unwrap();
+    cancel(store, settled.id(), "duplicate").await;
     store.take_outgoing(100).await.unwrap();
 
     // The agent resolves the major incident: its open children follow at once.
@@ -4038,13 +3813,13 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
         HashSet::from([major.id(), first.id(), second.id()])
     );
     // A finished parent takes no more children.
-    let late = create(&desk, "Late report").await;
+    let late = raise(&desk, "Late report").await;
     assert!(matches!(
         refuse(late.id(), major.id()).await,
         StoreError::Conflict(_)
     ));
     assert!(matches!(
-        store.set_parent(first.id(), None, &operator()).await,
+        link(first.id(), None).await,
         Err(StoreError::Rejected(Rejection::Finished))
     ));
 }

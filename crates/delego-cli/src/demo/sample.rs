@@ -59,6 +59,17 @@ pub fn answer(step: &Step, n: u64, now: Timestamp) -> Option<(Key, Map<String, J
     Some((Key::parse(outcome).ok()?, data))
 }
 
+/// A fixed-offset IANA zone (`Etc/GMT-2` is UTC+2) whose local time is between 12:00 and
+/// 13:00 at `now`.
+fn midday_zone(now: Timestamp) -> String {
+    let hour = now.as_second().rem_euclid(86_400) / 3_600;
+    match 12 - hour {
+        0 => "Etc/GMT".to_owned(),
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    }
+}
+
 fn value(field: &Field, n: u64, subject: &str, now: Timestamp) -> Option<Json> {
     let name = field.name.as_str();
     let rules = &field.rules;
@@ -97,6 +108,8 @@ fn value(field: &Field, n: u64, subject: &str, now: Timestamp) -> Option<Json> {
         FieldType::Text => match name {
             "subject" | "title" | "summary" => subject.to_owned(),
             "language" => ["en", "en", "sk", "de"][n as usize % 4].to_owned(),
+            // A zone where it is about midday now, so that contacts are within calling hours.
+            "time_zone" => midday_zone(now),
             _ if name.ends_with("name") => format!("Customer {}", n % 50),
             _ if name.contains("number") || name.contains("reference") => {
                 format!("REF-{}", 10_000 + n)

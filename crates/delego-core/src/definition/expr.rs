@@ -69,6 +69,7 @@ impl Expression {
         &self,
         fields: impl IntoIterator<Item = &'f Field>,
         data: &Map<String, Json>,
+        facts: &Map<String, Json>,
         priority: &str,
     ) -> Result<bool, ExpressionError> {
         let mut context = Context::default();
@@ -76,6 +77,11 @@ impl Expression {
             let value = data.get(field.name.as_str()).unwrap_or(&Json::Null);
             context.add_variable_from_value(field.name.as_str(), to_cel(&field.kind, value));
         }
+        for (name, value) in facts {
+            context.add_variable_from_value(name.as_str(), json_to_cel(value));
+        }
+        // A fresh context declares no functions of ours yet, so this cannot clash.
+        let _ = context.add_function("days_between", days_between);
         context.add_variable_from_value("priority", Value::from(priority.to_owned()));
         match self.program.execute(&context) {
             Ok(Value::Bool(answer)) => Ok(answer),
@@ -104,6 +110,25 @@ fn to_cel(kind: &FieldType, value: &Json) -> Value {
         }
         _ => json_to_cel(value),
     }
+}
+
+/// `days_between(from, to)`: whole days from one date (`YYYY-MM-DD`, or the date part of
+/// an RFC 3339 instant) to another, negative when `to` is earlier. CEL's own time
+/// functions are not built in, and rules such as "a loss soon after the policy began" need
+/// this one.
+fn days_between(from: Arc<String>, to: Arc<String>) -> Result<i64, cel::ExecutionError> {
+    let date = |text: &str| {
+        text.get(..10)
+            .and_then(|day| day.parse::<jiff::civil::Date>().ok())
+            .ok_or_else(|| {
+                cel::ExecutionError::function_error(
+                    "days_between",
+                    format!("`{text}` is not a date"),
+                )
+            })
+    };
+    let (from, to) = (date(&from)?, date(&to)?);
+    Ok(i64::from((to - from).get_days()))
 }
 
 fn json_to_cel(value: &Json) -> Value {
@@ -267,18 +292,57 @@ mod tests {
         let item = data(serde_json::json!({
             "amount": {"amount": "1500.25", "currency": "EUR"}, "kind": "water"
         }));
-        assert_eq!(expr.evaluate(&fields, &item, "normal"), Ok(true));
+        assert_eq!(
+            expr.evaluate(&fields, &item, &Map::new(), "normal"),
+            Ok(true)
+        );
         let small = data(serde_json::json!({
             "amount": {"amount": "99.99", "currency": "EUR"}, "kind": "water"
         }));
-        assert_eq!(expr.evaluate(&fields, &small, "normal"), Ok(false));
+        assert_eq!(
+            expr.evaluate(&fields, &small, &Map::new(), "normal"),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn facts_read_like_fields_and_dates_are_counted_in_days() {
+        let fields = [field("loss_date", FieldType::Date)];
+        let item = data(serde_json::json!({"loss_date": "2026-03-10"}));
+        let facts = data(serde_json::json!({
+            "policy": {"start": "2026-02-20", "covered": "water fire"},
+            "prior_claims": 2,
+        }));
+        let soon = Expression::compile(
+            "policy != null && days_between(policy.start, loss_date) < 30 && prior_claims >= 2",
+        )
+        .unwrap();
+        assert_eq!(soon.evaluate(&fields, &item, &facts, "normal"), Ok(true));
+        let covered = Expression::compile("policy.covered.contains('fire')").unwrap();
+        assert_eq!(covered.evaluate(&fields, &item, &facts, "normal"), Ok(true));
+        // Across a leap day and backwards.
+        let leap = Expression::compile("days_between('2028-02-28', '2028-03-01') == 2 && days_between(loss_date, '2026-03-01') == -9").unwrap();
+        assert_eq!(leap.evaluate(&fields, &item, &facts, "normal"), Ok(true));
+        let broken = Expression::compile("days_between('soon', loss_date) > 1").unwrap();
+        assert!(matches!(
+            broken.evaluate(&fields, &item, &facts, "normal"),
+            Err(ExpressionError::Evaluation(_))
+        ));
+        // Without its lookup the variable is unknown: the branch fails, it is never true.
+        assert!(
+            soon.evaluate(&fields, &item, &Map::new(), "normal")
+                .is_err()
+        );
     }
 
     #[test]
     fn unset_optional_fields_read_as_null() {
         let fields = [field("channel", FieldType::Text)];
         let expr = Expression::compile("channel == null").unwrap();
-        assert_eq!(expr.evaluate(&fields, &Map::new(), "normal"), Ok(true));
+        assert_eq!(
+            expr.evaluate(&fields, &Map::new(), &Map::new(), "normal"),
+            Ok(true)
+        );
     }
 
     #[test]
@@ -317,7 +381,7 @@ mod tests {
     fn a_non_boolean_result_is_an_error() {
         let expr = Expression::compile("1 + 2").unwrap();
         assert!(matches!(
-            expr.evaluate(&[], &Map::new(), "normal"),
+            expr.evaluate(&[], &Map::new(), &Map::new(), "normal"),
             Err(ExpressionError::NotBoolean(_))
         ));
     }

@@ -22,8 +22,12 @@ use super::model::{
     MessagePolicy, REJECT, Rules, ServiceDefinition, ServiceKind, SlaDefaults, Step, StepKind,
     TIMEOUT, Transition, Work,
 };
-use super::model::{MatrixCells, PriorityMatrix, missing_cells};
+use super::model::{ENTRIES, LocalHours};
+use super::model::{
+    Lookup as ServiceLookup, LookupKind, MatrixCells, PriorityMatrix, missing_cells,
+};
 use super::model::{MessageTemplate, TEMPLATE_VALUES, placeholders};
+use crate::calendar::{BusinessCalendar, CalendarSpec, WEEKDAY_KEYS, WeekSpec};
 use crate::routing::{Channel, Relaxation, RoutingPolicy, WorkerOrder};
 use crate::values::{Currency, Key, Name, Priority, SkillLevel};
 
@@ -123,7 +127,9 @@ const TOP_KEYS: &[&str] = &[
     "replies",
     "templates",
     "priority_matrix",
+    "lookups",
 ];
+const LOOKUP_KEYS: &[&str] = &["name", "register", "key", "count_items", "within"];
 const MATRIX_KEYS: &[&str] = &["impact_field", "urgency_field", "cells"];
 const REPLY_KEYS: &[&str] = &["key", "title", "field", "body"];
 const TEMPLATE_KEYS: &[&str] = &["key", "subject", "body"];
@@ -265,9 +271,26 @@ impl KindName {
                 "reject_to",
             ],
             KindName::Automatic => &[
-                "id", "kind", "title", "action", "priority", "template", "next",
+                "id",
+                "kind",
+                "title",
+                "action",
+                "priority",
+                "template",
+                "register",
+                "key_field",
+                "next",
             ],
-            KindName::Wait => &["id", "kind", "title", "timer", "events", "on"],
+            KindName::Wait => &[
+                "id",
+                "kind",
+                "title",
+                "timer",
+                "until_field",
+                "until_open",
+                "events",
+                "on",
+            ],
             KindName::Decision => &["id", "kind", "title", "branches", "otherwise"],
             KindName::End => &["id", "kind", "title", "resolution"],
         }
@@ -362,6 +385,12 @@ struct Draft<'a> {
     required_on: Vec<At<Key>>,
     /// The template a `notify_requester` step sends: the service must have it.
     template: Option<At<Key>>,
+    /// The field a wait step's end is read from: it must be a `date_time` field.
+    until_field: Option<At<Key>>,
+    /// The field naming the zone of a wait step's `until_open`: a `text` or `enum` field.
+    zone_field: Option<At<Key>>,
+    /// The intake field an `add_to_register` step writes the value of.
+    key_field: Option<At<Key>>,
     step: Option<Step>,
 }
 
@@ -905,6 +934,8 @@ impl<'s> Loader<'s> {
         let drafts = self.steps(&root, &mut fields);
         let canned_replies = self.replies(&root, &fields);
         let templates = self.templates(&root, &fields, &drafts);
+        // After the templates: a lookup is no field a notice can show.
+        let lookups = self.lookups(&root, &mut fields);
         let priority_matrix = self.priority_matrix(&root, &fields, intake.as_ref());
 
         let start = header.as_ref().and_then(|header| header.start.clone());
@@ -913,6 +944,7 @@ impl<'s> Loader<'s> {
             self.check_skills(header, &drafts);
         }
         self.check_conditions(&drafts, &fields);
+        self.check_until_fields(&drafts, &fields);
         let language_field = match header.as_ref().map(|header| &header.language_field) {
             Some(Some(Some(field))) => self.intake_field(
                 field,
@@ -965,6 +997,7 @@ impl<'s> Loader<'s> {
             start: Key::parse(header.start?.value).ok()?,
             steps,
             canned_replies: canned_replies?,
+            lookups: lookups?,
             templates: templates?,
             priority_matrix: priority_matrix?,
         })
@@ -1000,8 +1033,9 @@ impl<'s> Loader<'s> {
             }
             for text in subject.iter().flatten().chain(&body) {
                 for name in placeholders(text.value) {
-                    let known = TEMPLATE_VALUES.contains(&name)
-                        || fields.intake.iter().any(|(intake, _)| intake == name);
+                    // Any field of the service: a decision letter shows what a step decided.
+                    let known =
+                        TEMPLATE_VALUES.contains(&name) || fields.declared.contains_key(name);
                     if !known {
                         let values: Vec<String> = TEMPLATE_VALUES
                             .iter()
@@ -1011,7 +1045,7 @@ impl<'s> Loader<'s> {
                             Some(text.span.clone()),
                             &text.path,
                             format!(
-                                "`{{{name}}}` is neither an intake field nor one of {}",
+                                "`{{{name}}}` is neither a field of the service nor one of {}",
                                 values.join(", ")
                             ),
                         );
@@ -1049,6 +1083,97 @@ impl<'s> Loader<'s> {
 
     /// `[[replies]]`: each fills a text field of some step's form (`reply` unless it says
     /// otherwise) and names only intake fields and `agent_name` as placeholders.
+    /// `[[lookups]]`: facts a decision reads from outside the item. Each names a register
+    /// entry keyed by an intake field, or counts related items by an intake field; its
+    /// name becomes a variable of decision expressions.
+    fn lookups(
+        &mut self,
+        root: &Section<'_, '_>,
+        fields: &mut Fields,
+    ) -> Option<Vec<ServiceLookup>> {
+        let Some(sections) = self.tables(root, "lookups", Need::Optional)? else {
+            return Some(Vec::new());
+        };
+        let mut lookups = Vec::new();
+        let mut complete = true;
+        for section in sections {
+            self.unknown_keys(&section, LOOKUP_KEYS, &|_| None);
+            let name = self.key(&section, "name", Need::Required).flatten();
+            let register = self.key(&section, "register", Need::Optional).flatten();
+            let counted = self.key(&section, "count_items", Need::Optional).flatten();
+            let kind = match (register, counted) {
+                (Some(register), None) => self
+                    .key(&section, "key", Need::Required)
+                    .flatten()
+                    .and_then(|key| self.intake_key(&key, fields))
+                    .map(|key| LookupKind::Register {
+                        register: register.value,
+                        key,
+                    }),
+                (None, Some(field)) => {
+                    let within = self.duration(&section, "within", Need::Required).flatten();
+                    let field = self.intake_key(&field, fields);
+                    field
+                        .zip(within)
+                        .map(|(field, within)| LookupKind::CountItems {
+                            field,
+                            within: within.value,
+                        })
+                }
+                _ => {
+                    self.report(
+                        section.span.clone(),
+                        &section.path,
+                        "a lookup has either `register` (with `key`) or `count_items` (with `within`)",
+                    );
+                    None
+                }
+            };
+            if let Some(name) = &name {
+                let taken = name.value.as_str() == "priority"
+                    || fields.declared.contains_key(name.value.as_str());
+                if taken {
+                    self.report(
+                        Some(name.span.clone()),
+                        &name.path,
+                        format!("`{}` is already a field or `priority`; a lookup needs a name of its own", name.value),
+                    );
+                } else {
+                    // Decisions may read it like a field.
+                    fields
+                        .declared
+                        .insert(name.value.to_string(), (FieldType::Text, name.path.clone()));
+                }
+            }
+            match (name, kind) {
+                (Some(name), Some(kind)) => lookups.push(ServiceLookup {
+                    name: name.value,
+                    kind,
+                }),
+                _ => complete = false,
+            }
+        }
+        complete.then_some(lookups)
+    }
+
+    /// `field` names an intake field.
+    fn intake_key(&mut self, field: &At<Key>, fields: &Fields) -> Option<Key> {
+        if fields
+            .intake
+            .iter()
+            .any(|(name, _)| name == field.value.as_str())
+        {
+            Some(field.value.clone())
+        } else {
+            self.report(
+                Some(field.span.clone()),
+                &field.path,
+                format!("`{}` is not an intake field", field.value),
+            );
+            None
+        }
+    }
+
     fn replies(&mut self, root: &Section<'_, '_>, fields: &Fields) -> Option<Vec<CannedReply>> {
         let Some(sections) = self.tables(root, "replies", Need::Optional)? else {
             return Some(Vec::new());
@@ -1766,6 +1891,9 @@ impl<'s> Loader<'s> {
             escalate_to: None,
             required_on: Vec::new(),
             template: None,
+            until_field: None,
+            zone_field: None,
+            key_field: None,
             step: None,
         };
         let step_kind = match kind {
@@ -2229,6 +2357,8 @@ impl<'s> Loader<'s> {
         for (key, owner) in [
             ("priority", "set_priority"),
             ("template", "notify_requester"),
+            ("register", "add_to_register"),
+            ("key_field", "add_to_register"),
         ] {
             if let (Some(name), Some((span, _))) = (action_name, section.entry(key))
                 && name != owner
@@ -2256,6 +2386,15 @@ impl<'s> Loader<'s> {
                 })
             }
             "request_csat" => Some(Action::RequestCsat),
+            "add_to_register" => {
+                let register = self.key(section, "register", Need::Required).flatten();
+                let key_field = self.key(section, "key_field", Need::Required).flatten();
+                draft.key_field = key_field.clone();
+                Some(Action::AddToRegister {
+                    register: register?.value,
+                    key_field: key_field?.value,
+                })
+            }
             other => {
                 let message = format!(
                     "`{other}` is not an action{}",
@@ -2275,6 +2414,8 @@ impl<'s> Loader<'s> {
 
     fn wait<'a>(&mut self, section: &Section<'a, '_>, draft: &mut Draft<'a>) -> Option<StepKind> {
         let timer = self.duration(section, "timer", Need::Optional);
+        let until_field = self.key(section, "until_field", Need::Optional);
+        let until_open = self.local_hours(section, draft);
         let events = self.keys(section, "events", Need::Optional);
         let mut outcomes = events.clone().map(|events| {
             events
@@ -2296,26 +2437,135 @@ impl<'s> Loader<'s> {
         }
         let no_event = matches!(&events, Some(None))
             || matches!(&events, Some(Some(events)) if events.value.is_empty());
-        if matches!(timer, Some(None)) && no_event {
+        if matches!(timer, Some(None))
+            && matches!(until_field, Some(None))
+            && matches!(until_open, Some(None))
+            && no_event
+        {
             self.report(
                 section.span.clone(),
                 &draft.path,
-                "a wait step needs a `timer`, `events`, or both",
+                "a wait step needs a `timer`, `until_field`, `until_open` or `events`",
             );
             outcomes = None;
         }
-        if let (Some(outcomes), Some(Some(timer))) = (&mut outcomes, &timer) {
+        let timed = match (&timer, &until_field, &until_open) {
+            (Some(Some(timer)), _, _) => Some((timer.span.clone(), timer.path.clone())),
+            (_, Some(Some(field)), _) => Some((field.span.clone(), field.path.clone())),
+            (_, _, Some(Some(hours))) => Some((hours.span.clone(), hours.path.clone())),
+            // Hours with a problem still give the step its `timeout`, so that `on` is not
+            // reported too.
+            _ => section
+                .get("until_open")
+                .map(|hours| (hours.span(), section.path_of("until_open"))),
+        };
+        if let (Some(outcomes), Some((span, path))) = (&mut outcomes, timed) {
             outcomes.push(At {
                 value: Key::parse(TIMEOUT).ok()?,
-                span: timer.span.clone(),
-                path: timer.path.clone(),
+                span,
+                path,
             });
         }
         let on = self.transitions(section, draft, outcomes);
+        let until_field = until_field?;
+        draft.until_field = until_field.clone();
         Some(StepKind::Wait {
             timer: timer?.map(|timer| timer.value),
+            until_field: until_field.map(|field| field.value),
+            until_open: until_open?.map(|hours| hours.value),
             on: on?,
         })
+    }
+
+    /// A wait step's `until_open = { zone_field, open = "HH:MM-HH:MM", days = [...] }`:
+    /// `days` are weekday keys, every day when left out.
+    fn local_hours(
+        &mut self,
+        section: &Section<'_, '_>,
+        draft: &mut Draft<'_>,
+    ) -> Option<Option<At<LocalHours>>> {
+        let Some(table) = self.table(section, "until_open", Need::Optional)? else {
+            return Some(None);
+        };
+        let before = self.problems.len();
+        self.unknown_keys(&table, &["zone_field", "open", "days"], &|_| None);
+        let zone_field = self.key(&table, "zone_field", Need::Required).flatten();
+        let open = self.string(&table, "open", Need::Required).flatten();
+        let days = self.strings(&table, "days", Need::Optional).flatten();
+        let mut hours = WeekSpec::default();
+        let chosen: Vec<&str> = match &days {
+            None => WEEKDAY_KEYS.to_vec(),
+            Some(days) => days.value.iter().map(|day| day.value).collect(),
+        };
+        for (index, day) in chosen.iter().enumerate() {
+            let slot = match *day {
+                "mon" => &mut hours.mon,
+                "tue" => &mut hours.tue,
+                "wed" => &mut hours.wed,
+                "thu" => &mut hours.thu,
+                "fri" => &mut hours.fri,
+                "sat" => &mut hours.sat,
+                "sun" => &mut hours.sun,
+                other => {
+                    if let Some(days) = &days {
+                        let day = &days.value[index];
+                        self.report(
+                            Some(day.span.clone()),
+                            &day.path,
+                            format!("`{other}` is not a weekday: `mon`, `tue`, `wed`, `thu`, `fri`, `sat` or `sun`"),
+                        );
+                    }
+                    continue;
+                }
+            };
+            if let Some(open) = &open
+                && slot.is_empty()
+            {
+                slot.push(open.value.to_owned());
+            }
+        }
+        if let Some(open) = &open {
+            let spec = CalendarSpec {
+                zone: "UTC".into(),
+                hours: WeekSpec {
+                    mon: vec![open.value.to_owned()],
+                    ..WeekSpec::default()
+                },
+                holidays: Vec::new(),
+                exceptions: Default::default(),
+            };
+            if BusinessCalendar::try_from(spec).is_err() {
+                self.report(
+                    Some(open.span.clone()),
+                    &open.path,
+                    format!(
+                        "`{}` is not hours of the form `HH:MM-HH:MM` ending after they start",
+                        open.value
+                    ),
+                );
+            }
+        }
+        if let Some(days) = &days
+            && days.value.is_empty()
+        {
+            self.report(
+                Some(days.span.clone()),
+                &days.path,
+                "`days` names no weekday, so the wait would never end",
+            );
+        }
+        draft.zone_field = zone_field.clone();
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Some(At {
+            value: LocalHours {
+                zone_field: zone_field?.value,
+                hours,
+            },
+            span: table.span.clone().unwrap_or_default(),
+            path: table.path.clone(),
+        }))
     }
 
     fn decision<'a>(
@@ -2565,22 +2815,92 @@ impl<'s> Loader<'s> {
         }
     }
 
+    /// Each wait step's `until_field` is a `date_time` field of the service, and the
+    /// `zone_field` of its `until_open` a `text` or `enum` one.
+    fn check_until_fields(&mut self, drafts: &[Draft<'_>], fields: &Fields) {
+        // And an `add_to_register` step's `key_field` is an intake field with text.
+        for field in drafts.iter().filter_map(|draft| draft.key_field.as_ref()) {
+            let intake = fields
+                .intake
+                .iter()
+                .find(|(name, _)| name == field.value.as_str());
+            let message = match intake {
+                Some((
+                    _,
+                    FieldType::Text | FieldType::Phone | FieldType::Email | FieldType::Enum,
+                )) => {
+                    continue;
+                }
+                Some((_, kind)) => format!(
+                    "`{}` is of type `{}`; a register key is a `text`, `phone`, `email` or `enum` field",
+                    field.value,
+                    kind.name()
+                ),
+                None => format!("there is no intake field `{}`", field.value),
+            };
+            self.report(Some(field.span.clone()), &field.path, message);
+        }
+        for field in drafts.iter().filter_map(|draft| draft.zone_field.as_ref()) {
+            let message = match fields.declared.get(field.value.as_str()) {
+                Some((FieldType::Text | FieldType::Enum, _)) => continue,
+                Some((kind, _)) => format!(
+                    "`{}` is of type `{}`; a time zone is held by a `text` or `enum` field",
+                    field.value,
+                    kind.name()
+                ),
+                None => format!(
+                    "there is no field `{}`{}",
+                    field.value,
+                    hint(
+                        field.value.as_str(),
+                        fields.declared.keys().map(String::as_str)
+                    )
+                    .unwrap_or_default()
+                ),
+            };
+            self.report(Some(field.span.clone()), &field.path, message);
+        }
+        for field in drafts.iter().filter_map(|draft| draft.until_field.as_ref()) {
+            let message = match fields.declared.get(field.value.as_str()) {
+                Some((FieldType::DateTime, _)) => continue,
+                Some((kind, _)) => format!(
+                    "`{}` is of type `{}`; `until_field` needs a `date_time` field",
+                    field.value,
+                    kind.name()
+                ),
+                None => format!(
+                    "there is no field `{}`{}",
+                    field.value,
+                    hint(
+                        field.value.as_str(),
+                        fields.declared.keys().map(String::as_str)
+                    )
+                    .unwrap_or_default()
+                ),
+            };
+            self.report(Some(field.span.clone()), &field.path, message);
+        }
+    }
+
     /// Every variable a decision reads is a field of the service or `priority`.
     fn check_conditions(&mut self, drafts: &[Draft<'_>], fields: &Fields) {
         for condition in drafts.iter().flat_map(|draft| &draft.conditions) {
             for variable in condition.value.variables() {
-                if variable == "priority" || fields.declared.contains_key(&variable) {
+                if variable == "priority"
+                    || variable == ENTRIES
+                    || fields.declared.contains_key(&variable)
+                {
                     continue;
                 }
                 let message = format!(
-                    "the expression reads `{variable}`, which is neither a field of this service nor `priority`{}",
+                    "the expression reads `{variable}`, which is neither a field of this service nor `priority` or `entries`{}",
                     hint(
                         &variable,
                         fields
                             .declared
                             .keys()
                             .map(String::as_str)
-                            .chain(["priority"])
+                            .chain(["priority", ENTRIES])
                     )
                     .unwrap_or_default()
                 );
@@ -3172,7 +3492,7 @@ kind = "end"
             &CATALOG[templates..]
         );
         let found = listed(&broken);
-        let named = "is neither an intake field nor one of `{reference}`, `{reply_link}`, `{csat_link}`, `{merged_into}`";
+        let named = "is neither a field of the service nor one of `{reference}`, `{reply_link}`, `{csat_link}`, `{merged_into}`";
         assert_reported(
             &found,
             &format!("templates[0].subject: `{{ticket_no}}` {named}"),
@@ -3529,12 +3849,160 @@ kind = "end"
             "15 steps[0] (first).outcomes[1]: outcome `escalated` has no step in `on`",
             "21 steps[1] (wait).timer: outcome `timeout` has no step in `on`",
             "22 steps[1] (wait).events[1]: `timeout` is the outcome of the timer",
-            "25 steps[2] (idle): a wait step needs a `timer`, `events`, or both",
+            "25 steps[2] (idle): a wait step needs a `timer`, `until_field`, `until_open` or `events`",
             "26 steps[2] (idle).id: step `idle` cannot be reached",
         ] {
             assert_reported(&listed, expected);
         }
         assert_eq!(listed.len(), 7, "{listed:#?}");
+    }
+
+    #[test]
+    fn a_wait_until_a_field_needs_a_date_time_field_and_decisions_may_read_entries() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "1h"
+outcomes = ["later"]
+form = [ { name = "back_at", type = "date_time" }, { name = "note", type = "text" } ]
+on = { later = "hold" }
+
+[[steps]]
+id = "hold"
+kind = "wait"
+until_field = "back_at"
+on = { timeout = "again" }
+
+[[steps]]
+id = "again"
+kind = "decision"
+branches = [ { when = "entries.first >= 3", to = "done" } ]
+otherwise = "hold_note"
+
+[[steps]]
+id = "hold_note"
+kind = "wait"
+until_field = "note"
+on = { timeout = "hold_missing" }
+
+[[steps]]
+id = "hold_missing"
+kind = "wait"
+until_field = "bak_at"
+on = { timeout = "first" }
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        assert_eq!(
+            listed,
+            [
+                "34 steps[3] (hold_note).until_field: `note` is of type `text`; `until_field` needs a `date_time` field",
+                "40 steps[4] (hold_missing).until_field: there is no field `bak_at`; did you mean `back_at`?",
+            ],
+            "{listed:#?}"
+        );
+    }
+
+    #[test]
+    fn until_open_needs_hours_weekdays_and_a_text_field_for_the_zone() {
+        let listed = listed(&with_intake(
+            r#"  { name = "zone", type = "text" },
+  { name = "seats", type = "integer" },
+"#,
+            r#"
+[[steps]]
+id = "first"
+kind = "wait"
+until_open = { zone_field = "zone", open = "09:00-20:00", days = ["mon", "sat"] }
+on = { timeout = "second" }
+
+[[steps]]
+id = "second"
+kind = "wait"
+until_open = { zone_field = "seats", open = "20:00-09:00", days = ["monday"], at = 1 }
+on = { timeout = "done" }
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        assert_eq!(
+            listed,
+            [
+                "23 steps[1] (second).until_open.zone_field: `seats` is of type `integer`; a time zone is held by a `text` or `enum` field",
+                "23 steps[1] (second).until_open.open: `20:00-09:00` is not hours of the form `HH:MM-HH:MM` ending after they start",
+                "23 steps[1] (second).until_open.days[0]: `monday` is not a weekday: `mon`, `tue`, `wed`, `thu`, `fri`, `sat` or `sun`",
+                "23 steps[1] (second).until_open.at: unknown key `at`; expected one of: zone_field, open, days",
+            ],
+            "{listed:#?}"
+        );
+        let definition = load_definition(include_str!("../../../../catalog/telemarketing.toml"))
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let Some(StepKind::Wait {
+            until_open: Some(hours),
+            ..
+        }) = definition
+            .step(&Key::parse("calling_window").unwrap())
+            .map(|s| &s.kind)
+        else {
+            panic!("no calling hours")
+        };
+        assert_eq!(hours.zone_field.as_str(), "time_zone");
+        // Every day, `days` being left out.
+        assert_eq!(hours.hours.sun, ["09:00-20:00"]);
+    }
+
+    #[test]
+    fn add_to_register_names_a_register_and_an_intake_field_with_text() {
+        let listed = listed(&with_intake(
+            r#"  { name = "phone", type = "phone" },
+  { name = "seats", type = "integer" },
+"#,
+            r#"
+[[steps]]
+id = "first"
+kind = "automatic"
+action = "add_to_register"
+register = "do_not_call"
+key_field = "phone"
+next = "second"
+
+[[steps]]
+id = "second"
+kind = "automatic"
+action = "add_to_register"
+register = "do_not_call"
+key_field = "seats"
+next = "third"
+
+[[steps]]
+id = "third"
+kind = "automatic"
+action = "set_priority"
+priority = "high"
+register = "do_not_call"
+next = "done"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        assert_eq!(
+            listed,
+            [
+                "27 steps[1] (second).key_field: `seats` is of type `integer`; a register key is a `text`, `phone`, `email` or `enum` field",
+                "35 steps[2] (third).register: `register` only applies to the action `add_to_register`",
+            ],
+            "{listed:#?}"
+        );
     }
 
     #[test]
@@ -3686,7 +4154,7 @@ kind = "end"
         assert_eq!(listed.len(), 3, "{listed:#?}");
         assert_reported(
             &listed,
-            "steps[0] (first).branches[1].when: the expression reads `tag`, which is neither a field of this service nor `priority`; did you mean `tags`?",
+            "steps[0] (first).branches[1].when: the expression reads `tag`, which is neither a field of this service nor `priority` or `entries`; did you mean `tags`?",
         );
         assert_reported(
             &listed,

@@ -35,10 +35,35 @@ pub struct ServiceDefinition {
     pub steps: Vec<Step>,
     /// Prepared answers agents start a reply from, in the file's order.
     pub canned_replies: Vec<CannedReply>,
+    /// Facts about an item the service reads from outside its data: entries of the
+    /// client's registers and counts of related items, refreshed before every decision.
+    pub lookups: Vec<Lookup>,
     /// The notices requesters are sent, in the file's order.
     pub templates: Vec<MessageTemplate>,
     /// Sets the item's priority from its impact and urgency, if the service has one.
     pub priority_matrix: Option<PriorityMatrix>,
+}
+
+/// A fact a decision expression reads under `name`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lookup {
+    pub name: Key,
+    pub kind: LookupKind,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LookupKind {
+    /// The data of the client's (else the provider's) entry of `register` whose key is
+    /// the value of intake field `key`; `null` when there is none.
+    Register { register: Key, key: Key },
+    /// How many other items of the engagement, created within `within` before this one,
+    /// have the same value of intake field `field`.
+    CountItems {
+        field: Key,
+        #[serde(with = "duration")]
+        within: SignedDuration,
+    },
 }
 
 /// A prepared answer: its `body` fills a step form's text `field`, with `{name}`
@@ -514,7 +539,45 @@ pub const APPROVE: &str = "approve";
 pub const REJECT: &str = "reject";
 pub const DONE: &str = "done";
 pub const TIMEOUT: &str = "timeout";
+/// The decision variable holding how many times the item has entered each step, e.g.
+/// `entries.call >= 5`; a field or lookup of that name takes its place.
+pub const ENTRIES: &str = "entries";
 pub const OTHERWISE: &str = "otherwise";
+
+/// Opening hours kept in the time zone an item's field names (a contact's calling hours),
+/// rather than on the engagement's calendar.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalHours {
+    /// A text field holding an IANA time zone name; the engagement calendar's zone is used
+    /// when the item has none or an unknown one.
+    pub zone_field: Key,
+    /// The hours per weekday, validated.
+    pub hours: crate::calendar::WeekSpec,
+}
+
+impl LocalHours {
+    /// The first instant at or after `from` within the hours in `zone`, else in the
+    /// `fallback` zone; `None` when they never open.
+    pub fn next_open(
+        &self,
+        zone: Option<&str>,
+        fallback: &str,
+        from: jiff::Timestamp,
+    ) -> Option<jiff::Timestamp> {
+        let calendar = |zone: &str| {
+            crate::calendar::BusinessCalendar::try_from(crate::calendar::CalendarSpec {
+                zone: zone.to_owned(),
+                hours: self.hours.clone(),
+                holidays: Vec::new(),
+                exceptions: Default::default(),
+            })
+            .ok()
+        };
+        zone.and_then(calendar)
+            .or_else(|| calendar(fallback))?
+            .next_open(from)
+    }
+}
 
 /// What a person must bring to a human or review step.
 #[derive(Clone, Debug, Serialize)]
@@ -583,6 +646,14 @@ pub enum StepKind {
     Wait {
         #[serde(with = "duration_option")]
         timer: Option<SignedDuration>,
+        /// A `date_time` field whose value ends the wait (outcome `timeout`); when it is
+        /// unset the `timer`, if any, applies.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_field: Option<Key>,
+        /// Hours the wait may only end within, in the zone an item's field names: the end
+        /// (the timer's, the field's, or else the entry) moves to their next opening.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_open: Option<LocalHours>,
         /// Outcomes are the event names and, with a timer, `timeout`.
         on: Vec<Transition>,
     },
@@ -611,10 +682,18 @@ pub enum Action {
     NotifyRequester { template: Key },
     /// Asks the requester for a satisfaction rating through a signed link.
     RequestCsat,
+    /// Adds the item's value of intake field `key_field` to the client's register
+    /// `register` (a number to a do-not-call list), with data naming the item.
+    AddToRegister { register: Key, key_field: Key },
 }
 
 impl Action {
-    pub const NAMES: [&str; 3] = ["set_priority", "notify_requester", "request_csat"];
+    pub const NAMES: [&str; 4] = [
+        "set_priority",
+        "notify_requester",
+        "request_csat",
+        "add_to_register",
+    ];
 }
 
 mod duration {

@@ -43,6 +43,11 @@ pub struct ItemView {
     data: Map<String, Json>,
     #[schema(value_type = Object)]
     position: delego_core::engine::Position,
+    /// What the service's lookups read for the item when it last moved (a policy from the
+    /// client's register, a count of related items); absent for services without any.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    facts: Map<String, Json>,
     /// The concurrency token; also sent as the `ETag` header.
     version: i64,
     #[schema(value_type = String, format = DateTime)]
@@ -115,6 +120,7 @@ impl From<WorkItem> for ItemView {
             step: item.state.position.step().map(ToString::to_string),
             priority: item.state.priority,
             data: item.state.data,
+            facts: item.state.facts,
             position: item.state.position,
             version: item.version,
             created_at: item.created_at,
@@ -225,7 +231,7 @@ async fn new_item(
     })
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(value) => {

@@ -49,8 +49,8 @@ pub struct MetricsView {
 }
 
 /// Arrivals, handled, abandoned, backlog, AHT, ASA, service level, SLA attainment,
-/// occupancy, utilisation and CSAT per interval, in total or per client, engagement or
-/// worker.
+/// occupancy, utilisation, CSAT, and the outcomes and resolutions recorded, per interval,
+/// in total or per client, engagement or worker.
 #[utoipa::path(get, path = "/metrics", tag = "metrics", params(MetricsQuery),
     responses((status = 200, body = MetricsView), (status = 404, body = Problem),
         (status = 422, body = Problem)))]

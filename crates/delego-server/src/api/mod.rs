@@ -13,6 +13,7 @@ use crate::error::ApiError;
 pub(crate) mod articles;
 pub(crate) mod attachments;
 pub(crate) mod directory;
+mod item_import;
 pub(crate) mod items;
 mod links;
 pub(crate) mod metrics;
@@ -47,6 +48,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(staffing::staffing_plan))
         .routes(routes!(items::create_item))
         .routes(routes!(items::create_batch))
+        .routes(routes!(item_import::import_items))
         .routes(routes!(items::list_items))
         .routes(routes!(items::get_item, items::update_item))
         .routes(routes!(items::add_message, items::list_messages))

@@ -17,6 +17,10 @@ use serde_json::Value as Json;
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const CUSTOMER_SUPPORT: &str = include_str!("../../../../catalog/customer-support.toml");
 
+/// The day the test clock starts on (Monday 2026-03-02, at 08:00), as the metrics routes
+/// take a window.
+pub const TEST_DAY: &str = "from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
+
 /// The version of customer support every test server publishes.
 pub fn customer_support_version() -> u32 {
     delego_core::definition::load_definition(CUSTOMER_SUPPORT)
@@ -324,6 +328,56 @@ impl Session {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// Creates an item of `engagement` from `body` (`{"data": …}`), which must be
+    /// accepted: the item as created.
+    pub async fn raise(&self, engagement: &str, body: Json) -> Json {
+        let (status, item) = self
+            .post(&format!("/api/v1/engagements/{engagement}/items"), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{item}");
+        item
+    }
+
+    /// Claims the caller's next task: its id and its item's id, or `None` when there is
+    /// none for them (204).
+    pub async fn next_task(&self) -> Option<(String, String)> {
+        let (status, claimed) = self.post("/api/v1/tasks/next", serde_json::json!({})).await;
+        match status {
+            StatusCode::NO_CONTENT => None,
+            StatusCode::OK => Some((
+                claimed["task"]["id"].as_str().unwrap().to_owned(),
+                claimed["item"]["id"].as_str().unwrap().to_owned(),
+            )),
+            other => panic!("{other}: {claimed}"),
+        }
+    }
+
+    /// Submits `task` with `outcome` and `data`, which must be accepted: the item as the
+    /// submission left it.
+    pub async fn submit_ok(&self, task: &str, outcome: &str, data: Json) -> Json {
+        let (status, item) = self
+            .post(
+                &format!("/api/v1/tasks/{task}/submit"),
+                serde_json::json!({"outcome": outcome, "data": data}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{item}");
+        item
+    }
+
+    /// The first record of `item`'s history with `action`, which must be there.
+    pub async fn history_entry(&self, item: &str, action: &str) -> Json {
+        let (status, history) = self.get(&format!("/api/v1/items/{item}/history")).await;
+        assert_eq!(status, StatusCode::OK, "{history}");
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|record| record["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {history:#}"))
+            .clone()
+    }
+
     /// A web page as a browser asks for it: the status and the HTML.
     pub async fn page(&self, path: &str) -> (StatusCode, String) {
         let (status, html, _) = self.browse(self.request(Method::GET, path)).await;
@@ -379,6 +433,26 @@ impl Session {
         pairs.extend_from_slice(fields);
         self.post_form(action, &pairs).await
     }
+}
+
+/// The state (`running`, `met`, `breached`, …) of an item's SLA clock of `kind`, as the
+/// API shows the item.
+pub fn sla_clock(item: &Json, kind: &str) -> String {
+    let clocks = item["sla"].as_array().unwrap();
+    let clock = clocks.iter().find(|c| c["kind"] == kind).unwrap();
+    clock["state"].as_str().unwrap().to_owned()
+}
+
+/// The sum of `measure` over the rows of a metrics answer: only `engagement`'s rows, if
+/// one is named.
+pub fn metric_total(metrics: &Json, engagement: Option<&str>, measure: &str) -> u64 {
+    metrics["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| engagement.is_none_or(|id| row["engagement_id"] == id))
+        .map(|row| row[measure].as_u64().unwrap())
+        .sum()
 }
 
 /// The form token in a page's first form.

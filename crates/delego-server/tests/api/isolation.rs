@@ -50,7 +50,7 @@ enum Expect {
 
 struct Case {
     method: Method,
-    template: &'static str,
+    template: String,
     path: String,
     body: Option<Json>,
     expect: Expect,
@@ -69,19 +69,15 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
     let works = role.works_tasks();
     let staff = role != Role::ClientUser;
     let version = crate::harness::customer_support_version();
-    let case = |method: Method,
-                template: &'static str,
-                path: String,
-                body: Option<Json>,
-                expect: Expect| Case {
+    let case = |method: Method, template: &str, path: String, body: Option<Json>, expect| Case {
         method,
-        template,
+        template: template.to_owned(),
         path,
         body,
         expect,
     };
     use Expect::*;
-    vec![
+    let mut cases = vec![
         case(
             Method::POST,
             "/api/v1/auth/login",
@@ -237,6 +233,13 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Hidden,
         ),
         case(
+            Method::POST,
+            "/api/v1/engagements/{id}/items/import",
+            format!("/api/v1/engagements/{}/items/import", f.engagement),
+            None,
+            Hidden,
+        ),
+        case(
             Method::GET,
             "/api/v1/items",
             "/api/v1/items".into(),
@@ -292,126 +295,59 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             Some(json!({"reason": "mine now"})),
             Hidden,
         ),
-        // Merging is the staff's: another client's item, as the duplicate or as the one
-        // that stays, is unknown.
-        case(
-            Method::POST,
-            "/api/v1/items/{id}/merge",
-            format!("/api/v1/items/{}/merge", f.item),
-            Some(json!({"into": f.home_item})),
-            if staff { Hidden } else { Refused },
-        ),
-        case(
-            Method::POST,
-            "/api/v1/items/{id}/merge",
-            format!("/api/v1/items/{}/merge", f.home_item),
-            Some(json!({"into": f.item})),
-            if staff { Hidden } else { Refused },
-        ),
-        // Linking is the staff's: another client's item, as the child or as the parent,
-        // is unknown.
-        case(
-            Method::POST,
-            "/api/v1/items/{id}/parent",
-            format!("/api/v1/items/{}/parent", f.item),
-            Some(json!({"parent": f.home_item})),
-            if staff { Hidden } else { Refused },
-        ),
-        case(
-            Method::POST,
-            "/api/v1/items/{id}/parent",
-            format!("/api/v1/items/{}/parent", f.home_item),
-            Some(json!({"parent": f.item})),
-            if staff { Hidden } else { Refused },
-        ),
-        case(
-            Method::DELETE,
-            "/api/v1/items/{id}/parent",
-            format!("/api/v1/items/{}/parent", f.item),
-            None,
-            if staff { Hidden } else { Refused },
-        ),
-        // Another client's register is unknown, for reading and for writing alike.
-        case(
-            Method::GET,
-            "/api/v1/clients/{id}/registers/{register}/entries",
-            format!("/api/v1/clients/{}/registers/assets/entries", f.client),
-            None,
-            Hidden,
-        ),
-        case(
-            Method::GET,
-            "/api/v1/clients/{id}/registers/{register}/entries/{key}",
-            format!(
-                "/api/v1/clients/{}/registers/assets/entries/{FOREIGN_ASSET}",
-                f.client
+    ];
+    // Merging and linking are the staff's: another client's item, on either side (the
+    // duplicate or the one that stays, the child or the parent), is unknown.
+    let staff_only = if staff { Hidden } else { Refused };
+    for (action, field) in [("merge", "into"), ("parent", "parent")] {
+        for (item, other) in [(&f.item, &f.home_item), (&f.home_item, &f.item)] {
+            cases.push(case(
+                Method::POST,
+                &format!("/api/v1/items/{{id}}/{action}"),
+                format!("/api/v1/items/{item}/{action}"),
+                Some(json!({ field: other })),
+                staff_only,
+            ));
+        }
+    }
+    cases.push(case(
+        Method::DELETE,
+        "/api/v1/items/{id}/parent",
+        format!("/api/v1/items/{}/parent", f.item),
+        None,
+        staff_only,
+    ));
+    // Another client's register is unknown, for reading and for writing alike; the
+    // provider-wide registers are the managers'.
+    let client_scope = (
+        "/api/v1/clients/{id}",
+        format!("/api/v1/clients/{}", f.client),
+        FOREIGN_ASSET,
+        Hidden,
+    );
+    let provider_scope = ("/api/v1", "/api/v1".to_owned(), "VPN", Refused);
+    for (template_scope, scope, entry, expect) in [client_scope, provider_scope] {
+        for (method, route, body) in [
+            (Method::GET, "entries", None),
+            (Method::GET, "entries/{key}", None),
+            (
+                Method::PUT,
+                "entries/{key}",
+                Some(json!({"data": {"owner": "planted"}})),
             ),
-            None,
-            Hidden,
-        ),
-        case(
-            Method::PUT,
-            "/api/v1/clients/{id}/registers/{register}/entries/{key}",
-            format!(
-                "/api/v1/clients/{}/registers/assets/entries/{FOREIGN_ASSET}",
-                f.client
-            ),
-            Some(json!({"data": {"owner": "planted"}})),
-            Hidden,
-        ),
-        case(
-            Method::DELETE,
-            "/api/v1/clients/{id}/registers/{register}/entries/{key}",
-            format!(
-                "/api/v1/clients/{}/registers/assets/entries/{FOREIGN_ASSET}",
-                f.client
-            ),
-            None,
-            Hidden,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/clients/{id}/registers/{register}/import",
-            format!("/api/v1/clients/{}/registers/assets/import", f.client),
-            None,
-            Hidden,
-        ),
-        // The provider-wide registers are the managers'.
-        case(
-            Method::GET,
-            "/api/v1/registers/{register}/entries",
-            "/api/v1/registers/assets/entries".into(),
-            None,
-            Refused,
-        ),
-        case(
-            Method::GET,
-            "/api/v1/registers/{register}/entries/{key}",
-            "/api/v1/registers/assets/entries/VPN".into(),
-            None,
-            Refused,
-        ),
-        case(
-            Method::PUT,
-            "/api/v1/registers/{register}/entries/{key}",
-            "/api/v1/registers/assets/entries/VPN".into(),
-            Some(json!({"data": {"owner": "planted"}})),
-            Refused,
-        ),
-        case(
-            Method::DELETE,
-            "/api/v1/registers/{register}/entries/{key}",
-            "/api/v1/registers/assets/entries/VPN".into(),
-            None,
-            Refused,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/registers/{register}/import",
-            "/api/v1/registers/assets/import".into(),
-            None,
-            Refused,
-        ),
+            (Method::DELETE, "entries/{key}", None),
+            (Method::POST, "import", None),
+        ] {
+            cases.push(case(
+                method,
+                &format!("{template_scope}/registers/{{register}}/{route}"),
+                format!("{scope}/registers/assets/{}", route.replace("{key}", entry)),
+                body,
+                expect,
+            ));
+        }
+    }
+    cases.extend([
         case(
             Method::GET,
             "/api/v1/items/{id}/history",
@@ -665,7 +601,8 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             None,
             Status(204),
         ),
-    ]
+    ]);
+    cases
 }
 
 async fn foreign_floor(server: &TestServer) -> Foreign {
@@ -833,7 +770,7 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
         let cases = cases(&foreign, role);
         let covered: BTreeSet<(String, String)> = cases
             .iter()
-            .map(|c| (c.method.to_string(), c.template.to_owned()))
+            .map(|c| (c.method.to_string(), c.template.clone()))
             .collect();
         let uncovered: Vec<_> = documented.difference(&covered).collect();
         assert!(
@@ -864,7 +801,7 @@ async fn no_route_lets_a_limited_role_see_or_change_another_clients_data(server:
                 // Foreign ids in the body too (a merge's `into`) become unknown ones.
                 let unknown = Case {
                     method: case.method.clone(),
-                    template: case.template,
+                    template: case.template.clone(),
                     path: unknown_path(&case.path, &foreign),
                     body: case.body.as_ref().map(|body| {
                         serde_json::from_str(&unknown_path(&body.to_string(), &foreign)).unwrap()

@@ -12,13 +12,11 @@ use jiff::SignedDuration;
 use reqwest::StatusCode;
 use serde_json::{Value as Json, json};
 
-use crate::harness::{Session, TestServer};
+use crate::harness::{Session, TEST_DAY, TestServer, metric_total, sla_clock};
 use crate::support::link_path;
 use crate::web_portal::submit_intake;
 
 crate::on_both_backends!(a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics);
-
-const DAY: &str = "from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
 
 fn ticket(subject: &str, requester: &str, language: &str) -> Json {
     json!({"data": {
@@ -63,9 +61,7 @@ fn body(message: &Json) -> &str {
 /// An SLA clock's state on the item as `session` reads it.
 async fn clock(session: &Session, item: &str, kind: &str) -> String {
     let (_, item) = session.get(&format!("/api/v1/items/{item}")).await;
-    let clocks = item["sla"].as_array().unwrap();
-    let clock = clocks.iter().find(|c| c["kind"] == kind).unwrap();
-    clock["state"].as_str().unwrap().to_owned()
+    sla_clock(&item, kind)
 }
 
 /// What a text area of a page holds, as a browser would post it.
@@ -84,23 +80,13 @@ fn text_area(html: &str, name: &str) -> String {
 }
 
 async fn claim(agent: &Session) -> (String, String) {
-    let (status, claimed) = agent.post("/api/v1/tasks/next", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{claimed}");
-    (
-        claimed["task"]["id"].as_str().unwrap().to_owned(),
-        claimed["item"]["id"].as_str().unwrap().to_owned(),
-    )
+    agent.next_task().await.expect("a task for the agent")
 }
 
 async fn submit(agent: &Session, task: &str, outcome: &str, reply: &str) -> Json {
-    let (status, item) = agent
-        .post(
-            &format!("/api/v1/tasks/{task}/submit"),
-            json!({"outcome": outcome, "data": {"reply": reply}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{item}");
-    item
+    agent
+        .submit_ok(task, outcome, json!({ "reply": reply }))
+        .await
 }
 
 async fn a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics(server: TestServer) {
@@ -131,24 +117,15 @@ async fn a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics(s
     let manager = server.sign_in(Role::Manager, None, None).await;
 
     // 08:00 and 08:02: two tickets through the client's API integration.
-    let items = format!("/api/v1/engagements/{engagement}/items");
-    let (status, parcel) = client
-        .post(
-            &items,
-            ticket("Parcel arrived damaged", "jane@customer.example", "en"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{parcel}");
-    let parcel = parcel["id"].as_str().unwrap().to_owned();
+    let raise = async |subject, requester, language| {
+        let item = client
+            .raise(&engagement, ticket(subject, requester, language))
+            .await;
+        item["id"].as_str().unwrap().to_owned()
+    };
+    let parcel = raise("Parcel arrived damaged", "jane@customer.example", "en").await;
     server.db.advance(SignedDuration::from_mins(2));
-    let (status, order) = client
-        .post(
-            &items,
-            ticket("Objednávka neprišla", "peter@zakaznik.example", "sk"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
-    let order = order["id"].as_str().unwrap().to_owned();
+    let order = raise("Objednávka neprišla", "peter@zakaznik.example", "sk").await;
     // 08:05: the same customer writes again through the portal's form, with a photo.
     server.db.advance(SignedDuration::from_mins(3));
     let photo: &[u8] = b"\xff\xd8\xff\xe0 a crushed box";
@@ -209,10 +186,7 @@ async fn a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics(s
     // Routing by skill and language: Eva has no customer-support skill; Peter, who speaks
     // Slovak, gets the Slovak ticket though an English one came first; Jana the oldest
     // English one.
-    assert_eq!(
-        eva.post("/api/v1/tasks/next", json!({})).await.0,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(eva.next_task().await, None);
     let (peters_task, peters_item) = claim(&peter).await;
     assert_eq!(peters_item, order);
     let (task, item) = claim(&jana).await;
@@ -339,10 +313,7 @@ async fn a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics(s
     let floor_view = lead.page_ok(&format!("/items/{parcel}")).await;
     assert!(floor_view.contains(&format!("from {}", reference(&duplicate))));
     // Nobody is offered the duplicate's work any more.
-    assert_eq!(
-        jana.post("/api/v1/tasks/next", json!({})).await.0,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(jana.next_task().await, None);
     // Its requester is told where the conversation goes on, with a link to it.
     let told = public_thread(&server, &client, &duplicate, 1).await;
     assert!(
@@ -403,14 +374,10 @@ async fn a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics(s
     // The day as the manager reads it: three arrived, four answers handled, none given up
     // (a merged duplicate is not abandoned), both resolutions within target, CSAT 4 of 5
     // with half satisfied.
-    let (status, metrics) = manager.get(&format!("/api/v1/metrics?{DAY}")).await;
+    let (status, metrics) = manager.get(&format!("/api/v1/metrics?{TEST_DAY}")).await;
     assert_eq!(status, StatusCode::OK, "{metrics}");
     let rows = metrics["rows"].as_array().unwrap();
-    let sum = |field: &str| {
-        rows.iter()
-            .map(|row| row[field].as_u64().unwrap())
-            .sum::<u64>()
-    };
+    let sum = |field| metric_total(&metrics, None, field);
     assert_eq!(
         [
             sum("arrivals"),
@@ -440,7 +407,7 @@ async fn a_morning_of_support_from_intake_to_merge_resolution_csat_and_metrics(s
     );
     // The client reads the same figures of its own service.
     let (_, own) = client
-        .get(&format!("/api/v1/metrics?{DAY}&by=client"))
+        .get(&format!("/api/v1/metrics?{TEST_DAY}&by=client"))
         .await;
     let own_nine = own["rows"]
         .as_array()

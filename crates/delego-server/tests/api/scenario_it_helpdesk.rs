@@ -12,7 +12,7 @@ use jiff::SignedDuration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::harness::{Session, TestServer};
+use crate::harness::{Session, TEST_DAY, TestServer, metric_total, sla_clock};
 
 crate::on_both_backends!(
     a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_metrics,
@@ -20,7 +20,6 @@ crate::on_both_backends!(
 );
 
 const IT_HELPDESK: &str = include_str!("../../../../catalog/it-helpdesk.toml");
-const DAY: &str = "from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
 
 const ASSETS: &str = "key,model,owner,location
 LAP-0042,ThinkPad X1,eva@acme.example,Bratislava
@@ -56,15 +55,6 @@ fn with_asset(mut ticket: Json, asset: &str) -> Json {
     ticket
 }
 
-/// Raises an item and returns it as created.
-async fn raise(session: &Session, engagement: &str, ticket: Json) -> Json {
-    let (status, item) = session
-        .post(&format!("/api/v1/engagements/{engagement}/items"), ticket)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{item}");
-    item
-}
-
 fn id(item: &Json) -> &str {
     item["id"].as_str().unwrap()
 }
@@ -84,29 +74,9 @@ async fn import(session: &Session, path: &str, csv: &str) -> (StatusCode, Json) 
 /// Claims the caller's next task and submits it with `outcome` and `data`; returns the
 /// item as the submission left it, after checking the task was for `expected`.
 async fn work(session: &Session, expected: &str, outcome: &str, data: Json) -> Json {
-    let (status, claimed) = session.post("/api/v1/tasks/next", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{claimed}");
-    assert_eq!(
-        claimed["item"]["id"], expected,
-        "{} came first",
-        claimed["item"]["data"]["subject"]
-    );
-    let task = claimed["task"]["id"].as_str().unwrap();
-    let (status, item) = session
-        .post(
-            &format!("/api/v1/tasks/{task}/submit"),
-            json!({"outcome": outcome, "data": data}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{item}");
-    item
-}
-
-/// An SLA clock's state on an item.
-fn clock(item: &Json, kind: &str) -> String {
-    let clocks = item["sla"].as_array().unwrap();
-    let clock = clocks.iter().find(|c| c["kind"] == kind).unwrap();
-    clock["state"].as_str().unwrap().to_owned()
+    let (task, item) = session.next_task().await.expect("a task");
+    assert_eq!(item, expected, "another item came first");
+    session.submit_ok(&task, outcome, data).await
 }
 
 /// A worker of the desk with the given skills, signed in as `role`.
@@ -159,20 +129,17 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
     );
 
     // Incidents on assets and a service request; the matrix sets each priority.
-    let laptop = raise(
-        &employee,
-        &service_desk,
-        with_asset(
-            ticket(
-                "incident",
-                "Laptop does not boot",
-                "hardware",
-                "low",
-                "medium",
-            ),
-            "lap-0042",
+    let report = async |ticket| employee.raise(&service_desk, ticket).await;
+    let laptop = report(with_asset(
+        ticket(
+            "incident",
+            "Laptop does not boot",
+            "hardware",
+            "low",
+            "medium",
         ),
-    )
+        "lap-0042",
+    ))
     .await;
     assert_eq!(laptop["priority"], "low", "impact low × urgency medium");
     let (status, problem) = employee
@@ -190,59 +157,43 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
         json!([{"field": "asset", "code": "not_in_register",
                 "message": "no affected asset `LAP-9999` in the client's assets register"}])
     );
-    let request = raise(
-        &employee,
-        &service_desk,
-        ticket(
-            "service_request",
-            "Access to the finance share",
-            "access",
-            "low",
-            "low",
-        ),
-    )
+    let request = report(ticket(
+        "service_request",
+        "Access to the finance share",
+        "access",
+        "low",
+        "low",
+    ))
     .await;
     assert_eq!(
         (request["priority"].as_str(), request["step"].as_str()),
         (Some("low"), Some("prepare"))
     );
-    let outage = raise(
-        &employee,
-        &service_desk,
-        with_asset(
-            ticket(
-                "incident",
-                "Network down on floor 2",
-                "network",
-                "high",
-                "high",
-            ),
-            "SW-CORE-1",
-        ),
-    )
-    .await;
-    assert_eq!(outage["priority"], "urgent");
-    let mail = raise(
-        &employee,
-        &service_desk,
+    let outage = report(with_asset(
         ticket(
             "incident",
-            "No e-mail on floor 2",
-            "email",
-            "medium",
+            "Network down on floor 2",
+            "network",
+            "high",
             "high",
         ),
-    )
+        "SW-CORE-1",
+    ))
+    .await;
+    assert_eq!(outage["priority"], "urgent");
+    let mail = report(ticket(
+        "incident",
+        "No e-mail on floor 2",
+        "email",
+        "medium",
+        "high",
+    ))
     .await;
     assert_eq!(mail["priority"], "high");
-    let printer = raise(
-        &employee,
-        &service_desk,
-        with_asset(
-            ticket("incident", "Cannot print", "printing", "low", "medium"),
-            "PRN-07",
-        ),
-    )
+    let printer = report(with_asset(
+        ticket("incident", "Cannot print", "printing", "low", "medium"),
+        "PRN-07",
+    ))
     .await;
 
     // The item shows the asset it names, looked up in the register.
@@ -271,15 +222,9 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
     assert_eq!(patched.status(), StatusCode::OK);
     let patched: Json = patched.json().await.unwrap();
     assert_eq!(patched["priority"], "normal", "impact low × urgency high");
-    let (_, history) = employee
-        .get(&format!("/api/v1/items/{}/history", id(&laptop)))
+    let reprioritised = employee
+        .history_entry(id(&laptop), "item.reprioritised")
         .await;
-    let reprioritised = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "item.reprioritised")
-        .expect("the new priority is audited");
     assert_eq!(
         reprioritised["detail"]["reason"],
         "impact low × urgency high"
@@ -317,18 +262,18 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let executive = raise(
-        &employee,
-        &executive_desk,
-        ticket(
-            "incident",
-            "Projector in the boardroom",
-            "hardware",
-            "low",
-            "low",
-        ),
-    )
-    .await;
+    let executive = employee
+        .raise(
+            &executive_desk,
+            ticket(
+                "incident",
+                "Projector in the boardroom",
+                "hardware",
+                "low",
+                "low",
+            ),
+        )
+        .await;
     assert_eq!(executive["priority"], "high");
     let (status, _) = employee
         .post(
@@ -356,12 +301,12 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "linking is the staff's");
-    let elsewhere = raise(
-        &manager,
-        &globex_desk,
-        ticket("incident", "Branch offline", "network", "high", "high"),
-    )
-    .await;
+    let elsewhere = manager
+        .raise(
+            &globex_desk,
+            ticket("incident", "Branch offline", "network", "high", "high"),
+        )
+        .await;
     let (status, _) = manager
         .post(
             &format!("/api/v1/items/{}/parent", id(&laptop)),
@@ -418,7 +363,7 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
         (Some("completed"), Some("resolved"))
     );
     assert_eq!(followed["links"]["parent"], id(&outage));
-    assert_eq!(clock(&followed, "first_response"), "met");
+    assert_eq!(sla_clock(&followed, "first_response"), "met");
     let (_, thread) = employee
         .get(&format!("/api/v1/items/{}/messages", id(&mail)))
         .await;
@@ -453,8 +398,7 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
     )
     .await;
     assert_eq!(prepared["step"], "approve");
-    let (status, _) = agent.post("/api/v1/tasks/next", json!({})).await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "an agent does not approve");
+    assert_eq!(agent.next_task().await, None, "an agent does not approve");
     let approved = work(
         &approver,
         id(&request),
@@ -478,33 +422,23 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
     let (_, request_now) = employee
         .get(&format!("/api/v1/items/{}", id(&request)))
         .await;
-    assert_eq!(clock(&request_now, "first_response"), "breached");
-    assert_eq!(clock(&request_now, "resolution"), "met");
+    assert_eq!(sla_clock(&request_now, "first_response"), "breached");
+    assert_eq!(sla_clock(&request_now, "resolution"), "met");
     let (_, outage_now) = employee
         .get(&format!("/api/v1/items/{}", id(&outage)))
         .await;
-    assert_eq!(clock(&outage_now, "first_response"), "met");
-    assert_eq!(clock(&outage_now, "resolution"), "met");
+    assert_eq!(sla_clock(&outage_now, "first_response"), "met");
+    assert_eq!(sla_clock(&outage_now, "resolution"), "met");
 
     // The day's metrics of the service desk: every item resolved in time, five tasks handled
     // (the linked incident's own task was withdrawn, not handled).
     let (status, metrics) = manager
         .get(&format!(
-            "/api/v1/metrics?{DAY}&by=engagement&client_id={acme}"
+            "/api/v1/metrics?{TEST_DAY}&by=engagement&client_id={acme}"
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{metrics}");
-    let rows: Vec<&Json> = metrics["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|row| row["engagement_id"] == service_desk.as_str())
-        .collect();
-    let total = |measure: &str| {
-        rows.iter()
-            .map(|row| row[measure].as_u64().unwrap())
-            .sum::<u64>()
-    };
+    let total = |measure| metric_total(&metrics, Some(&service_desk), measure);
     assert_eq!(
         [
             total("arrivals"),
@@ -635,15 +569,15 @@ async fn registers_are_written_by_managers_and_the_clients_own_users_and_read_by
     assert_eq!(listed["entries"].as_array().unwrap().len(), 1);
     server.store().publish_service(IT_HELPDESK).await.unwrap();
     let engagement = desk(&manager, &globex.to_string(), "Service desk").await;
-    let item = raise(
-        &outsider,
-        &engagement,
-        with_asset(
-            ticket("incident", "VPN drops", "network", "medium", "medium"),
-            "vpn-gateway",
-        ),
-    )
-    .await;
+    let item = outsider
+        .raise(
+            &engagement,
+            with_asset(
+                ticket("incident", "VPN drops", "network", "medium", "medium"),
+                "vpn-gateway",
+            ),
+        )
+        .await;
     let (_, shown) = outsider.get(&format!("/api/v1/items/{}", id(&item))).await;
     assert_eq!(
         shown["register_entries"]["asset"]["data"]["kind"],

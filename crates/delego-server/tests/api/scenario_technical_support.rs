@@ -5,13 +5,12 @@
 
 use delego_core::id::{ClientId, WorkerId};
 use delego_core::identity::Role;
-use delego_core::model::{Actor, Presence, Worker};
-use delego_core::values::{Key, Language, Name, SkillLevel};
+use delego_core::values::{Key, Name, SkillLevel};
 use jiff::SignedDuration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::harness::{Session, TestServer};
+use crate::harness::{Session, TEST_DAY, TestServer, metric_total};
 
 crate::on_both_backends!(
     tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an_article,
@@ -56,64 +55,36 @@ async fn helpdesk(server: &TestServer) -> Helpdesk {
 
 /// A signed-in agent with technical support at `level`, answering e-mail for `client`.
 async fn agent(server: &TestServer, client: ClientId, level: u8) -> (WorkerId, Session) {
-    let worker = Worker {
-        id: WorkerId::new(),
-        name: Name::parse(&format!("Level {level} agent")).unwrap(),
-        skills: [(
-            Key::parse("technical_support").unwrap(),
-            SkillLevel::new(level).unwrap(),
-        )]
-        .into(),
-        languages: [Language::parse("en").unwrap()].into(),
-        clearances: [client].into(),
-        capacity: [(delego_core::routing::Channel::Email, 5)].into(),
-        certifications: Default::default(),
-        exclusions: Default::default(),
-        idle_since: None,
-        wrap_up_secs: 0,
-        team: None,
-        presence: Presence::Available,
-    };
-    server
-        .store()
-        .create_worker(&worker, &Actor::System)
-        .await
-        .unwrap();
+    let worker = server
+        .worker_like(&[client], |worker| {
+            worker.name = Name::parse(&format!("Level {level} agent")).unwrap();
+            worker.skills = [(
+                Key::parse("technical_support").unwrap(),
+                SkillLevel::new(level).unwrap(),
+            )]
+            .into();
+        })
+        .await;
     let role = if level == 5 {
         Role::Expert
     } else {
         Role::Agent
     };
-    (worker.id, server.sign_in(role, None, Some(worker.id)).await)
+    (worker, server.sign_in(role, None, Some(worker)).await)
 }
 
 /// Submits a ticket as the client's user: its id, step and priority.
 async fn ticket(desk: &Helpdesk, subject: &str, category: &str, tier: &str) -> (String, Json) {
-    let (status, item) = desk
+    let item = desk
         .customer
-        .post(
-            &format!("/api/v1/engagements/{}/items", desk.engagement),
+        .raise(
+            &desk.engagement,
             json!({"data": {"subject": subject, "description": "It stopped working this morning.",
                             "requester_email": "it@acme.example", "category": category,
                             "customer_tier": tier}}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{item}");
     (item["id"].as_str().unwrap().to_owned(), item)
-}
-
-/// Claims the caller's next task: its id and its item's id, or `None` when none is there
-/// for them.
-async fn next_task(agent: &Session) -> Option<(String, String)> {
-    let (status, claimed) = agent.post("/api/v1/tasks/next", json!({})).await;
-    match status {
-        StatusCode::NO_CONTENT => None,
-        StatusCode::OK => Some((
-            claimed["task"]["id"].as_str().unwrap().to_owned(),
-            claimed["item"]["id"].as_str().unwrap().to_owned(),
-        )),
-        other => panic!("{other}: {claimed}"),
-    }
 }
 
 async fn submit(agent: &Session, task: &str, body: Json) -> (StatusCode, Json) {
@@ -221,9 +192,9 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
     assert_eq!(created["step"], "l2");
 
     // Level 1 gets only the level-1 ticket, urgent work above its level notwithstanding.
-    let (l1_task, item) = next_task(&level_1).await.expect("the VPN ticket");
+    let (l1_task, item) = level_1.next_task().await.expect("the VPN ticket");
     assert_eq!(item, vpn);
-    assert_eq!(next_task(&level_1).await, None, "level 2 asks level 3");
+    assert_eq!(level_1.next_task().await, None, "level 2 asks level 3");
     let (_, tasks) = manager.get(&format!("/api/v1/items/{outage}/tasks")).await;
     let outage_task = tasks[0]["id"].as_str().unwrap();
     let (_, why_not) = level_1
@@ -240,13 +211,9 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
         [("reply".into(), "required".into())]
     );
     let reason = "Drops on the hour: needs a look at the DHCP server.";
-    let (status, escalated) = submit(
-        &level_1,
-        &l1_task,
-        json!({"outcome": "escalate", "data": {"reply": reason}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{escalated}");
+    let escalated = level_1
+        .submit_ok(&l1_task, "escalate", json!({"reply": reason}))
+        .await;
     assert_eq!(escalated["step"], "l2");
     let (_, notes) = manager.get(&format!("/api/v1/items/{vpn}/messages")).await;
     assert!(
@@ -268,7 +235,7 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
 
     // Level 2 takes the outage first. Resolving needs an article: this one is new, written
     // with the resolution, and joins the knowledge base.
-    let (task, item) = next_task(&level_3).await.expect("the outage");
+    let (task, item) = level_3.next_task().await.expect("the outage");
     assert_eq!(item, outage);
     let (status, refused) = submit(
         &level_3,
@@ -304,17 +271,17 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
     );
 
     // The enterprise question goes on to level 3 by hand; level 2 never gets it back.
-    let (task, item) = next_task(&level_3).await.expect("the SSO question");
+    let (task, item) = level_3.next_task().await.expect("the SSO question");
     assert_eq!(item, sso);
-    let (status, _) = submit(
-        &level_3,
-        &task,
-        json!({"outcome": "escalate", "data": {"reply": "Needs an identity expert."}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    level_3
+        .submit_ok(
+            &task,
+            "escalate",
+            json!({"reply": "Needs an identity expert."}),
+        )
+        .await;
     assert_eq!(step_of(&manager, &sso).await, "l3");
-    let (task, item) = next_task(&level_3).await.expect("the VPN ticket");
+    let (task, item) = level_3.next_task().await.expect("the VPN ticket");
     assert_eq!(item, vpn, "not the level-3 question");
 
     // The resolver finds the article and resolves with it.
@@ -323,17 +290,16 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
         found,
         [("VPN drops every hour".to_owned(), vpn_article.clone())]
     );
-    let (status, resolved) = submit(
-        &level_3,
-        &task,
-        json!({"outcome": "resolved",
-               "data": {"reply": "Your VPN client now keeps its lease.", "article": found[0].1}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{resolved}");
+    let resolved = level_3
+        .submit_ok(
+            &task,
+            "resolved",
+            json!({"reply": "Your VPN client now keeps its lease.", "article": found[0].1}),
+        )
+        .await;
     assert_eq!(resolved["data"]["article"], json!(vpn_article));
 
-    let (task, item) = next_task(&level_5).await.expect("the SSO question");
+    let (task, item) = level_5.next_task().await.expect("the SSO question");
     assert_eq!(item, sso);
     let (_, found) = level_5
         .get(&format!(
@@ -342,14 +308,13 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
         ))
         .await;
     assert_eq!(found[0]["id"], json!(sso_article));
-    let (status, resolved) = submit(
-        &level_5,
-        &task,
-        json!({"outcome": "resolved",
-               "data": {"reply": "SSO is on.", "article": sso_article}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{resolved}");
+    level_5
+        .submit_ok(
+            &task,
+            "resolved",
+            json!({"reply": "SSO is on.", "article": sso_article}),
+        )
+        .await;
 
     // By elapsed time: a level-1 ticket nobody touches moves up after two business
     // hours; it arrived before opening (at 08:05), so they run 09:00–11:00.
@@ -360,40 +325,20 @@ async fn tickets_climb_the_tiers_by_rule_by_hand_and_by_time_and_resolve_with_an
     server.db.advance(SignedDuration::from_mins(1)); // 11:00
     server.store().fire_due_timers().await.unwrap();
     assert_eq!(step_of(&manager, &printer).await, "l2");
-    let (_, history) = manager
-        .get(&format!("/api/v1/items/{printer}/history"))
-        .await;
-    let escalation = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "step.escalated")
-        .expect("audited");
+    let escalation = manager.history_entry(&printer, "step.escalated").await;
     assert_eq!(
         (&escalation["detail"]["step"], &escalation["detail"]["to"]),
         (&json!("l1"), &json!("l2"))
     );
-    assert_eq!(next_task(&level_1).await, None, "gone from level 1");
+    assert_eq!(level_1.next_task().await, None, "gone from level 1");
 
     // The day's figures count the handled work: two escalations by hand and three
     // resolutions (the ticket escalated by time was not handled).
     let (status, metrics) = manager
-        .call(
-            Method::GET,
-            "/api/v1/metrics?from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z&by=engagement",
-            None,
-        )
+        .get(&format!("/api/v1/metrics?{TEST_DAY}&by=engagement"))
         .await;
     assert_eq!(status, StatusCode::OK, "{metrics}");
-    let total = |measure: &str| -> u64 {
-        metrics["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|row| row["engagement_id"] == json!(desk.engagement))
-            .map(|row| row[measure].as_u64().unwrap())
-            .sum()
-    };
+    let total = |measure| metric_total(&metrics, Some(&desk.engagement), measure);
     assert_eq!(
         (total("arrivals"), total("handled"), total("resolved")),
         (4, 5, 3),
@@ -546,73 +491,47 @@ async fn an_agent_searches_picks_or_writes_an_article_beside_the_task(server: Te
     );
     assert!(html.contains("Chosen article: VPN drops every hour"));
 
+    // The task's form, posted with the outcome `resolved` and `fields`.
+    let resolve = async |task: &str, fields: &[(&str, &str)]| {
+        let mut form = vec![("outcome", "resolved")];
+        form.extend_from_slice(fields);
+        agent.submit_form(task, task, &form).await
+    };
     // Resolving without an article is refused beside the field, with what was typed.
-    let (status, html, _) = agent
-        .submit_form(
-            &task,
-            &task,
-            &[("outcome", "resolved"), ("reply", "Fixed it.")],
-        )
-        .await;
+    let reply = ("reply", "Fixed it.");
+    let (status, html, _) = resolve(&task, &[reply]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     let error = html.find("id=\"field-article-error\"").unwrap();
     assert!(html[error..].contains("`resolved`"), "{html}");
     assert!(html.contains("Fixed it.</textarea>"));
 
     // Resolved with the article picked.
-    let (_, html, url) = agent
-        .submit_form(
-            &task,
-            &task,
-            &[
-                ("outcome", "resolved"),
-                ("reply", "Fixed it."),
-                ("article", &vpn),
-            ],
-        )
-        .await;
+    let (_, html, url) = resolve(&task, &[reply, ("article", &vpn)]).await;
     assert_eq!(url, "/work?notice=submitted", "{html}");
 
     // The next one is resolved with an article written beside the form; a half-written
     // one comes back with its error.
     let (_, _, task) = agent.submit_form("/work", "/work/next", &[]).await;
-    let (status, html, _) = agent
-        .submit_form(
-            &task,
-            &task,
-            &[
-                ("outcome", "resolved"),
-                ("reply", "Back up."),
-                (
-                    "new_article_title",
-                    "Portal down after a certificate expired",
-                ),
-            ],
-        )
-        .await;
+    let half_written = [
+        ("reply", "Back up."),
+        (
+            "new_article_title",
+            "Portal down after a certificate expired",
+        ),
+    ];
+    let (status, html, _) = resolve(&task, &half_written).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     let error = html.find("id=\"new-article-body-error\"").unwrap();
     assert!(html[error..].contains("is required"), "{html}");
     assert!(html.contains("value=\"Portal down after a certificate expired\""));
-    let (_, html, url) = agent
-        .submit_form(
-            &task,
-            &task,
-            &[
-                ("outcome", "resolved"),
-                ("reply", "Back up."),
-                (
-                    "new_article_title",
-                    "Portal down after a certificate expired",
-                ),
-                (
-                    "new_article_body",
-                    "Renew the certificate, restart the proxy.",
-                ),
-                ("new_article_tags", "outage, TLS"),
-            ],
-        )
-        .await;
+    let written = [
+        (
+            "new_article_body",
+            "Renew the certificate, restart the proxy.",
+        ),
+        ("new_article_tags", "outage, TLS"),
+    ];
+    let (_, html, url) = resolve(&task, &[&half_written[..], &written].concat()).await;
     assert_eq!(url, "/work?notice=submitted", "{html}");
     let found = search(&agent, &desk.engagement, "certificate").await;
     assert_eq!(found.len(), 1);

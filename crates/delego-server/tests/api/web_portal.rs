@@ -451,17 +451,10 @@ async fn another_clients_item_an_unknown_item_and_a_malformed_id_give_the_same_n
 
 /// Claims the next task as `agent` and submits it with `outcome` and a reply.
 async fn answer(agent: &Session, outcome: &str, reply: &str) -> Json {
-    let (status, claimed) = agent.post("/api/v1/tasks/next", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{claimed}");
-    let task = claimed["task"]["id"].as_str().unwrap();
-    let (status, item) = agent
-        .post(
-            &format!("/api/v1/tasks/{task}/submit"),
-            json!({"outcome": outcome, "data": {"reply": reply}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{item}");
-    item
+    let (task, _) = agent.next_task().await.expect("a task for the agent");
+    agent
+        .submit_ok(&task, outcome, json!({ "reply": reply }))
+        .await
 }
 
 async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_item_is_rated_once(
