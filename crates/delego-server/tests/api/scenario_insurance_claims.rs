@@ -134,6 +134,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
     let adjuster3 = adjuster(&server, insurer_id, 3).await;
     let reviewer = adjuster(&server, insurer_id, 3).await;
     let senior = adjuster(&server, insurer_id, 4).await;
+    let second_senior = adjuster(&server, insurer_id, 4).await;
 
     // Coverage: no such policy, a loss the policy does not cover, a lapsed policy.
     for (policy, loss_type) in [("POL-X", "water"), ("POL-3", "water"), ("POL-OLD", "water")] {
@@ -233,6 +234,14 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
     let reason =
         json!({"decision_reason": "The bicycle was left unlocked, which the policy excludes."});
     senior.submit_ok(&task, "deny", reason).await;
+    // Denying EUR 12,000 takes a second senior, never the one who decided.
+    assert_eq!(position(&insurer, &large).await, "review_senior_denial");
+    assert!(
+        senior.next_task().await.is_none(),
+        "four eyes on a denial too"
+    );
+    let (review, _) = second_senior.next_task().await.unwrap();
+    second_senior.submit_ok(&review, "approve", json!({})).await;
     assert_eq!(position(&insurer, &large).await, "denied");
     let text = letter(&server, &insurer, &large, "not to pay").await;
     assert!(
