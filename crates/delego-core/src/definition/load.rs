@@ -2841,45 +2841,46 @@ impl<'s> Loader<'s> {
             self.report(Some(field.span.clone()), &field.path, message);
         }
         for field in drafts.iter().filter_map(|draft| draft.zone_field.as_ref()) {
-            let message = match fields.declared.get(field.value.as_str()) {
-                Some((FieldType::Text | FieldType::Enum, _)) => continue,
-                Some((kind, _)) => format!(
-                    "`{}` is of type `{}`; a time zone is held by a `text` or `enum` field",
-                    field.value,
-                    kind.name()
-                ),
-                None => format!(
-                    "there is no field `{}`{}",
-                    field.value,
-                    hint(
-                        field.value.as_str(),
-                        fields.declared.keys().map(String::as_str)
-                    )
-                    .unwrap_or_default()
-                ),
-            };
-            self.report(Some(field.span.clone()), &field.path, message);
+            self.field_of_kind(
+                field,
+                fields,
+                |kind| matches!(kind, FieldType::Text | FieldType::Enum),
+                "a time zone is held by a `text` or `enum` field",
+            );
         }
         for field in drafts.iter().filter_map(|draft| draft.until_field.as_ref()) {
-            let message = match fields.declared.get(field.value.as_str()) {
-                Some((FieldType::DateTime, _)) => continue,
-                Some((kind, _)) => format!(
-                    "`{}` is of type `{}`; `until_field` needs a `date_time` field",
-                    field.value,
-                    kind.name()
-                ),
-                None => format!(
-                    "there is no field `{}`{}",
-                    field.value,
-                    hint(
-                        field.value.as_str(),
-                        fields.declared.keys().map(String::as_str)
-                    )
-                    .unwrap_or_default()
-                ),
-            };
-            self.report(Some(field.span.clone()), &field.path, message);
+            self.field_of_kind(
+                field,
+                fields,
+                |kind| *kind == FieldType::DateTime,
+                "`until_field` needs a `date_time` field",
+            );
         }
+    }
+
+    /// Reports `field` unless it names a field of the service whose type `fits`; `needs`
+    /// says what would.
+    fn field_of_kind(
+        &mut self,
+        field: &At<Key>,
+        fields: &Fields,
+        fits: impl Fn(&FieldType) -> bool,
+        needs: &str,
+    ) {
+        let message = match fields.declared.get(field.value.as_str()) {
+            Some((kind, _)) if fits(kind) => return,
+            Some((kind, _)) => format!("`{}` is of type `{}`; {needs}", field.value, kind.name()),
+            None => format!(
+                "there is no field `{}`{}",
+                field.value,
+                hint(
+                    field.value.as_str(),
+                    fields.declared.keys().map(String::as_str)
+                )
+                .unwrap_or_default()
+            ),
+        };
+        self.report(Some(field.span.clone()), &field.path, message);
     }
 
     /// Every variable a decision reads is a field of the service or `priority`.

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use utoipa::ToSchema;
 
+use super::csv_upload::{CsvUpload, Row};
 use super::items::{NewItemBody, submit_item, visible_engagement};
 use crate::AppState;
 use crate::auth::Caller;
@@ -93,15 +94,7 @@ pub async fn import_items(
         .await?;
 
     let header_problem = |code: &str, message: String| ApiError::field("header", code, message);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(body.as_ref());
-    let columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| header_problem("invalid", format!("the header row cannot be read: {e}")))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (mut upload, columns) = CsvUpload::open(body.as_ref(), MAX_IMPORT_ROWS)?;
     // Each column's field type; `None` for the priority column.
     let mut kinds: Vec<Option<FieldType>> = Vec::with_capacity(columns.len());
     for (n, name) in columns.iter().enumerate() {
@@ -134,23 +127,12 @@ pub async fn import_items(
         items: Vec::new(),
         errors: Vec::new(),
     };
-    let mut record = csv::StringRecord::new();
-    loop {
-        let row = match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => record.position().map_or(0, csv::Position::line),
-            Err(error) => {
-                let row = error.position().map_or(0, csv::Position::line);
-                let message = match error.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("has {len} cells where the header has {expected_len}"),
-                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
-                    _ => return Err(ApiError::field("body", "invalid", error.to_string())),
-                };
-                report.rows += 1;
+    while let Some(next) = upload.next_row()? {
+        let (row, record) = match next {
+            Row::Read { line, cells } => (line, cells),
+            Row::Unreadable { line, message } => {
                 report.errors.push(ImportRowError {
-                    row,
+                    row: line,
                     field: None,
                     code: "unreadable".into(),
                     message,
@@ -158,14 +140,6 @@ pub async fn import_items(
                 continue;
             }
         };
-        report.rows += 1;
-        if report.rows > MAX_IMPORT_ROWS {
-            return Err(ApiError::field(
-                "body",
-                "too_many_rows",
-                format!("import at most {MAX_IMPORT_ROWS} rows at a time"),
-            ));
-        }
         let mut data = Map::new();
         let mut priority = None;
         let mut problems = Vec::new();
@@ -221,6 +195,7 @@ pub async fn import_items(
             Err(other) => return Err(other),
         }
     }
+    report.rows = upload.rows();
     Ok(axum::Json(report))
 }
 

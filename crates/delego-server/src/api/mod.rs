@@ -12,6 +12,7 @@ use crate::error::ApiError;
 
 pub(crate) mod articles;
 pub(crate) mod attachments;
+mod csv_upload;
 pub(crate) mod directory;
 mod item_import;
 pub(crate) mod items;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 
+use super::csv_upload::{CsvUpload, Row};
 use super::{in_scope, parse_id};
 use crate::AppState;
 use crate::auth::Caller;
@@ -239,15 +240,7 @@ async fn import(
 /// an entry is reported and left out; a header that cannot be read refuses the file.
 fn read_csv(body: &[u8]) -> ApiResult<(Vec<NewEntry>, ImportReport)> {
     let header_problem = |message: String| ApiError::field("header", "invalid", message);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(body);
-    let columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| header_problem(format!("the header row cannot be read: {e}")))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (mut upload, columns) = CsvUpload::open(body, MAX_IMPORT_ROWS)?;
     let key_column = columns
         .iter()
         .position(|name| name.eq_ignore_ascii_case("key"))
@@ -274,33 +267,14 @@ fn read_csv(body: &[u8]) -> ApiResult<(Vec<NewEntry>, ImportReport)> {
         imported: 0,
         errors: Vec::new(),
     };
-    let mut record = csv::StringRecord::new();
-    loop {
-        let row = match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => record.position().map_or(0, csv::Position::line),
-            Err(error) => {
-                let row = error.position().map_or(0, csv::Position::line);
-                let message = match error.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("has {len} cells where the header has {expected_len}"),
-                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
-                    _ => return Err(ApiError::field("body", "invalid", error.to_string())),
-                };
-                report.rows += 1;
-                report.errors.push(RowError { row, message });
+    while let Some(next) = upload.next_row()? {
+        let (row, record) = match next {
+            Row::Read { line, cells } => (line, cells),
+            Row::Unreadable { line, message } => {
+                report.errors.push(RowError { row: line, message });
                 continue;
             }
         };
-        report.rows += 1;
-        if report.rows > MAX_IMPORT_ROWS {
-            return Err(ApiError::field(
-                "body",
-                "too_many_rows",
-                format!("import at most {MAX_IMPORT_ROWS} rows at a time"),
-            ));
-        }
         let key = match RegisterEntry::parse_key(&record[key_column]) {
             Ok(key) => key,
             Err(error) => {
@@ -324,6 +298,7 @@ fn read_csv(body: &[u8]) -> ApiResult<(Vec<NewEntry>, ImportReport)> {
             .collect();
         entries.push(NewEntry { key, data });
     }
+    report.rows = upload.rows();
     Ok((entries, report))
 }
 
