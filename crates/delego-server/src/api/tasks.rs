@@ -347,6 +347,8 @@ pub struct QueueView {
     #[schema(value_type = String)]
     pub client_id: delego_core::id::ClientId,
     pub step: String,
+    /// The step's title in the engagement's service definition.
+    pub step_title: String,
     pub open: u64,
     pub held: u64,
     /// How long the longest-waiting open task has waited.
@@ -385,28 +387,35 @@ pub async fn queue_views(
         .map(|e| (e.id, e))
         .collect();
     let now = state.clock.now();
-    let views = state
-        .store
-        .queues(risk)
-        .await?
-        .into_iter()
-        .filter_map(|queue| {
-            let engagement = engagements.get(&queue.engagement_id)?;
-            Some(QueueView {
-                engagement_id: engagement.id,
-                engagement: engagement.name.to_string(),
-                client_id: engagement.client_id,
-                step: queue.step,
-                open: queue.open,
-                held: queue.held,
-                oldest_age_seconds: queue
-                    .oldest_queued_at
-                    .map(|at| now.duration_since(at).as_secs()),
-                breached: queue.breached,
-                at_risk: queue.at_risk,
-            })
-        })
-        .collect();
+    let mut views = Vec::new();
+    for queue in state.store.queues(risk).await? {
+        let Some(engagement) = engagements.get(&queue.engagement_id) else {
+            continue;
+        };
+        // Definitions are cached by the store: one lookup per queue costs no query.
+        let definition = state
+            .store
+            .service(&engagement.service_key, engagement.service_version)
+            .await?;
+        let step_title = Key::parse(&queue.step)
+            .ok()
+            .and_then(|step| definition.step(&step).map(|step| step.title.clone()))
+            .unwrap_or_else(|| queue.step.clone());
+        views.push(QueueView {
+            engagement_id: engagement.id,
+            engagement: engagement.name.to_string(),
+            client_id: engagement.client_id,
+            step: queue.step,
+            step_title,
+            open: queue.open,
+            held: queue.held,
+            oldest_age_seconds: queue
+                .oldest_queued_at
+                .map(|at| now.duration_since(at).as_secs()),
+            breached: queue.breached,
+            at_risk: queue.at_risk,
+        });
+    }
     Ok(views)
 }
 

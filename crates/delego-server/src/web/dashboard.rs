@@ -72,7 +72,7 @@ async fn queue_rows(state: &AppState, web: &Web) -> Result<Vec<QueueRow>, ApiErr
             href: format!("/queues/{}/{}", queue.engagement_id, queue.step),
             engagement: queue.engagement,
             engagement_id: queue.engagement_id.to_string(),
-            step: queue.step,
+            step: queue.step_title,
             open: count(tr, queue.open),
             held: count(tr, queue.held),
             oldest: queue

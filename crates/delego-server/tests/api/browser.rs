@@ -209,7 +209,7 @@ async fn sign_in_and_out(
     page.action_chain().send_keys(Key::Enter).perform().await?;
     let table = page.query(By::Id("queues")).first().await?;
     let row = table.find(By::Css("tbody tr")).await?.text().await?;
-    assert!(row.starts_with("Support answer 1 0"), "{row}");
+    assert!(row.starts_with("Support Answer the requester 1 0"), "{row}");
     page.screenshot(&screenshots().join(format!("queues-{language}.png")))
         .await?;
 
