@@ -16,9 +16,9 @@ mod csv_upload;
 pub(crate) mod directory;
 mod item_import;
 pub(crate) mod items;
-mod links;
 pub(crate) mod metrics;
 mod notifications;
+mod parents;
 pub(crate) mod public;
 pub(crate) mod registers;
 pub(crate) mod session;
@@ -58,7 +58,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(items::item_history))
         .routes(routes!(items::item_tasks))
         .routes(routes!(items::requester_links))
-        .routes(routes!(links::set_parent, links::unlink_parent))
+        .routes(routes!(parents::set_parent, parents::unlink_parent))
         .routes(routes!(registers::list_client_entries))
         .routes(routes!(
             registers::get_client_entry,
