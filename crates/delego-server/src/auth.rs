@@ -121,7 +121,7 @@ impl FromRequestParts<AppState> for Caller {
                 .ok_or(ApiError::Unauthenticated)?;
             state.limits.check_token(token.id, now)?;
             user
-        } else if let Some(secret) = cookie(parts, SESSION_COOKIE) {
+        } else if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
             state
                 .store
                 .session_user(&secret_hash(secret), now)
@@ -153,9 +153,8 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .map(str::trim)
 }
 
-pub fn cookie<'p>(parts: &'p Parts, name: &str) -> Option<&'p str> {
-    parts
-        .headers
+pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

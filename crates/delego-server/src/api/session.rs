@@ -113,7 +113,7 @@ pub async fn logout(
     request: axum::extract::Request,
 ) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
-    if let Some(secret) = auth::cookie(&parts, auth::SESSION_COOKIE) {
+    if let Some(secret) = auth::cookie(&parts.headers, auth::SESSION_COOKIE) {
         state
             .store
             .delete_session(&auth::secret_hash(secret))

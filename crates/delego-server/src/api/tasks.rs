@@ -3,7 +3,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use delego_core::model::Task;
+use delego_core::definition::ServiceDefinition;
+use delego_core::id::WorkerId;
+use delego_core::model::{Task, WorkItem};
 use delego_core::values::Key;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -191,31 +193,50 @@ pub async fn submit_task(
         .store
         .service(&item.service_key, item.service_version)
         .await?;
+    let item = submit(
+        &state,
+        &task,
+        worker.id,
+        &definition,
+        outcome,
+        submission.data,
+        submission.new_article.as_ref(),
+    )
+    .await?;
+    Ok(axum::Json(item.into()))
+}
+
+/// Completes a held task as its worker: attachment fields of the step's form must name
+/// the client's own attachments, and a new article is written in the submission's
+/// transaction. The API and the agent's workspace both submit through here.
+pub(crate) async fn submit(
+    state: &AppState,
+    task: &Task,
+    worker: WorkerId,
+    definition: &ServiceDefinition,
+    outcome: Key,
+    data: Map<String, Json>,
+    new_article: Option<&super::articles::ArticleBody>,
+) -> ApiResult<WorkItem> {
     if let Some(work) = definition.step(&task.step).and_then(|step| step.work()) {
-        super::attachments::check_attachment_fields(
-            &state,
-            task.client_id,
-            &work.form,
-            &submission.data,
-        )
-        .await?;
+        super::attachments::check_attachment_fields(state, task.client_id, &work.form, &data)
+            .await?;
     }
-    let item = match &submission.new_article {
+    Ok(match new_article {
         Some(article) => {
             let draft = article.draft("new_article.")?;
             state
                 .store
-                .submit_task_with_article(task.id, worker.id, outcome, submission.data, draft)
+                .submit_task_with_article(task.id, worker, outcome, data, draft)
                 .await?
         }
         None => {
             state
                 .store
-                .submit_task(task.id, worker.id, outcome, submission.data)
+                .submit_task(task.id, worker, outcome, data)
                 .await?
         }
-    };
-    Ok(axum::Json(item.into()))
+    })
 }
 
 /// Hands a held task back; it keeps its place in line.

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use delego_core::identity::Role;
-use delego_core::model::{ApiToken, Client, Engagement, Presence, Worker};
+use delego_core::model::{ApiToken, Client, Engagement, Worker};
 use delego_core::routing::Channel;
 use delego_store::ServiceVersion;
 use serde::Deserialize;
@@ -487,18 +487,6 @@ fn items(list: &str) -> impl Iterator<Item = &str> {
         .filter(|item| !item.is_empty())
 }
 
-fn presence(ctx: &Ctx, presence: &Presence) -> String {
-    match presence {
-        Presence::Available => ctx.t("admin-presence-available"),
-        Presence::Busy => ctx.t("admin-presence-busy"),
-        Presence::WrapUp { until } => {
-            ctx.t_arg("admin-presence-wrap-up", "until", ctx.date_time(*until))
-        }
-        Presence::Break { reason } => ctx.t_arg("admin-presence-break", "reason", reason),
-        Presence::Offline => ctx.t("admin-presence-offline"),
-    }
-}
-
 fn worker_row(ctx: &Ctx, clients: &[Client], worker: Worker) -> WorkerRow {
     let skills: Vec<String> = worker
         .skills
@@ -525,7 +513,7 @@ fn worker_row(ctx: &Ctx, clients: &[Client], worker: Worker) -> WorkerRow {
         skills: skills.join(", "),
         languages: languages.join(", "),
         clearances: clearances.join(", "),
-        presence: presence(ctx, &worker.presence),
+        presence: super::presence(ctx, &worker.presence).1,
     }
 }
 
@@ -639,10 +627,6 @@ struct UserForm {
     password: String,
 }
 
-fn role_name(ctx: &Ctx, role: Role) -> String {
-    ctx.t(&format!("role-{}", role.as_str().replace('_', "-")))
-}
-
 async fn users_page(
     state: &AppState,
     web: Web,
@@ -664,7 +648,7 @@ async fn users_page(
         .map(|user| UserRow {
             name: user.name.to_string(),
             email: user.email.to_string(),
-            role: role_name(&web.ctx, user.role),
+            role: super::role_name(&web.ctx, user.role),
             client: user
                 .client_id
                 .map(|id| client_name(&clients, id))
@@ -680,7 +664,7 @@ async fn users_page(
             .into_iter()
             .map(|role| Choice {
                 value: role.as_str().to_owned(),
-                label: role_name(&web.ctx, role),
+                label: super::role_name(&web.ctx, role),
             })
             .collect(),
         clients: client_choices(&clients),

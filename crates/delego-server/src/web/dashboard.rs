@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use delego_core::id::WorkerId;
 use delego_core::metrics::{INTERVAL_MINUTES, Row};
-use delego_core::model::{Presence, Task, TaskStatus, Worker};
+use delego_core::model::{Task, TaskStatus, Worker};
 use delego_core::values::Key;
 use delego_store::ItemFilter;
 use jiff::{SignedDuration, Timestamp};
@@ -239,19 +239,6 @@ async fn dashboard(
 }
 
 /// What a worker's presence is called, and its state's key for styles and counts.
-fn presence(tr: &Tr, presence: &Presence) -> (&'static str, String) {
-    match presence {
-        Presence::Available => ("available", tr.t("dash-presence-available")),
-        Presence::Busy => ("busy", tr.t("dash-presence-busy")),
-        Presence::WrapUp { .. } => ("wrap-up", tr.t("dash-presence-wrap-up")),
-        Presence::Break { reason } => (
-            "break",
-            tr.t_arg("dash-presence-break-reason", "reason", reason),
-        ),
-        Presence::Offline => ("offline", tr.t("dash-presence-offline")),
-    }
-}
-
 /// The workers the API lists for the caller: all of them for managers and admins, none
 /// for team leads.
 async fn floor_workers(state: &AppState, web: &Web) -> Result<Option<Vec<Worker>>, ApiError> {
@@ -275,7 +262,7 @@ fn workers_view(tr: &Tr, workers: &[Worker], in_hand: &BTreeMap<WorkerId, u64>) 
     let rows: Vec<WorkerRow> = workers
         .iter()
         .map(|worker| {
-            let (state, presence) = presence(tr, &worker.presence);
+            let (state, presence) = super::presence(tr, &worker.presence);
             WorkerRow {
                 name: worker.name.to_string(),
                 team: worker

@@ -9,6 +9,8 @@
 use delego_core::definition::{Field, FieldError, FieldType, Form};
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
+
+use crate::i18n::Tr;
 use serde_json::{Map, Value as Json};
 
 /// One field as a template renders it.
@@ -126,13 +128,13 @@ pub fn views(
     posted: Option<&Posted>,
     current: &Map<String, Json>,
     errors: &[FieldError],
-    time_zone: &TimeZone,
+    tr: &Tr,
     files: bool,
 ) -> Vec<FieldView> {
     form.fields
         .iter()
         .filter(|field| files || Input::of(&field.kind) != Input::Files)
-        .map(|field| view(field, posted, current, errors, time_zone))
+        .map(|field| view(field, posted, current, errors, tr))
         .collect()
 }
 
@@ -141,7 +143,7 @@ fn view(
     posted: Option<&Posted>,
     current: &Map<String, Json>,
     errors: &[FieldError],
-    time_zone: &TimeZone,
+    tr: &Tr,
 ) -> FieldView {
     let name = field.name.as_str();
     let input = Input::of(&field.kind);
@@ -153,17 +155,13 @@ fn view(
                 .unwrap_or_default()
                 .to_owned(),
         ),
-        None => shown(input, current.get(name), time_zone),
+        None => shown(input, current.get(name), tr.zone()),
     };
     let options = match input {
         Input::Money => field.rules.currencies.clone(),
         _ => field.rules.values.clone(),
     };
-    let error = errors
-        .iter()
-        .filter(|error| base_name(&error.field) == name)
-        .map(|error| error.message.clone())
-        .reduce(|all, more| format!("{all}; {more}"));
+    let error = field_error(errors, |path| base_name(path) == name);
     FieldView {
         name: name.to_owned(),
         label: field.label.clone(),
@@ -176,6 +174,15 @@ fn view(
         max_length: field.rules.max_length,
         error,
     }
+}
+
+/// The problems of the fields `matches` picks, in one line.
+pub fn field_error(errors: &[FieldError], matches: impl Fn(&str) -> bool) -> Option<String> {
+    errors
+        .iter()
+        .filter(|error| matches(&error.field))
+        .map(|error| error.message.clone())
+        .reduce(|all, more| format!("{all}; {more}"))
 }
 
 /// `amount.currency` and `tags[2]` are errors of `amount` and `tags`.
@@ -410,7 +417,10 @@ title = "End"
             delego_core::definition::Completeness::Whole,
         )
         .unwrap_err();
-        let fields = views(&service.intake, None, &data, &errors, &TimeZone::UTC, true);
+        let tr = crate::i18n::I18n::load()
+            .unwrap()
+            .for_user(Some("sk"), None, None);
+        let fields = views(&service.intake, None, &data, &errors, &tr, true);
         let error_of = |name: &str| {
             fields
                 .iter()
@@ -425,14 +435,17 @@ title = "End"
     #[test]
     fn stored_values_show_in_their_controls_and_attachments_only_where_files_can_go() {
         let service = load_definition(SERVICE).unwrap();
-        let zone = TimeZone::get("America/New_York").unwrap();
         let current = serde_json::json!({
             "claimed": {"amount": "10.00", "currency": "USD"},
             "seen_at": "2026-07-01T12:30:00Z",
             "tags": ["a", "b"],
         });
         let current = current.as_object().unwrap();
-        let fields = views(&service.intake, None, current, &[], &zone, false);
+        let tr =
+            crate::i18n::I18n::load()
+                .unwrap()
+                .for_user(Some("en"), None, Some("America/New_York"));
+        let fields = views(&service.intake, None, current, &[], &tr, false);
         assert!(fields.iter().all(|field| field.input != Input::Files));
         let field = |name: &str| fields.iter().find(|f| f.name == name).unwrap();
         assert_eq!(
@@ -444,7 +457,7 @@ title = "End"
         );
         assert_eq!(field("seen_at").value, "2026-07-01T08:30");
         assert_eq!(field("tags").value, "a\nb");
-        let with_files = views(&service.intake, None, current, &[], &zone, true);
+        let with_files = views(&service.intake, None, current, &[], &tr, true);
         assert_eq!(with_files.last().unwrap().input, Input::Files);
     }
 }

@@ -136,13 +136,7 @@ pub async fn panel(
             _ => None,
         };
     }
-    let error_of = |matches: &dyn Fn(&str) -> bool| {
-        errors
-            .iter()
-            .filter(|error| matches(&error.field))
-            .map(|error| error.message.clone())
-            .reduce(|all, more| format!("{all}; {more}"))
-    };
+    let error_of = |matches: &dyn Fn(&str) -> bool| super::forms::field_error(errors, matches);
     let typed = |name: &str| {
         posted
             .and_then(|posted| posted.first(name))

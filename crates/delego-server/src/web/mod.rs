@@ -18,6 +18,7 @@ use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::i18n::Tr;
 use delego_core::identity::Role;
+use delego_core::model::Presence;
 
 mod admin;
 mod chart;
@@ -77,12 +78,32 @@ impl Nav {
         let role = caller.role();
         Self {
             name: caller.user.name.to_string(),
-            role: tr.t(&format!("role-{}", role.as_str().replace('_', "-"))),
+            role: role_name(tr, role),
             workspace: caller.worker.is_some(),
             floor: floor_role(role),
             portal: role == Role::ClientUser,
             admin: role.manages(),
         }
+    }
+}
+
+/// A role in the user's words.
+pub fn role_name(tr: &Tr, role: Role) -> String {
+    tr.t(&format!("role-{}", role.as_str().replace('_', "-")))
+}
+
+/// A worker's presence as pages show it: its state (for styles and counts) and its words,
+/// with a break's reason and the end of a wrap-up.
+pub fn presence(tr: &Tr, presence: &Presence) -> (&'static str, String) {
+    match presence {
+        Presence::Available => ("available", tr.t("presence-available")),
+        Presence::Busy => ("busy", tr.t("presence-busy")),
+        Presence::WrapUp { until } => (
+            "wrap-up",
+            tr.t_arg("presence-wrap-up", "until", tr.date_time(*until)),
+        ),
+        Presence::Break { reason } => ("break", tr.t_arg("presence-break", "reason", reason)),
+        Presence::Offline => ("offline", tr.t("presence-offline")),
     }
 }
 
@@ -155,7 +176,7 @@ fn accept_language(headers: &HeaderMap) -> Option<&str> {
 /// browser, else the browser's.
 fn anonymous_tr(state: &AppState, parts: &Parts) -> Tr {
     state.i18n.for_user(
-        auth::cookie(parts, LANGUAGE_COOKIE),
+        auth::cookie(&parts.headers, LANGUAGE_COOKIE),
         accept_language(&parts.headers),
         None,
     )
@@ -172,7 +193,7 @@ fn csrf_token(parts: &Parts) -> String {
         .extensions
         .get::<FreshCsrf>()
         .map(|fresh| fresh.0.clone())
-        .or_else(|| auth::cookie(parts, CSRF_COOKIE).map(str::to_owned))
+        .or_else(|| auth::cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned))
         .unwrap_or_default()
 }
 
@@ -183,7 +204,8 @@ struct FreshCsrf(String);
 /// cookie that every form posts back (double submit).
 async fn csrf_cookie(mut request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let has_token = auth::cookie(&parts, CSRF_COOKIE).is_some_and(|token| token.len() == 64);
+    let has_token =
+        auth::cookie(&parts.headers, CSRF_COOKIE).is_some_and(|token| token.len() == 64);
     request = Request::from_parts(parts, body);
     if has_token {
         return next.run(request).await;
@@ -227,9 +249,10 @@ pub async fn html_errors(
     if !wants_html {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
-    let tr = anonymous_tr(&state, &parts);
-    let response = next.run(Request::from_parts(parts, body)).await;
+    // Only what choosing the language needs is kept; most pages are no error.
+    let language = auth::cookie(request.headers(), LANGUAGE_COOKIE).map(str::to_owned);
+    let accept = accept_language(request.headers()).map(str::to_owned);
+    let response = next.run(request).await;
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -241,6 +264,9 @@ pub async fn html_errors(
     if status == StatusCode::UNAUTHORIZED {
         return Redirect::to("/login").into_response();
     }
+    let tr = state
+        .i18n
+        .for_user(language.as_deref(), accept.as_deref(), None);
     let detail = match status {
         StatusCode::NOT_FOUND => None,
         status if status.is_server_error() => None,

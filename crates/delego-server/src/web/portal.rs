@@ -303,7 +303,7 @@ fn new_form(
         posted.map(|posted| &posted.text),
         &Map::new(),
         errors,
-        web.ctx.zone(),
+        &web.ctx,
         true,
     );
     let submission = match posted.and_then(|posted| posted.text.first("submission")) {
@@ -942,6 +942,12 @@ async fn rate(
                     refused("portal-rating-comment-long")
                 }
                 Err(ApiError::Validation { .. }) => refused("portal-rating-choose"),
+                // Rated already (or not finished yet): the page itself shows which, in
+                // the user's words, rather than an error page.
+                Err(ApiError::Conflict(_)) => {
+                    let status = StatusCode::CONFLICT;
+                    return item_view(&state, web, &item, status, None, Entry::default()).await;
+                }
                 Err(other) => return Err(other),
             }
         }

@@ -139,7 +139,7 @@ async fn logout(
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, ApiError> {
     web.check_csrf(&form.csrf)?;
-    if let Some(secret) = auth::cookie(&parts, auth::SESSION_COOKIE) {
+    if let Some(secret) = auth::cookie(&parts.headers, auth::SESSION_COOKIE) {
         state
             .store
             .delete_session(&auth::secret_hash(secret))

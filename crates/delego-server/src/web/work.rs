@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use delego_core::definition::{AGENT_NAME, ServiceDefinition, Step, fill};
 use delego_core::id::TaskId;
-use delego_core::model::{Presence, Task, TaskStatus, Worker};
+use delego_core::model::{Presence, Task, TaskStatus, WorkItem, Worker};
 use delego_core::values::Key;
 use serde::Deserialize;
 
@@ -384,32 +384,41 @@ async fn task_page(
         current.insert(field.name.to_string(), serde_json::Value::String(article));
     }
     let kb = query.kb.unwrap_or_default();
-    let page = task_view(&state, web, &task, None, &current, &[], &kb).await?;
+    let page = task_view(
+        &state,
+        web,
+        &task,
+        &item,
+        &definition,
+        None,
+        &current,
+        &[],
+        &kb,
+    )
+    .await?;
     Ok(render(StatusCode::OK, &page))
 }
 
 /// The task's page: its step's form (as posted, or with `current` values), the item, the
 /// merge form, and the knowledge base searched for `kb`.
+#[allow(clippy::too_many_arguments)]
 async fn task_view(
     state: &AppState,
     web: Web,
     task: &Task,
+    item: &WorkItem,
+    definition: &ServiceDefinition,
     posted: Option<&Posted>,
     current: &serde_json::Map<String, serde_json::Value>,
     errors: &[delego_core::definition::FieldError],
     kb: &str,
 ) -> Result<TaskPage, ApiError> {
-    let item = state.store.item(task.item_id).await?;
-    let definition = state
-        .store
-        .service(&item.service_key, item.service_version)
-        .await?;
     let step = definition
         .step(&task.step)
         .ok_or(ApiError::NotFound("task"))?;
     let form = step.work().map(|work| &work.form);
     let fields = form
-        .map(|form| forms::views(form, posted, current, errors, web.ctx.zone(), false))
+        .map(|form| forms::views(form, posted, current, errors, &web.ctx, false))
         .unwrap_or_default();
     let outcomes = outcomes(&web, step);
     let replies = definition
@@ -422,11 +431,11 @@ async fn task_view(
         .collect();
     let knowledge = match form {
         Some(form) => {
-            knowledge::panel(state, &web, task, &item, form, kb, posted, current, errors).await?
+            knowledge::panel(state, &web, task, item, form, kb, posted, current, errors).await?
         }
         None => None,
     };
-    let detail = ItemDetail::load(state, &web.ctx, &item, &definition).await?;
+    let detail = ItemDetail::load(state, &web.ctx, item, definition).await?;
     let error = (!errors.is_empty()).then(|| web.ctx.t("work-fix-fields"));
     let line = web.ctx.t_args(
         "work-task-line",
@@ -446,7 +455,7 @@ async fn task_view(
         replies,
         item: detail,
         error,
-        merge: MergeForm::offered(&item, merge_action(task)),
+        merge: MergeForm::offered(item, merge_action(task)),
         knowledge,
         ctx: web.ctx,
     })
@@ -500,26 +509,33 @@ async fn submit(
         .and_then(Step::work)
         .map(|work| forms::values(&work.form, &posted, web.ctx.zone()))
         .unwrap_or_default();
-    let submitted = match knowledge::posted_article(&posted) {
-        Some(article) => match article.draft("new_article.") {
-            Ok(draft) => state
-                .store
-                .submit_task_with_article(task.id, worker, outcome, data, draft)
-                .await
-                .map_err(ApiError::from),
-            Err(refused) => Err(refused),
-        },
-        None => state
-            .store
-            .submit_task(task.id, worker, outcome, data)
-            .await
-            .map_err(ApiError::from),
-    };
+    let article = knowledge::posted_article(&posted);
+    let submitted = crate::api::tasks::submit(
+        &state,
+        &task,
+        worker,
+        &definition,
+        outcome,
+        data,
+        article.as_ref(),
+    )
+    .await;
     match submitted {
         Ok(_) => Ok(Redirect::to("/work?notice=submitted").into_response()),
         Err(ApiError::Validation { errors, .. }) => {
             let none = serde_json::Map::new();
-            let page = task_view(&state, web, &task, Some(&posted), &none, &errors, "").await?;
+            let page = task_view(
+                &state,
+                web,
+                &task,
+                &item,
+                &definition,
+                Some(&posted),
+                &none,
+                &errors,
+                "",
+            )
+            .await?;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
         Err(other) => Err(other),
@@ -541,8 +557,13 @@ async fn merge(
     match item::merge_into(&state, &web, &item, action, &form.into).await? {
         Ok(_) => Ok(Redirect::to("/work?notice=merged").into_response()),
         Err(refused) => {
+            let definition = state
+                .store
+                .service(&item.service_key, item.service_version)
+                .await?;
             let none = serde_json::Map::new();
-            let mut page = task_view(&state, web, &task, None, &none, &[], "").await?;
+            let mut page =
+                task_view(&state, web, &task, &item, &definition, None, &none, &[], "").await?;
             page.merge = Some(refused);
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }

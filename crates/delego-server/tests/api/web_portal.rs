@@ -582,10 +582,14 @@ async fn a_reply_reaches_the_thread_an_internal_note_does_not_and_the_resolved_i
         "{page}"
     );
     assert!(!page.contains("id=\"rating-form\""));
-    let (status, _, _) = portal
+    let (status, page, _) = portal
         .submit_form(&path, &format!("{path}/rating"), &[("rating", "1")])
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "an item is rated once");
+    assert!(
+        page.contains("id=\"rating-given\">You rated this request “4 – well”"),
+        "the page says what was rated: {page}"
+    );
 }
 
 async fn a_client_user_submits_and_follows_an_item_in_the_browser(server: TestServer) {
