@@ -77,13 +77,6 @@ fn duration(flag: &str, value: f64, unit_seconds: f64) -> anyhow::Result<Duratio
         .map_err(|_| anyhow!("{flag} must be a number of at least 0, got {value}"))
 }
 
-fn model_name(model: Model) -> &'static str {
-    match model {
-        Model::ErlangC => "erlang-c",
-        Model::ErlangA { .. } => "erlang-a",
-    }
-}
-
 fn to_json(
     interval: &Interval,
     model: Model,
@@ -91,7 +84,7 @@ fn to_json(
     scheduled: u64,
 ) -> serde_json::Value {
     let mut object = json!({
-        "model": model_name(model),
+        "model": model.name(),
         "load_erlangs": interval.load(),
         "agents": performance.agents,
         "scheduled": scheduled,

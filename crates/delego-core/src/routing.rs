@@ -414,7 +414,12 @@ pub fn pick<'t>(
 /// Queue order: earliest serve-by, then the longest waiting, then by id so the order is
 /// total.
 pub fn queue_order(a: &Task, b: &Task) -> Ordering {
-    (a.serve_by, a.queued_at, a.id).cmp(&(b.serve_by, b.queued_at, b.id))
+    queue_key(a).cmp(&queue_key(b))
+}
+
+/// A task's place in line as a sortable key: serve-by, then arrival, then id.
+pub fn queue_key(task: &Task) -> (Timestamp, Timestamp, crate::id::TaskId) {
+    (task.serve_by, task.queued_at, task.id)
 }
 
 /// A worker's standing for a task under a worker order; smaller comes first.

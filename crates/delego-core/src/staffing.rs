@@ -146,6 +146,16 @@ pub enum Model {
     ErlangA { patience: Duration },
 }
 
+impl Model {
+    /// The name reports and the API give the model.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::ErlangC => "erlang-c",
+            Model::ErlangA { .. } => "erlang-a",
+        }
+    }
+}
+
 /// How an interval performs with a given number of agents.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Performance {

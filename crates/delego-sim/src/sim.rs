@@ -18,7 +18,9 @@ use std::ops::Bound;
 
 use delego_core::id::TaskId;
 use delego_core::model::{Task, Worker};
-use delego_core::routing::{self, CLAIM_BATCH, FAIRNESS_BAND, Load, Shares, WorkerStanding};
+use delego_core::routing::{
+    self, CLAIM_BATCH, FAIRNESS_BAND, Load, Shares, WorkerStanding, queue_key,
+};
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 
@@ -27,12 +29,8 @@ use crate::draw::{self, nanos, seconds};
 use crate::report::{Assignment, Report, Row, Tally};
 use crate::scenario::{DRAIN, Plan, contact_index, task_ids, worker_id, worker_index};
 
-/// A task's place in its queue: `routing::queue_order` as a key.
+/// A task's place in its queue: `routing::queue_key`.
 type QueueKey = (Timestamp, Timestamp, TaskId);
-
-fn queue_key(task: &Task) -> QueueKey {
-    (task.serve_by, task.queued_at, task.id)
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Event {

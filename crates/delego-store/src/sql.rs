@@ -232,23 +232,6 @@ macro_rules! impl_store {
                 self.services.tuned(engagement, definition, settings).map_err(StoreError::Corrupt)
             }
 
-            /// Version `version` of the engagement's service under the engagement's SLA
-            /// targets and calendar of today: what an item on that version is judged by. An
-            /// older version keeps its own wait timers, which may name steps of a later one.
-            async fn sla_definition(
-                &self,
-                engagement: &Engagement,
-                key: &Key,
-                version: u32,
-            ) -> Result<Arc<ServiceDefinition>> {
-                let pinned = self.service(key, version).await?;
-                if version == engagement.service_version {
-                    return self.tune(engagement.id, pinned, &engagement.settings);
-                }
-                let settings = EngagementSettings { wait_timers: Default::default(), ..engagement.settings.clone() };
-                self.tune(engagement.id, pinned, &settings)
-            }
-
             /// The definition `item` runs on, read through the caller's open transaction: a
             /// second pool connection here would let a full pool of writers wait on each other.
             async fn definition_for(&self, tx: &mut Tx, item: &WorkItem) -> Result<Arc<ServiceDefinition>> {
@@ -1452,11 +1435,8 @@ macro_rules! impl_store {
                     let task = Self::task_from_row(&row)?;
                     let policy = definition
                         .step(&task.step)
-                        .and_then(|step| match &step.kind {
-                            delego_core::definition::StepKind::Human { work, .. }
-                            | delego_core::definition::StepKind::Review { work, .. } => Some(work.routing.clone()),
-                            _ => None,
-                        })
+                        .and_then(delego_core::definition::Step::work)
+                        .map(|work| work.routing.clone())
                         .unwrap_or_default();
                     let serve_by = routing::serve_by(priority, task.queued_at, task.due_at, &policy);
                     sqlx::query("UPDATE tasks SET priority = $1, serve_by = $2 WHERE id = $3")
@@ -1672,7 +1652,7 @@ macro_rules! impl_store {
             #[allow(clippy::too_many_arguments)]
             async fn insert_article(
                 tx: &mut Tx,
-                engagement: &Engagement,
+                (client, engagement): (ClientId, EngagementId),
                 item: Option<WorkItemId>,
                 draft: &delego_core::knowledge::ArticleDraft,
                 actor: &Actor,
@@ -1680,8 +1660,8 @@ macro_rules! impl_store {
             ) -> Result<delego_core::knowledge::Article> {
                 let article = delego_core::knowledge::Article {
                     id: delego_core::id::ArticleId::new(),
-                    client_id: engagement.client_id,
-                    engagement_id: engagement.id,
+                    client_id: client,
+                    engagement_id: engagement,
                     title: draft.title.clone(),
                     body: draft.body.clone(),
                     tags: draft.tags.clone(),
@@ -1709,12 +1689,12 @@ macro_rules! impl_store {
                 .await?;
                 let detail = json!({
                     "article": article.id,
-                    "engagement": engagement.id,
+                    "engagement": engagement,
                     "title": article.title,
                 });
                 Self::insert_audit(
                     tx,
-                    Some(engagement.client_id),
+                    Some(client),
                     item,
                     actor,
                     "article.created",
@@ -1822,9 +1802,14 @@ macro_rules! impl_store {
                     if chosen {
                         return Err(refuse("choose an existing article or write a new one, not both"));
                     }
-                    let engagement = Self::fetch_engagement(&mut *tx, item.engagement_id).await?;
+                    // The item names its client and engagement: no need to read them again.
                     let article = Self::insert_article(
-                        &mut tx, &engagement, Some(item.id()), draft, &Actor::Worker(worker_id), now,
+                        &mut tx,
+                        (item.client_id, item.engagement_id),
+                        Some(item.id()),
+                        draft,
+                        &Actor::Worker(worker_id),
+                        now,
                     )
                     .await?;
                     data.insert(field.to_owned(), json!(article.id));
@@ -2165,27 +2150,19 @@ macro_rules! impl_store {
                     None => self.requester_named_by(&definition, engagement.client_id, &new.data).await?,
                 };
                 let now = self.now();
-                let unknown = Self::register_problems(
-                    &mut *self.pool.acquire().await?,
-                    &definition.intake,
-                    engagement.client_id,
-                    &new.data,
-                )
-                .await?;
-                // Looked up by the values as the item will store them (a phone number in
-                // E.164), not as they were typed.
-                let normalised = validate_form(&definition.intake, &new.data, Completeness::Whole)
-                    .unwrap_or_else(|_| new.data.clone());
-                let facts = Self::facts_of(
-                    &mut *self.pool.acquire().await?,
-                    &definition,
-                    engagement.client_id,
-                    engagement.id,
-                    None,
-                    &normalised,
-                    now,
-                )
-                .await?;
+                let mut conn = self.pool.acquire().await?;
+                let unknown =
+                    Self::register_problems(&mut conn, &definition.intake, engagement.client_id, &new.data).await?;
+                // Lookups read the values as the item will store them (a phone number in
+                // E.164), and only for data the engine will take: refused data needs none.
+                let facts = match validate_form(&definition.intake, &new.data, Completeness::Whole) {
+                    Ok(normalised) => {
+                        Self::facts_of(&mut conn, &definition, engagement.client_id, engagement.id, None, &normalised, now)
+                            .await?
+                    }
+                    Err(_) => Map::new(),
+                };
+                drop(conn);
                 let started =
                     engine::start_with_facts(&definition, WorkItemId::new(), &new.data, new.priority, facts, now);
                 let outcome = Self::judged(started, unknown)?;
@@ -2630,7 +2607,7 @@ macro_rules! impl_store {
 
             async fn sla_status(&self, item: &WorkItem) -> Result<Vec<delego_core::sla::SlaStatus>> {
                 let engagement = self.engagement(item.engagement_id).await?;
-                let definition = self.sla_definition(&engagement, &item.service_key, item.service_version).await?;
+                let definition = self.tuned_definition(&engagement).await?;
                 Ok(delego_core::sla::status(
                     &item.state.sla,
                     &definition.sla.targets(),
@@ -3050,7 +3027,7 @@ macro_rules! impl_store {
                 // Items that arrived in the window, or ended in it (an ended item is not
                 // updated after its end, so `updated_at` bounds when that was).
                 let rows = sqlx::query(
-                    "SELECT id, client_id, engagement_id, service_key, service_version, state, created_at \
+                    "SELECT id, client_id, engagement_id, state, created_at \
                      FROM work_items WHERE created_at < $2 AND ($3 IS NULL OR client_id = $3) \
                      AND (created_at >= $1 OR (status IN ('completed', 'cancelled') AND updated_at >= $1))",
                 )
@@ -3059,12 +3036,12 @@ macro_rules! impl_store {
                 .bind(client)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut definitions: std::collections::HashMap<(Uuid, u32), Arc<ServiceDefinition>> = Default::default();
+                let mut definitions: std::collections::HashMap<EngagementId, Arc<ServiceDefinition>> = Default::default();
                 let mut items = Vec::with_capacity(rows.len());
                 let mut results = Vec::new();
                 for row in &rows {
                     let engagement_id = EngagementId::from_uuid(row.try_get(2)?);
-                    let state: engine::ItemState = rows::from_json(row.try_get::<SqlJson<Json>, _>(5)?.0)?;
+                    let state: engine::ItemState = rows::from_json(row.try_get::<SqlJson<Json>, _>(3)?.0)?;
                     if let engine::Position::Completed { at, resolution, .. } = &state.position {
                         results.push(delego_core::metrics::ResultFact {
                             client_id: ClientId::from_uuid(row.try_get(1)?),
@@ -3077,16 +3054,14 @@ macro_rules! impl_store {
                         engine::Position::Cancelled { at, merged_into: Some(_), .. } => Some(ItemEnd::Merged { at }),
                         engine::Position::Cancelled { at, .. } => Some(ItemEnd::Cancelled { at }),
                         engine::Position::Completed { at, .. } => {
-                            // Judged on the item's own version under its engagement's targets
-                            // and calendar of today, as `sla_status` does.
-                            let version = rows::version(row.try_get(4)?)?;
-                            let definition = match definitions.get(&(engagement_id.as_uuid(), version)) {
+                            // Judged under its engagement's targets and calendar of today, as
+                            // `sla_status` does.
+                            let definition = match definitions.get(&engagement_id) {
                                 Some(definition) => definition.clone(),
                                 None => {
                                     let engagement = self.engagement(engagement_id).await?;
-                                    let key = rows::key(row.try_get(3)?)?;
-                                    let definition = self.sla_definition(&engagement, &key, version).await?;
-                                    definitions.insert((engagement_id.as_uuid(), version), definition.clone());
+                                    let definition = self.tuned_definition(&engagement).await?;
+                                    definitions.insert(engagement_id, definition.clone());
                                     definition
                                 }
                             };
@@ -3101,7 +3076,7 @@ macro_rules! impl_store {
                     items.push(ItemFact {
                         client_id: ClientId::from_uuid(row.try_get(1)?),
                         engagement_id,
-                        created_at: timestamp(row.try_get(6)?)?,
+                        created_at: timestamp(row.try_get(4)?)?,
                         ended,
                     });
                 }
@@ -3595,7 +3570,8 @@ macro_rules! impl_store {
             ) -> Result<delego_core::knowledge::Article> {
                 let mut tx = self.begin_write().await?;
                 let engagement = Self::fetch_engagement(&mut *tx, engagement).await?;
-                let article = Self::insert_article(&mut tx, &engagement, None, &draft, actor, self.now()).await?;
+                let article = Self::insert_article(&mut tx, (engagement.client_id, engagement.id), None, &draft, actor, self.now())
+                    .await?;
                 tx.commit().await?;
                 Ok(article)
             }

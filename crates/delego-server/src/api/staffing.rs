@@ -185,10 +185,7 @@ pub async fn staffing_plan(
     Ok(axum::Json(Plan {
         from,
         interval_minutes: request.interval_minutes,
-        model: match model {
-            Model::ErlangC => "erlang-c",
-            Model::ErlangA { .. } => "erlang-a",
-        },
+        model: model.name(),
         aht_seconds: aht.as_secs_f64(),
         holdout_wape: forecast.holdout_wape,
         baseline_wape: forecast.baseline_wape,
