@@ -28,6 +28,10 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 /// up (ten years): holidays can close a calendar for good, and the walk must end.
 const MAX_CLOSED_DAYS: u32 = 3_653;
 
+/// How many touching spans after the first `open_window` joins into one window (two
+/// weeks of days open until midnight).
+const MAX_WINDOW_SPANS: usize = 14;
+
 /// Weekday keys of [`WeekSpec`], Monday first like [`BusinessCalendar`]'s week.
 pub const WEEKDAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -373,6 +377,24 @@ impl BusinessCalendar {
         self.spans_from(from)
             .next()
             .map(|span| span.start.max(from))
+    }
+
+    /// The first open window at or after `from`: from its opening (`from` itself when
+    /// open) to the next closed instant. Spans that touch, such as a day open until
+    /// midnight and the next one open from it, are one window; a calendar open around the
+    /// clock gives a window of `MAX_WINDOW_SPANS` spans, not an endless one. `None` when
+    /// the calendar stays closed for ten years.
+    pub fn open_window(&self, from: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        let mut spans = self.spans_from(from);
+        let first = spans.next()?;
+        let mut end = first.end;
+        for span in spans.take(MAX_WINDOW_SPANS) {
+            if span.start > end {
+                break;
+            }
+            end = end.max(span.end);
+        }
+        Some((first.start.max(from), end))
     }
 
     /// The instant at which `duration` of business time has elapsed since `from`: the

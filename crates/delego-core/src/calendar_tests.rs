@@ -647,6 +647,24 @@ proptest! {
     }
 
     #[test]
+    fn an_open_window_is_open_throughout_and_closed_at_its_end(
+        s in scenario(), offset in offset(),
+    ) {
+        let start = s.anchor + offset;
+        let window = s.calendar.open_window(start);
+        prop_assert!(window.is_some());
+        let (opens, closes) = window.unwrap_or((start, start));
+        prop_assert_eq!(Some(opens), s.calendar.next_open(start));
+        prop_assert!(opens < closes);
+        prop_assert_eq!(s.calendar.between(opens, closes), closes.duration_since(opens));
+        // Closed at its end, unless the window was cut at its longest.
+        prop_assert!(
+            !s.calendar.is_open(closes) || closes.duration_since(opens) >= SignedDuration::from_hours(24 * 7),
+            "open at the window's end {}", closes
+        );
+    }
+
+    #[test]
     fn is_open_agrees_with_business_time(s in scenario(), offset in offset()) {
         let at = s.anchor + offset;
         prop_assert_eq!(s.calendar.is_open(at), s.calendar.between(at, at + NANO) == NANO);

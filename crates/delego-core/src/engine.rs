@@ -126,6 +126,11 @@ pub enum Event {
         step: Key,
         visit: u32,
     },
+    /// The hours of a human step's task closed before anyone took it.
+    HoursClosed {
+        step: Key,
+        visit: u32,
+    },
     Cancel {
         reason: String,
     },
@@ -198,6 +203,8 @@ pub struct TaskSpec {
     pub serve_by: Timestamp,
     pub offer_timeout: Option<jiff::SignedDuration>,
     pub worker_order: crate::routing::WorkerOrder,
+    /// When the task may be taken: its step's hours in the item's zone.
+    pub window: Option<crate::model::Window>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -431,6 +438,19 @@ pub fn apply(
                 _ => return Err(Rejection::Stale),
             };
             run.enter(&target, action, detail([("step", json!(step))]))?;
+        }
+        Event::HoursClosed { step, visit } => {
+            let hours = match (&run.state.position, &run.step(step)?.kind) {
+                (Position::InStep { step: s, visit: v }, StepKind::Human { work, .. })
+                    if s == step && v == visit =>
+                {
+                    work.hours.as_ref().ok_or(Rejection::Stale)?
+                }
+                _ => return Err(Rejection::Stale),
+            };
+            run.effects.push(Effect::CancelTasks);
+            let after = hours.after.clone();
+            run.enter(&after, "task.after_hours", detail([("step", json!(step))]))?;
         }
         Event::Cancel { reason } => {
             run.cancel(reason, None);
@@ -666,11 +686,9 @@ impl<'d> Run<'d> {
                         named.or_else(|| timer.and_then(|t| self.now.checked_add(t).ok()));
                     // Within hours in the item's own zone: the end moves to their opening.
                     if let Some(hours) = until_open {
-                        let fallback =
-                            crate::calendar::CalendarSpec::from(&self.definition.calendar).zone;
                         let from = until.unwrap_or(self.now).max(self.now);
                         let zone = text(&hours.zone_field);
-                        until = hours.next_open(zone, &fallback, from).or(until);
+                        until = hours.next_open(zone, &self.zone(), from).or(until);
                     }
                     if let Some(at) = until {
                         self.effects.push(Effect::ScheduleTimer {
@@ -814,7 +832,21 @@ impl<'d> Run<'d> {
             serve_by: crate::routing::serve_by(self.state.priority, self.now, due_at, policy),
             offer_timeout: policy.offer_timeout,
             worker_order: policy.worker_order,
+            window: work.hours.as_ref().and_then(|hours| {
+                let zone = self
+                    .state
+                    .data
+                    .get(hours.hours.zone_field.as_str())
+                    .and_then(Json::as_str);
+                let (opens, closes) = hours.hours.window(zone, &self.zone(), self.now)?;
+                Some(crate::model::Window { opens, closes })
+            }),
         }
+    }
+
+    /// The engagement calendar's zone: hours in an item's own zone fall back to it.
+    fn zone(&self) -> String {
+        crate::calendar::CalendarSpec::from(&self.definition.calendar).zone
     }
 
     fn finish(mut self) -> Outcome {

@@ -126,6 +126,7 @@ fn work(form: Form) -> crate::definition::Work {
         form,
         message: None,
         escalation: None,
+        hours: None,
     }
 }
 
@@ -265,6 +266,7 @@ fn build(shapes: &[Shape]) -> ServiceDefinition {
         lookups: Vec::new(),
         templates: Vec::new(),
         priority_matrix: None,
+        rates: Vec::new(),
     }
 }
 

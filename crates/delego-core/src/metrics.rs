@@ -27,8 +27,11 @@
 //!
 //! - **outcomes** and **resolutions**: tasks done in the interval by step and outcome
 //!   (`"call.no_answer"`), and items completed in the interval by resolution (`converted`):
-//!   a campaign's dispositions and results, from which its contact rate and conversion
-//!   follow. Like CSAT, they appear on total, client and engagement rows.
+//!   a campaign's dispositions and results. Like CSAT, they appear on total, client and
+//!   engagement rows.
+//! - **rates**: shares of those outcomes a service defines (`[[rates]]`: a campaign's contact
+//!   rate and conversion), with their counts; on engagement rows, filled in by the caller,
+//!   which knows each engagement's service.
 //!
 //! Occupancy and utilisation are measures of workers: they appear on worker, team and total
 //! rows, never on client or engagement rows (a worker's time is not one client's). CSAT rates
@@ -250,6 +253,10 @@ pub struct Row {
     pub outcomes: BTreeMap<String, u64>,
     /// Items completed in the interval by resolution.
     pub resolutions: BTreeMap<String, u64>,
+    /// The service's rates over `outcomes` (a campaign's contact rate and conversion), by
+    /// key: on engagement rows, whose service defines them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rates: BTreeMap<String, crate::definition::Measured>,
 }
 
 /// Which dimension a fact counts towards; ordered so rows come out stably.
@@ -627,6 +634,7 @@ fn row(dim: Dim<'_>, start: Timestamp, end: Timestamp, t: &Tally) -> Row {
         csat_satisfied_share: ratio(t.csat_satisfied as f64, t.csat_responses as f64),
         outcomes: BTreeMap::new(),
         resolutions: BTreeMap::new(),
+        rates: BTreeMap::new(),
     }
 }
 

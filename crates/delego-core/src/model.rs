@@ -222,6 +222,22 @@ pub struct Task {
     /// Which eligible worker is offered the task first.
     #[serde(default)]
     pub worker_order: crate::routing::WorkerOrder,
+    /// When it may be taken, for a step with hours (calling hours in the contact's zone).
+    #[serde(default)]
+    pub window: Option<Window>,
+}
+
+/// The stretch of time within which a task may be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub opens: Timestamp,
+    pub closes: Timestamp,
+}
+
+impl Window {
+    pub fn contains(&self, at: Timestamp) -> bool {
+        self.opens <= at && at < self.closes
+    }
 }
 
 /// A task offered to one worker, who accepts or rejects it before it expires.

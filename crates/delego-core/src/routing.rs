@@ -171,6 +171,10 @@ pub enum Ineligible {
     },
     /// Four eyes: the worker wrote the work under review.
     OwnWork,
+    /// The task's hours (a contact's calling hours) are closed.
+    OutsideHours {
+        window: crate::model::Window,
+    },
     /// Kept for the worker who had it, for a short while.
     ReservedFor {
         worker: WorkerId,
@@ -231,6 +235,11 @@ pub fn task_ineligibility(
         return Some(Ineligible::NotCleared {
             client: task.client_id,
         });
+    }
+    if let Some(window) = task.window
+        && !window.contains(now)
+    {
+        return Some(Ineligible::OutsideHours { window });
     }
     let (needed, language_required) = requirements_at(task, now);
     match worker.skills.get(&task.skill) {

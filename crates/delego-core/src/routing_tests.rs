@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::id::{ClientId, EngagementId, TaskId, WorkItemId, WorkerId};
-use crate::model::{Presence, Task, TaskStatus, Worker};
+use crate::model::{Presence, Task, TaskStatus, Window, Worker};
 use crate::values::{Key, Language, Name, Priority, SkillLevel};
 
 fn key(s: &str) -> Key {
@@ -80,6 +80,7 @@ fn task(spec: Spec, policy: &RoutingPolicy) -> Task {
         status: TaskStatus::Open,
         lease_until: None,
         offer_timeout: None,
+        window: None,
         worker_order: WorkerOrder::default(),
     }
 }
@@ -431,6 +432,40 @@ fn a_task_sent_back_waits_for_its_previous_worker_during_the_window() {
         ineligibility(&other, &Load::new(), &returned, after),
         None,
         "then anyone may"
+    );
+}
+
+#[test]
+fn a_task_with_hours_is_taken_only_within_them_even_when_first_in_line() {
+    let agent = worker(3, &[client(1)]);
+    let mut call = plain(Priority::High, t0(), 0);
+    let (opens, closes) = (
+        t0() + SignedDuration::from_hours(1),
+        t0() + SignedDuration::from_hours(2),
+    );
+    call.window = Some(Window { opens, closes });
+    let other = plain(Priority::Normal, t0() + SignedDuration::from_mins(5), 0);
+    let tasks = [call.clone(), other.clone()];
+    let at = |now| {
+        pick(
+            &agent,
+            &Load::new(),
+            &tasks,
+            &Shares::default(),
+            FAIRNESS_BAND,
+            now,
+        )
+        .map(|p| p.task.id)
+    };
+    assert_eq!(at(t0()), Some(other.id), "before the hours open");
+    assert_eq!(at(opens), Some(call.id), "at the opening");
+    assert_eq!(at(closes - SignedDuration::from_secs(1)), Some(call.id));
+    assert_eq!(at(closes), Some(other.id), "at the close");
+    assert_eq!(
+        ineligibility(&agent, &Load::new(), &call, closes),
+        Some(Ineligible::OutsideHours {
+            window: Window { opens, closes }
+        })
     );
 }
 

@@ -1,4 +1,4 @@
-//! Background work of a node: firing due timers, SLA escalations, delivering queued
+//! Background work of a node: firing due timers, withdrawing tasks after their hours, SLA escalations, delivering queued
 //! messages to item threads, and clearing expired sessions. Every node runs it; the store makes each timer
 //! fire once and each message go out once.
 
@@ -42,6 +42,13 @@ pub async fn run(state: AppState) {
             Ok(0) => {}
             Ok(lapsed) => tracing::info!(lapsed, "tasks whose lease lapsed are back in line"),
             Err(error) => tracing::warn!(%error, "expiring leases failed; retrying next tick"),
+        }
+        match state.store.close_after_hours().await {
+            Ok(0) => {}
+            Ok(closed) => tracing::info!(closed, "tasks whose hours closed untaken were withdrawn"),
+            Err(error) => {
+                tracing::warn!(%error, "closing tasks after hours failed; retrying next tick")
+            }
         }
         match state.store.escalate_sla().await {
             Ok(0) => {}

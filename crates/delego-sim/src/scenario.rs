@@ -440,6 +440,7 @@ impl Plan {
                 status: TaskStatus::Open,
                 lease_until: None,
                 offer_timeout: None,
+                window: None,
                 worker_order: policy.worker_order,
             };
             streams.push(StreamPlan {

@@ -305,6 +305,9 @@ pub trait Store: Send + Sync {
     async fn renew_lease(&self, task_id: TaskId, worker_id: WorkerId) -> Result<Task>;
     /// Puts tasks whose lease lapsed back in their place in line; returns how many.
     async fn expire_leases(&self) -> Result<usize>;
+    /// Withdraws the tasks whose hours closed before anyone took them, moving each item
+    /// where its step sends it after hours; returns how many.
+    async fn close_after_hours(&self) -> Result<usize>;
     /// Puts every held task back in line, kept for its holder for `keep_for`: a single
     /// node shutting down does this so its work is not stuck until the leases lapse.
     async fn hand_back_held_tasks(&self, keep_for: jiff::SignedDuration) -> Result<usize>;

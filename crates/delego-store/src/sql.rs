@@ -69,7 +69,7 @@ macro_rules! item_columns {
 
 macro_rules! task_columns {
     () => {
-        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by, lease_until, offer_timeout_secs, worker_order"
+        "id, item_id, client_id, engagement_id, step, visit, skill, min_level, language, excluded_worker, priority, queued_at, due_at, status, worker_id, claimed_at, outcome, done_at, certifications, channel, relax, reserved_worker, reserved_until, serve_by, lease_until, offer_timeout_secs, worker_order, opens_at, closes_at"
     };
 }
 
@@ -383,6 +383,13 @@ macro_rules! impl_store {
                         .try_get::<Option<i64>, _>(25)?
                         .map(jiff::SignedDuration::from_secs),
                     worker_order: rows::from_json(Json::String(row.try_get(26)?))?,
+                    window: match (
+                        rows::optional_timestamp(row.try_get(27)?)?,
+                        rows::optional_timestamp(row.try_get(28)?)?,
+                    ) {
+                        (Some(opens), Some(closes)) => Some(delego_core::model::Window { opens, closes }),
+                        _ => None,
+                    },
                     status,
                 })
             }
@@ -648,7 +655,7 @@ macro_rules! impl_store {
                             sqlx::query(concat!(
                                 "INSERT INTO tasks (", task_columns!(), ") VALUES \
                                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', NULL, NULL, NULL, NULL, \
-                                 $14, $15, $16, $17, $18, $19, NULL, $20, $21)"
+                                 $14, $15, $16, $17, $18, $19, NULL, $20, $21, $22, $23)"
                             ))
                             .bind(TaskId::new().as_uuid())
                             .bind(item.id().as_uuid())
@@ -671,6 +678,8 @@ macro_rules! impl_store {
                             .bind(micros(spec.serve_by))
                             .bind(spec.offer_timeout.map(|t| t.as_secs()))
                             .bind(rows::to_json(&spec.worker_order).as_str().unwrap_or("longest_idle").to_owned())
+                            .bind(spec.window.map(|window| micros(window.opens)))
+                            .bind(spec.window.map(|window| micros(window.closes)))
                             .execute(&mut **tx)
                             .await?;
                         }
@@ -3218,7 +3227,8 @@ macro_rules! impl_store {
                 Self::expire_offers(&mut tx, now).await?;
                 let rows = sqlx::query(concat!(
                     "SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' AND offer_timeout_secs IS NOT NULL \
-                     AND (reserved_until IS NULL OR reserved_until <= $1) ORDER BY serve_by LIMIT 50", $skip_locked
+                     AND (reserved_until IS NULL OR reserved_until <= $1) AND (opens_at IS NULL OR opens_at <= $1) \
+                     ORDER BY serve_by LIMIT 50", $skip_locked
                 ))
                 .bind(micros(now))
                 .fetch_all(&mut *tx)
@@ -3557,6 +3567,60 @@ macro_rules! impl_store {
                         }
                         // The item moved on before the timer fired: dropping the timer is all.
                         Err(_) => tx.commit().await?,
+                    }
+                }
+                Ok(moved)
+            }
+
+            async fn close_after_hours(&self) -> Result<usize> {
+                let now = self.now();
+                let closed = sqlx::query(
+                    "SELECT item_id, step, visit FROM tasks WHERE status = 'open' AND closes_at <= $1 \
+                     ORDER BY closes_at LIMIT 500",
+                )
+                .bind(micros(now))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut moved = 0;
+                for row in closed {
+                    let item_id = WorkItemId::from_uuid(row.try_get(0)?);
+                    let visit: i64 = row.try_get(2)?;
+                    let event = Event::HoursClosed {
+                        step: rows::key(row.try_get(1)?)?,
+                        visit: u32::try_from(visit).unwrap_or_default(),
+                    };
+                    let mut tx = self.begin_write().await?;
+                    let item = Self::load_item(&mut tx, item_id).await?;
+                    // Taken meanwhile, on this node or another: the call goes on.
+                    let still_open = sqlx::query(concat!(
+                        "SELECT ", task_columns!(), " FROM tasks WHERE item_id = $1 AND visit = $2 AND status = 'open'"
+                    ))
+                    .bind(item_id.as_uuid())
+                    .bind(visit)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(task) = still_open.as_ref().map(Self::task_from_row).transpose()? else {
+                        tx.commit().await?;
+                        continue;
+                    };
+                    let definition = self.definition_for(&mut tx, &item).await?;
+                    let item = Self::with_facts(&mut tx, &definition, item).await?;
+                    match engine::apply(&definition, &item.state, &event, now) {
+                        Ok(outcome) => {
+                            self.commit_outcome(tx, item, &definition, outcome, &Actor::System, now).await?;
+                            moved += 1;
+                        }
+                        Err(error) => {
+                            // The item is no longer at that step: a stray task, withdrawn.
+                            tracing::warn!(item = %item_id, %error, "a task outside its item's step closed; withdrawing it");
+                            Self::recount_move(&mut tx, &task, Some("open"), None).await?;
+                            sqlx::query("UPDATE tasks SET status = 'cancelled', done_at = $2 WHERE id = $1")
+                                .bind(task.id.as_uuid())
+                                .bind(micros(now))
+                                .execute(&mut *tx)
+                                .await?;
+                            tx.commit().await?;
+                        }
                     }
                 }
                 Ok(moved)

@@ -19,8 +19,8 @@ use super::expr::Expression;
 use super::form::parse_decimal;
 use super::model::{
     AGENT_NAME, APPROVE, Action, Branch, CannedReply, Escalation, Field, FieldType, Form,
-    MessagePolicy, REJECT, Rules, ServiceDefinition, ServiceKind, SlaDefaults, Step, StepKind,
-    TIMEOUT, Transition, Work,
+    MessagePolicy, OutcomeRef, REJECT, Rate, Rules, ServiceDefinition, ServiceKind, SlaDefaults,
+    Step, StepKind, TIMEOUT, TaskHours, Transition, Work,
 };
 use super::model::{ENTRIES, LocalHours};
 use super::model::{
@@ -128,7 +128,9 @@ const TOP_KEYS: &[&str] = &[
     "templates",
     "priority_matrix",
     "lookups",
+    "rates",
 ];
+const RATE_KEYS: &[&str] = &["key", "title", "help", "count", "of"];
 const LOOKUP_KEYS: &[&str] = &["name", "register", "key", "count_items", "within"];
 const MATRIX_KEYS: &[&str] = &["impact_field", "urgency_field", "cells"];
 const REPLY_KEYS: &[&str] = &["key", "title", "field", "body"];
@@ -253,6 +255,8 @@ impl KindName {
                 "public_on",
                 "escalate_after",
                 "escalate_to",
+                "open_hours",
+                "after_hours",
             ],
             KindName::Review => &[
                 "id",
@@ -937,6 +941,7 @@ impl<'s> Loader<'s> {
         // After the templates: a lookup is no field a notice can show.
         let lookups = self.lookups(&root, &mut fields);
         let priority_matrix = self.priority_matrix(&root, &fields, intake.as_ref());
+        let rates = self.rates(&root, &drafts);
 
         let start = header.as_ref().and_then(|header| header.start.clone());
         self.check_graph(start.as_ref(), &drafts);
@@ -1000,6 +1005,127 @@ impl<'s> Loader<'s> {
             lookups: lookups?,
             templates: templates?,
             priority_matrix: priority_matrix?,
+            rates: rates?,
+        })
+    }
+
+    /// `[[rates]]`: shares of outcomes for the metrics, each key once, each `count` and
+    /// `of` a non-empty list of `"step.outcome"` or `"step.*"` naming a human or review
+    /// step's own outcomes.
+    fn rates(&mut self, root: &Section<'_, '_>, drafts: &[Draft<'_>]) -> Option<Vec<Rate>> {
+        let Some(sections) = self.tables(root, "rates", Need::Optional)? else {
+            return Some(Vec::new());
+        };
+        let mut rates = Vec::new();
+        let mut seen = HashSet::new();
+        let mut complete = true;
+        for section in sections {
+            self.unknown_keys(&section, RATE_KEYS, &|_| None);
+            let key = self.key(&section, "key", Need::Required).flatten();
+            let title = self.string(&section, "title", Need::Required).flatten();
+            let help = self.string(&section, "help", Need::Optional);
+            let count = self.outcome_refs(&section, "count", drafts);
+            let of = self.outcome_refs(&section, "of", drafts);
+            if let Some(key) = &key
+                && !seen.insert(key.value.clone())
+            {
+                self.report(
+                    Some(key.span.clone()),
+                    &key.path,
+                    format!("another rate is also called `{}`", key.value),
+                );
+            }
+            let (Some(key), Some(title), Some(help), Some(count), Some(of)) =
+                (key, title, help, count, of)
+            else {
+                complete = false;
+                continue;
+            };
+            rates.push(Rate {
+                key: key.value,
+                title: title.value.to_owned(),
+                help: help.map(|help| help.value.to_owned()),
+                count,
+                of,
+            });
+        }
+        complete.then_some(rates)
+    }
+
+    fn outcome_refs(
+        &mut self,
+        section: &Section<'_, '_>,
+        key: &str,
+        drafts: &[Draft<'_>],
+    ) -> Option<Vec<OutcomeRef>> {
+        let listed = self.strings(section, key, Need::Required).flatten()?;
+        if listed.value.is_empty() {
+            self.report(
+                Some(listed.span),
+                &listed.path,
+                "name at least one outcome, as `\"step.outcome\"` or `\"step.*\"`",
+            );
+            return None;
+        }
+        let mut refs = Vec::new();
+        let mut complete = true;
+        for reference in &listed.value {
+            match self.outcome_ref(reference, drafts) {
+                Some(r) => refs.push(r),
+                None => complete = false,
+            }
+        }
+        complete.then_some(refs)
+    }
+
+    fn outcome_ref(&mut self, reference: &At<&str>, drafts: &[Draft<'_>]) -> Option<OutcomeRef> {
+        let fail = |this: &mut Self, message: String| {
+            this.report(Some(reference.span.clone()), &reference.path, message);
+            None
+        };
+        let Some((step, outcome)) = reference.value.split_once('.') else {
+            return fail(
+                self,
+                format!(
+                    "`{}` is not `\"step.outcome\"` or `\"step.*\"`",
+                    reference.value
+                ),
+            );
+        };
+        let draft = drafts
+            .iter()
+            .find(|draft| draft.id.as_ref().is_some_and(|id| id.value == step));
+        let Some(draft) = draft else {
+            return fail(self, format!("there is no step `{step}`"));
+        };
+        if !matches!(draft.kind, Some(KindName::Human | KindName::Review)) {
+            return fail(
+                self,
+                format!("`{step}` is no human or review step, so it records no outcomes"),
+            );
+        }
+        let step_key = Key::parse(step).ok()?;
+        if outcome == "*" {
+            return Some(OutcomeRef {
+                step: step_key,
+                outcome: None,
+            });
+        }
+        // A step that could not be built had its problems reported already.
+        let built = draft.step.as_ref()?;
+        if !built.successors().iter().any(|(name, _)| *name == outcome) {
+            let names: Vec<&str> = built.successors().iter().map(|(name, _)| *name).collect();
+            return fail(
+                self,
+                format!(
+                    "`{step}` has no outcome `{outcome}`; its outcomes are {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        Some(OutcomeRef {
+            step: step_key,
+            outcome: Some(Key::parse(outcome).ok()?),
         })
     }
 
@@ -1950,7 +2076,46 @@ impl<'s> Loader<'s> {
             routing: routing?,
             message: None,
             escalation: None,
+            hours: None,
         })
+    }
+
+    /// `open_hours` and `after_hours`, which come together: the hours a human step's task
+    /// may be taken within, and where the item goes when they close on an untaken task.
+    fn task_hours<'a>(
+        &mut self,
+        section: &Section<'a, '_>,
+        draft: &mut Draft<'a>,
+    ) -> Option<Option<TaskHours>> {
+        let hours = self.local_hours(section, draft, "open_hours");
+        let after = self.string(section, "after_hours", Need::Optional);
+        let (hours, after) = (hours?, after?);
+        if let Some(after) = &after {
+            draft.targets.push(after.clone());
+        }
+        match (hours, after) {
+            (None, None) => Some(None),
+            (Some(hours), None) => {
+                self.report(
+                    Some(hours.span),
+                    &hours.path,
+                    "`open_hours` needs `after_hours`, the step an untaken task's item goes to when the hours close",
+                );
+                None
+            }
+            (None, Some(after)) => {
+                self.report(
+                    Some(after.span),
+                    &after.path,
+                    "`after_hours` needs `open_hours`, the hours the task may be taken within",
+                );
+                None
+            }
+            (Some(hours), Some(after)) => Some(Some(TaskHours {
+                hours: hours.value,
+                after: Key::parse(after.value).ok()?,
+            })),
+        }
     }
 
     /// `escalate_after` and `escalate_to`, which come together: a human step's escalation
@@ -2236,10 +2401,12 @@ impl<'s> Loader<'s> {
             self.check_required_on(&required_on, &names);
         }
         let escalation = self.escalation(section, draft);
+        let hours = self.task_hours(section, draft);
         let on = self.transitions(section, draft, outcomes.map(|outcomes| outcomes.value));
         let mut work = work?;
         work.message = message?;
         work.escalation = escalation?;
+        work.hours = hours?;
         Some(StepKind::Human { work, on: on? })
     }
 
@@ -2415,7 +2582,7 @@ impl<'s> Loader<'s> {
     fn wait<'a>(&mut self, section: &Section<'a, '_>, draft: &mut Draft<'a>) -> Option<StepKind> {
         let timer = self.duration(section, "timer", Need::Optional);
         let until_field = self.key(section, "until_field", Need::Optional);
-        let until_open = self.local_hours(section, draft);
+        let until_open = self.local_hours(section, draft, "until_open");
         let events = self.keys(section, "events", Need::Optional);
         let mut outcomes = events.clone().map(|events| {
             events
@@ -2477,14 +2644,16 @@ impl<'s> Loader<'s> {
         })
     }
 
-    /// A wait step's `until_open = { zone_field, open = "HH:MM-HH:MM", days = [...] }`:
-    /// `days` are weekday keys, every day when left out.
+    /// Hours in an item's own zone, `{ zone_field, open = "HH:MM-HH:MM", days = [...] }`
+    /// under `key` (a wait step's `until_open`, a human step's `open_hours`): `days` are
+    /// weekday keys, every day when left out.
     fn local_hours(
         &mut self,
         section: &Section<'_, '_>,
         draft: &mut Draft<'_>,
+        key: &str,
     ) -> Option<Option<At<LocalHours>>> {
-        let Some(table) = self.table(section, "until_open", Need::Optional)? else {
+        let Some(table) = self.table(section, key, Need::Optional)? else {
             return Some(None);
         };
         let before = self.problems.len();
@@ -2551,7 +2720,7 @@ impl<'s> Loader<'s> {
             self.report(
                 Some(days.span.clone()),
                 &days.path,
-                "`days` names no weekday, so the wait would never end",
+                "`days` names no weekday, so the hours would never open",
             );
         }
         draft.zone_field = zone_field.clone();
@@ -2816,7 +2985,7 @@ impl<'s> Loader<'s> {
     }
 
     /// Each wait step's `until_field` is a `date_time` field of the service, and the
-    /// `zone_field` of its `until_open` a `text` or `enum` one.
+    /// `zone_field` of its `until_open` (a human step's `open_hours`) a `text` or `enum` one.
     fn check_until_fields(&mut self, drafts: &[Draft<'_>], fields: &Fields) {
         // And an `add_to_register` step's `key_field` is an intake field with text.
         for field in drafts.iter().filter_map(|draft| draft.key_field.as_ref()) {
@@ -3301,8 +3470,9 @@ kind = "end"
     #[test]
     fn the_example_in_the_format_reference_loads_without_problems() {
         let reference = include_str!("../../../../docs/service-definitions.md");
-        let start = reference.rfind("```toml\n").unwrap() + "```toml\n".len();
-        let example = &reference[start..];
+        let section = &reference[reference.find("## A complete small example").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let example = &section[start..];
         let example = &example[..example.find("```").unwrap()];
         let definition =
             load_definition(example).unwrap_or_else(|problems| panic!("{problems:#?}"));
@@ -3958,6 +4128,134 @@ kind = "end"
         assert_eq!(hours.zone_field.as_str(), "time_zone");
         // Every day, `days` being left out.
         assert_eq!(hours.hours.sun, ["09:00-20:00"]);
+    }
+
+    #[test]
+    fn open_hours_come_with_after_hours_and_a_text_field_for_the_zone() {
+        let listed = listed(&with_intake(
+            r#"  { name = "zone", type = "text" },
+  { name = "seats", type = "integer" },
+"#,
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "4m"
+outcomes = ["done"]
+on = { done = "second" }
+open_hours = { zone_field = "seats", open = "09:00-20:00" }
+after_hours = "nowhere"
+
+[[steps]]
+id = "second"
+kind = "human"
+skill = "research"
+handle_time = "4m"
+outcomes = ["done"]
+on = { done = "third" }
+open_hours = { zone_field = "zone", open = "09:00-20:00" }
+
+[[steps]]
+id = "third"
+kind = "human"
+skill = "research"
+handle_time = "4m"
+outcomes = ["done"]
+on = { done = "done" }
+after_hours = "first"
+
+[[steps]]
+id = "done"
+kind = "end"
+"#,
+        ));
+        assert_eq!(
+            listed,
+            [
+                "21 steps[0] (first).open_hours.zone_field: `seats` is of type `integer`; a time zone is held by a `text` or `enum` field",
+                "22 steps[0] (first).after_hours: there is no step `nowhere`",
+                "31 steps[1] (second).open_hours: `open_hours` needs `after_hours`, the step an untaken task's item goes to when the hours close",
+                "40 steps[2] (third).after_hours: `after_hours` needs `open_hours`, the hours the task may be taken within",
+            ],
+            "{listed:#?}"
+        );
+        let definition = load_definition(include_str!("../../../../catalog/telemarketing.toml"))
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let hours = definition
+            .step(&Key::parse("call").unwrap())
+            .and_then(Step::work)
+            .and_then(|work| work.hours.as_ref())
+            .expect("calling hours on the call");
+        assert_eq!(hours.hours.zone_field.as_str(), "time_zone");
+        assert_eq!(hours.after.as_str(), "calling_window");
+    }
+
+    #[test]
+    fn rates_name_outcomes_of_human_steps() {
+        let listed = listed(&with_header(
+            r#"
+[[steps]]
+id = "first"
+kind = "human"
+skill = "research"
+handle_time = "4m"
+outcomes = ["reached", "missed"]
+on = { reached = "done", missed = "done" }
+
+[[steps]]
+id = "done"
+kind = "end"
+
+[[rates]]
+key = "contact_rate"
+title = "Contact rate"
+count = ["first.reached"]
+of = ["first.*"]
+
+[[rates]]
+key = "contact_rate"
+title = "Again"
+count = ["first.answered", "done.*", "nowhere.x", "first"]
+of = []
+"#,
+        ));
+        assert_eq!(
+            listed,
+            [
+                "29 rates[1].key: another rate is also called `contact_rate`",
+                "31 rates[1].count[0]: `first` has no outcome `answered`; its outcomes are reached, missed",
+                "31 rates[1].count[1]: `done` is no human or review step, so it records no outcomes",
+                "31 rates[1].count[2]: there is no step `nowhere`",
+                "31 rates[1].count[3]: `first` is not `\"step.outcome\"` or `\"step.*\"`",
+                "32 rates[1].of: name at least one outcome, as `\"step.outcome\"` or `\"step.*\"`",
+            ],
+            "{listed:#?}"
+        );
+        let definition = load_definition(include_str!("../../../../catalog/telemarketing.toml"))
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let counts: std::collections::BTreeMap<String, u64> = [
+            ("call.interested", 2),
+            ("call.not_interested", 1),
+            ("call.no_answer", 5),
+            ("call.busy", 2),
+            ("call.do_not_call", 1),
+            ("check_dnc.x", 7),
+        ]
+        .into_iter()
+        .map(|(key, n)| (key.to_owned(), n))
+        .collect();
+        let measured: Vec<(&str, u64, u64)> = definition
+            .rates
+            .iter()
+            .map(|rate| {
+                let measured = rate.measure(&counts);
+                (rate.key.as_str(), measured.count, measured.of)
+            })
+            .collect();
+        assert_eq!(measured, [("contact_rate", 4, 11), ("conversion", 2, 4)]);
+        let none = definition.rates[0].measure(&Default::default());
+        assert_eq!((none.of, none.value), (0, None));
     }
 
     #[test]

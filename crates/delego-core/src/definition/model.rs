@@ -42,6 +42,8 @@ pub struct ServiceDefinition {
     pub templates: Vec<MessageTemplate>,
     /// Sets the item's priority from its impact and urgency, if the service has one.
     pub priority_matrix: Option<PriorityMatrix>,
+    /// Shares of outcomes the metrics report for the service (a campaign's contact rate).
+    pub rates: Vec<Rate>,
 }
 
 /// A fact a decision expression reads under `name`.
@@ -544,6 +546,70 @@ pub const TIMEOUT: &str = "timeout";
 pub const ENTRIES: &str = "entries";
 pub const OTHERWISE: &str = "otherwise";
 
+/// A share of work the service's metrics report, such as a campaign's contact rate
+/// (calls that reached the contact of all calls made) or its conversion: tasks done with
+/// one of the outcomes `count` names ÷ tasks done with one of those `of` names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    pub key: Key,
+    pub title: String,
+    pub help: Option<String>,
+    pub count: Vec<OutcomeRef>,
+    pub of: Vec<OutcomeRef>,
+}
+
+/// Outcomes of a step: one (`"call.interested"`) or all of them (`"call.*"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutcomeRef {
+    pub step: Key,
+    /// `None` for every outcome of the step.
+    pub outcome: Option<Key>,
+}
+
+impl OutcomeRef {
+    /// Whether a task done at `step` with `outcome` counts.
+    pub fn matches(&self, step: &str, outcome: &str) -> bool {
+        self.step.as_str() == step
+            && self
+                .outcome
+                .as_ref()
+                .is_none_or(|own| own.as_str() == outcome)
+    }
+}
+
+/// A rate measured over some outcome counts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Measured {
+    pub count: u64,
+    pub of: u64,
+    /// `count ÷ of`; `None` when nothing was done that it is a share of.
+    pub value: Option<f64>,
+}
+
+impl Rate {
+    /// The rate over counts keyed `"step.outcome"`, as the metrics keep them.
+    pub fn measure(&self, outcomes: &std::collections::BTreeMap<String, u64>) -> Measured {
+        let sum = |refs: &[OutcomeRef]| -> u64 {
+            outcomes
+                .iter()
+                .filter(|(key, _)| {
+                    key.split_once('.').is_some_and(|(step, outcome)| {
+                        refs.iter().any(|r| r.matches(step, outcome))
+                    })
+                })
+                .map(|(_, count)| count)
+                .sum()
+        };
+        let (count, of) = (sum(&self.count), sum(&self.of));
+        Measured {
+            count,
+            of,
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            value: (of > 0).then(|| count as f64 / of as f64),
+        }
+    }
+}
+
 /// Opening hours kept in the time zone an item's field names (a contact's calling hours),
 /// rather than on the engagement's calendar.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -564,6 +630,25 @@ impl LocalHours {
         fallback: &str,
         from: jiff::Timestamp,
     ) -> Option<jiff::Timestamp> {
+        self.calendar(zone, fallback)?.next_open(from)
+    }
+
+    /// The first stretch of the hours at or after `from`, as [`next_open`](Self::next_open)
+    /// finds it, with the instant they close.
+    pub fn window(
+        &self,
+        zone: Option<&str>,
+        fallback: &str,
+        from: jiff::Timestamp,
+    ) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+        self.calendar(zone, fallback)?.open_window(from)
+    }
+
+    fn calendar(
+        &self,
+        zone: Option<&str>,
+        fallback: &str,
+    ) -> Option<crate::calendar::BusinessCalendar> {
         let calendar = |zone: &str| {
             crate::calendar::BusinessCalendar::try_from(crate::calendar::CalendarSpec {
                 zone: zone.to_owned(),
@@ -573,9 +658,7 @@ impl LocalHours {
             })
             .ok()
         };
-        zone.and_then(calendar)
-            .or_else(|| calendar(fallback))?
-            .next_open(from)
+        zone.and_then(calendar).or_else(|| calendar(fallback))
     }
 }
 
@@ -600,6 +683,19 @@ pub struct Work {
     pub message: Option<MessagePolicy>,
     /// Where the item goes when the step's task is not submitted in time (human steps).
     pub escalation: Option<Escalation>,
+    /// The hours within which the step's task may be taken (human steps).
+    pub hours: Option<TaskHours>,
+}
+
+/// A human step whose task may only be taken within hours in the item's own zone (a call
+/// within the contact's calling hours): outside them no worker is offered it or may claim
+/// it, and a task still untaken when they close is withdrawn and the item goes to
+/// `after`. A task taken before the close may be finished.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskHours {
+    #[serde(flatten)]
+    pub hours: LocalHours,
+    pub after: Key,
 }
 
 /// A human step's escalation by elapsed time: unless its task is submitted within

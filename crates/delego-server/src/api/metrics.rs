@@ -4,7 +4,8 @@
 //! worker, only their own row; managers and admins see everything.
 
 use axum::extract::State;
-use delego_core::id::ClientId;
+use delego_core::definition::Rate;
+use delego_core::id::{ClientId, EngagementId};
 use delego_core::identity::{Role, Scope};
 use delego_core::metrics::{self, Breakdown, IntervalMinutes, Row};
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,7 @@ pub(crate) async fn metrics_view(
         facts.items.retain(|i| caller.scope.allows(i.client_id));
         facts.tasks.retain(|t| caller.scope.allows(t.client_id));
         facts.csat.retain(|c| caller.scope.allows(c.client_id));
+        facts.results.retain(|r| caller.scope.allows(r.client_id));
         // Presence covers work for every client: only a worker's own, on its own row.
         facts.workers.retain(|w| Some(w.worker_id) == own_worker);
     }
@@ -126,6 +128,7 @@ pub(crate) async fn metrics_view(
     if own_worker.is_some() {
         rows.retain(|row| row.worker_id == own_worker);
     }
+    measure_rates(state, &mut rows).await?;
     Ok(MetricsView {
         from,
         to,
@@ -134,4 +137,27 @@ pub(crate) async fn metrics_view(
         answer_target_seconds,
         rows,
     })
+}
+
+/// Fills in each engagement row's rates, as the engagement's service defines them.
+async fn measure_rates(state: &AppState, rows: &mut [Row]) -> ApiResult<()> {
+    let mut rates: std::collections::HashMap<EngagementId, Vec<Rate>> = Default::default();
+    for row in rows {
+        let Some(engagement) = row.engagement_id else {
+            continue;
+        };
+        if !rates.contains_key(&engagement) {
+            let engagement = state.store.engagement(engagement).await?;
+            let definition = state
+                .store
+                .service(&engagement.service_key, engagement.service_version)
+                .await?;
+            rates.insert(engagement.id, definition.rates.clone());
+        }
+        row.rates = rates[&engagement]
+            .iter()
+            .map(|rate| (rate.key.to_string(), rate.measure(&row.outcomes)))
+            .collect();
+    }
+    Ok(())
 }

@@ -121,7 +121,65 @@ struct DashboardPage {
     /// `None` for a caller the API shows no workers (all but managers and admins).
     workers: Option<WorkersView>,
     csat: CsatCard,
+    /// The day's rates of each engagement whose service defines some.
+    results: Vec<ResultRow>,
     charts: Vec<Drawing>,
+}
+
+/// One rate of one engagement over the day (a campaign's contact rate).
+struct ResultRow {
+    engagement: String,
+    key: String,
+    title: String,
+    help: String,
+    /// The share, or `–` when nothing was done that it is a share of.
+    share: String,
+    counted: String,
+}
+
+/// The day's rates per engagement, added up over the intervals' counts.
+async fn result_rows(state: &AppState, tr: &Tr, rows: &[Row]) -> Result<Vec<ResultRow>, ApiError> {
+    let mut totals: BTreeMap<delego_core::id::EngagementId, BTreeMap<&str, (u64, u64)>> =
+        BTreeMap::new();
+    for row in rows {
+        let Some(engagement) = row.engagement_id else {
+            continue;
+        };
+        let sums = totals.entry(engagement).or_default();
+        for (key, measured) in &row.rates {
+            let (count, of) = sums.entry(key.as_str()).or_default();
+            *count += measured.count;
+            *of += measured.of;
+        }
+    }
+    let mut results = Vec::new();
+    for (engagement, sums) in totals.into_iter().filter(|(_, sums)| !sums.is_empty()) {
+        let engagement = state.store.engagement(engagement).await?;
+        let definition = state
+            .store
+            .service(&engagement.service_key, engagement.service_version)
+            .await?;
+        for rate in &definition.rates {
+            let (count, of) = sums.get(rate.key.as_str()).copied().unwrap_or_default();
+            results.push(ResultRow {
+                engagement: engagement.name.to_string(),
+                key: rate.key.to_string(),
+                title: rate.title.clone(),
+                help: rate.help.clone().unwrap_or_default(),
+                #[allow(clippy::cast_precision_loss)] // day counts far below 2^52
+                share: if of > 0 {
+                    tr.percent(count as f64 / of as f64)
+                } else {
+                    "–".to_owned()
+                },
+                counted: tr.t_args(
+                    "dash-results-counted",
+                    &[("count", &self::count(tr, count)), ("of", &self::count(tr, of))],
+                ),
+            });
+        }
+    }
+    Ok(results)
 }
 
 /// The day's customer satisfaction, added up over its intervals.
@@ -210,6 +268,20 @@ async fn dashboard(
     )
     .await?;
 
+    let by_engagement = metrics::metrics_view(
+        &state,
+        &web.caller,
+        metrics::MetricsQuery {
+            from: from.to_string(),
+            to: to.to_string(),
+            interval: Some(60),
+            by: Some("engagement".to_owned()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let results = result_rows(&state, &web.ctx, &by_engagement.rows).await?;
+
     let queues = queue_rows(&state, &web).await?;
     let workers = match floor_workers(&state, &web).await? {
         Some(workers) => {
@@ -227,6 +299,7 @@ async fn dashboard(
         queues,
         workers,
         csat,
+        results,
         charts,
         ctx: web.ctx,
     })?;

@@ -93,6 +93,21 @@ async fn metrics_count_the_floors_work_per_interval_within_the_callers_scope(ser
     assert!(!body.to_string().contains(&away.to_string()));
     assert!(!body.to_string().contains(&worker.to_string()));
     assert!(rows[0]["occupancy"].is_null());
+
+    // Staff cleared for the other client only: none of this one's work, outcomes included.
+    let away_worker = server.worker(&[away]).await;
+    let away_agent = server.sign_in(Role::Agent, None, Some(away_worker)).await;
+    let (status, body) = away_agent
+        .get(&format!("/api/v1/metrics?{}", window(from, 60)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = &body["rows"][0];
+    assert_eq!(
+        (first["arrivals"].as_u64(), first["handled"].as_u64()),
+        (Some(1), Some(0)),
+        "{first}"
+    );
+    assert_eq!(first["outcomes"], json!({}), "{first}");
 }
 
 async fn bad_metrics_queries_are_problems_and_worker_figures_are_staffs_own(server: TestServer) {

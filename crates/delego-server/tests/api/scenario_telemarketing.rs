@@ -2,8 +2,8 @@
 //! imported from CSV (a bad row reported), numbers on the client's and on the
 //! provider-wide do-not-call list never reaching an agent, dispositions recorded, an
 //! unanswered call tried again later, a callback coming back at its time, a contact
-//! called only within calling hours in their own time zone, and a contact given up after
-//! five attempts.
+//! called only within calling hours in their own time zone (a call still untaken when
+//! they close waits for the next day's), and a contact given up after five attempts.
 
 use std::collections::BTreeMap;
 
@@ -161,7 +161,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
         .lines()
         .map(|line| line.split(',').next().unwrap())
         .collect();
-    let contacts: BTreeMap<String, String> = report["items"]
+    let mut contacts: BTreeMap<String, String> = report["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -299,8 +299,8 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_eq!(again["position"]["resolution"], "do_not_call", "{again}");
 
-    // The campaign's results in the metrics: 4 of 11 calls reached the contact, 2 of 8
-    // contacts converted.
+    // The campaign's results in the metrics: its dispositions and results, and the rates
+    // its service defines over them.
     let (status, metrics) = acme
         .get(&format!("/api/v1/metrics?{TEST_DAY}&by=engagement"))
         .await;
@@ -332,4 +332,74 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
         counted("resolutions"),
         expected(&[("converted", 2), ("do_not_call", 5), ("unreachable", 1),])
     );
+    // 4 of 11 calls reached the contact, and 2 of those 4 won their interest.
+    let rate = |key: &str| {
+        let rows = metrics["rows"].as_array().unwrap();
+        let sum = |part: &str| {
+            rows.iter()
+                .map(|row| row["rates"][key][part].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        (sum("count"), sum("of"))
+    };
+    assert_eq!(rate("contact_rate"), (4, 11));
+    assert_eq!(rate("conversion"), (2, 4));
+    let busiest = metrics["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["rates"]["contact_rate"]["of"] == 4)
+        .expect("the first round's hour");
+    assert_eq!(busiest["rates"]["contact_rate"]["value"], 0.25, "{busiest}");
+    // The floor's dashboard shows them for the day.
+    let html = manager.page_ok("/dashboard?date=2026-03-02").await;
+    let result = |rate: &str| {
+        let start = html
+            .find(&format!("data-rate=\"{rate}\""))
+            .unwrap_or_else(|| panic!("no {rate} on the dashboard"));
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(
+        result("contact_rate").contains("4 of 11"),
+        "{}",
+        result("contact_rate")
+    );
+    assert!(
+        result("conversion").contains("50"),
+        "{}",
+        result("conversion")
+    );
+
+    // A contact added at 19:59 in Bratislava is put in line, but at 20:00 nobody
+    // may take the call any more, and it waits for the next morning.
+    later(&server, SignedDuration::from_mins(119)).await;
+    let (status, late) = acme
+        .post(
+            &format!("/api/v1/engagements/{engagement}/items"),
+            json!({"data": {"contact_name": "Ivo Blaha", "phone": "+421 905 000 009", "time_zone": "Europe/Bratislava"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{late}");
+    let late = late["id"].as_str().unwrap().to_owned();
+    later(&server, SignedDuration::ZERO).await;
+    assert_eq!(position(&manager, &late).await, "call");
+    let (_, tasks) = manager.get(&format!("/api/v1/items/{late}/tasks")).await;
+    let task = tasks[0]["id"].as_str().unwrap().to_owned();
+    later(&server, SignedDuration::from_mins(1)).await;
+    assert!(next(&agent).await.is_none(), "a call taken after 20:00");
+    let (status, why) = manager
+        .get(&format!("/api/v1/tasks/{task}/eligibility?worker={worker}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{why}");
+    assert_eq!(why["reason"]["reason"], "outside_hours", "{why}");
+    assert_eq!(server.store().close_after_hours().await.unwrap(), 1);
+    assert_eq!(position(&manager, &late).await, "calling_window");
+    let closed = manager.history_entry(&late, "task.after_hours").await;
+    assert_eq!(closed["detail"]["step"], "call", "{closed}");
+    // 09:00 the next day (08:00 UTC), signed in afresh: the call is taken.
+    later(&server, SignedDuration::from_hours(13)).await;
+    let agent = server.sign_in(Role::Agent, None, Some(worker)).await;
+    contacts.insert(late, "Ivo Blaha".to_owned());
+    let called = call_all(&agent, &contacts, |_| ("not_interested", json!({}))).await;
+    assert_eq!(called, ["Ivo Blaha"]);
 }
