@@ -87,6 +87,13 @@ item-no-messages = No messages yet.
 item-internal-note = internal note
 item-merged-from = from { $reference }
 item-merged-into = Merged into { $reference }: the conversation goes on there.
+item-facts = Looked up
+item-links = Linked items
+item-parent = Follows the major incident
+item-children = { $count ->
+    [one] One item follows this one and is resolved with it:
+   *[other] { $count } items follow this one and are resolved with it:
+}
 item-history = History
 item-when = When
 item-who = Who

@@ -87,6 +87,14 @@ item-no-messages = Zatiaľ žiadne správy.
 item-internal-note = interná poznámka
 item-merged-from = z { $reference }
 item-merged-into = Zlúčené do { $reference }: konverzácia pokračuje tam.
+item-facts = Vyhľadané údaje
+item-links = Prepojené položky
+item-parent = Nasleduje závažný incident
+item-children = { $count ->
+    [one] Túto položku nasleduje jedna ďalšia a vyrieši sa s ňou:
+    [few] Túto položku nasledujú { $count } ďalšie a vyriešia sa s ňou:
+   *[other] Túto položku nasleduje { $count } ďalších a vyrieši sa s ňou:
+}
 item-history = História
 item-when = Kedy
 item-who = Kto

@@ -26,6 +26,12 @@ pub struct ItemDetail {
     /// The reference of the item a merged duplicate went into.
     pub merged_into: Option<String>,
     pub data: Vec<DataRow>,
+    /// What the service looked up for the item (the policy, the asset, prior claims).
+    pub facts: Vec<DataRow>,
+    /// The major incident the item follows, as (id, reference).
+    pub parent: Option<(String, String)>,
+    /// The items following this one, as (id, reference, status).
+    pub children: Vec<(String, String, String)>,
     pub sla: Vec<SlaRow>,
     pub thread: Vec<MessageRow>,
     pub history: Vec<HistoryRow>,
@@ -98,6 +104,28 @@ impl ItemDetail {
         let sla = state.store.sla_status(item).await?;
         let messages = state.store.messages(item.id(), true).await?;
         let history = state.store.item_history(item.id()).await?;
+        let links = state.store.item_links(item.id()).await?;
+        // Register entries the item's fields name (its asset), then what lookups found.
+        let entries = crate::api::registers::named_entries(state, item).await?;
+        let entry_rows = entries.iter().filter_map(|(field, entry)| {
+            let label = definition
+                .all_fields()
+                .into_iter()
+                .find(|f| f.name.as_str() == field)
+                .map_or(field.as_str(), |f| f.label.as_str());
+            let data = Json::Object(entry.as_ref()?.data.clone());
+            Some(data_row(tr, label, None, &data))
+        });
+        let facts = entry_rows
+            .chain(
+                item.state
+                    .facts
+                    .iter()
+                    .map(|(name, value)| data_row(tr, name, None, value)),
+            )
+            .filter(|row| !row.value.is_empty())
+            .collect();
+        let linked = |id: delego_core::id::WorkItemId| (id.to_string(), id.reference());
         let mut names = Names::default();
         let mut thread = Vec::with_capacity(messages.len());
         for message in &messages {
@@ -121,6 +149,20 @@ impl ItemDetail {
                 _ => None,
             },
             data: data_rows(tr, item, definition),
+            facts,
+            parent: links.parent.map(linked),
+            children: links
+                .children
+                .into_iter()
+                .map(|child| {
+                    let (id, reference) = linked(child.id);
+                    (
+                        id,
+                        reference,
+                        tr.t(&format!("item-status-{}", child.status)),
+                    )
+                })
+                .collect(),
             sla: sla.iter().map(|clock| sla_row(tr, clock)).collect(),
             thread,
             history: events,
@@ -192,6 +234,12 @@ fn plain(value: &Json) -> String {
     match value {
         Json::String(text) => text.clone(),
         Json::Null => String::new(),
+        // A register entry's data: one `name: value` line each.
+        Json::Object(fields) => fields
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", plain(value)))
+            .collect::<Vec<_>>()
+            .join("\n"),
         other => other.to_string(),
     }
 }

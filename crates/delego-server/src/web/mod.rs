@@ -54,6 +54,13 @@ pub struct Ctx {
     pub nav: Option<Nav>,
 }
 
+impl Ctx {
+    /// Whether the user may open the floor's pages (an item's page among them).
+    pub fn floor(&self) -> bool {
+        self.nav.as_ref().is_some_and(|nav| nav.floor)
+    }
+}
+
 impl std::ops::Deref for Ctx {
     type Target = Tr;
 

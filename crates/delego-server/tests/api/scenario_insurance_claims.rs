@@ -1,7 +1,7 @@
 //! The insurance claims service as an insurer's claims desk runs it, through the API:
 //! the client's policy register imported, first notices of loss checked for coverage,
 //! fraud rules, adjudication within each adjuster's authority, four-eyes review of large
-//! settlements, and the decision letter each claimant receives.
+//! settlements and denials (for fraud too), and the decision letter each claimant receives.
 
 use delego_core::id::ClientId;
 use delego_core::identity::Role;
@@ -271,9 +271,31 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
     let (task, _) = senior.next_task().await.unwrap();
     let findings = json!({"investigation_note": "Pipe photos predate the policy.",
                           "decision_reason": "The damage began before the policy did."});
-    senior.submit_ok(&task, "fraudulent", findings).await;
+    senior
+        .submit_ok(&task, "fraudulent", findings.clone())
+        .await;
     assert_eq!(position(&insurer, &early).await, "denied");
     letter(&server, &insurer, &early, "began before the policy").await;
+    // A denial for fraud above the threshold waits for a second senior, as any denial.
+    let large_early = insurer
+        .raise(
+            &engagement,
+            claim("POL-NEW", "water", "2026-03-01", "3000.00"),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (task, _) = senior.next_task().await.unwrap();
+    senior.submit_ok(&task, "fraudulent", findings).await;
+    assert_eq!(
+        position(&insurer, &large_early).await,
+        "review_fraud_denial"
+    );
+    assert!(senior.next_task().await.is_none(), "four eyes");
+    let (review, _) = second_senior.next_task().await.unwrap();
+    second_senior.submit_ok(&review, "approve", json!({})).await;
+    assert_eq!(position(&insurer, &large_early).await, "denied");
 
     // ...and so does a third claim on one policy within a year; once cleared, it goes on
     // to an adjuster as any other.
@@ -318,6 +340,6 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
             .map(|row| row[measure].as_u64().unwrap())
             .sum::<u64>()
     };
-    assert_eq!(total("arrivals"), 10);
-    assert_eq!(total("resolved"), 10);
+    assert_eq!(total("arrivals"), 11);
+    assert_eq!(total("resolved"), 11);
 }

@@ -334,6 +334,27 @@ async fn a_day_at_the_service_desk_from_asset_import_to_major_incident_sla_and_m
         .map(|child| child["id"].as_str().unwrap())
         .collect();
     assert_eq!(children, [id(&mail)]);
+    // The floor sees the same on the items' pages, linked both ways, with the asset.
+    let outage_page = manager.page_ok(&format!("/items/{}", id(&outage))).await;
+    let mail_reference = mail["reference"].as_str().unwrap();
+    assert!(
+        outage_page.contains(&format!(
+            "<a href=\"/items/{}\">{mail_reference}</a>",
+            id(&mail)
+        )),
+        "{outage_page}"
+    );
+    let mail_page = manager.page_ok(&format!("/items/{}", id(&mail))).await;
+    assert!(
+        mail_page.contains(&format!(
+            "<a href=\"/items/{}\">{}</a>",
+            id(&outage),
+            outage["reference"].as_str().unwrap()
+        )),
+        "{mail_page}"
+    );
+    let laptop_page = manager.page_ok(&format!("/items/{}", id(&laptop))).await;
+    assert!(laptop_page.contains("model: ThinkPad X1"), "{laptop_page}");
     let (status, _) = employee
         .post(
             &format!("/api/v1/items/{}/cancel", id(&printer)),
