@@ -166,6 +166,17 @@ fn print_sign_ins() {
     ] {
         println!("  {email:<28} {what}");
     }
+    println!(
+        "Mail to the support engagements: drop a message into <data-dir>/maildirs/<address>/new/ \
+         ({}, …)",
+        demo_mail_address("Acme Retail")
+    );
+}
+
+/// The address a demo client's support engagement takes mail at.
+fn demo_mail_address(client_name: &str) -> String {
+    let slug = client_name.to_lowercase().replace(' ', "-");
+    format!("help@{slug}.example")
 }
 
 fn demo_actor() -> Actor {
@@ -241,6 +252,20 @@ async fn seed(
             SUBJECTS,
         )
         .await?;
+        // Customer support takes mail too: drop a message into its maildir to see it.
+        let mail = delego_core::model::MailSettings {
+            from_name: Some(format!("{client_name} Support")),
+            signature: Some(format!("{client_name} Support")),
+            open_from_unknown: true,
+            ..delego_core::model::MailSettings::new(email(&demo_mail_address(client_name))?)
+        };
+        let settings = delego_core::model::EngagementSettings {
+            mail: Some(mail),
+            ..Default::default()
+        };
+        store
+            .set_engagement_settings(engagement.id, settings, &actor)
+            .await?;
         engagements.push(engagement);
         clients.push(client.id);
     }
@@ -610,6 +635,7 @@ async fn flow_once(store: &dyn Backend, floor: &Floor, n: u64) -> anyhow::Result
                     body: "Thanks, but it still does not work.".into(),
                     attachments: Vec::new(),
                     event: Key::parse("requester_reply").ok(),
+                    quoted: None,
                 })
                 .await?;
         }

@@ -37,6 +37,49 @@ pub struct NodeArgs {
     /// 404.
     #[arg(long, env = "DELEGO_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// The SMTP relay replies and notices go out through; without one, mail waits in its
+    /// queue. Each engagement with mail also reads `<data-dir>/maildirs/<its address>/`.
+    #[arg(long, env = "DELEGO_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    #[arg(long, env = "DELEGO_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+    /// `starttls`, `tls` (implicit, usually port 465) or `none` (a relay on a trusted
+    /// network).
+    #[arg(long, env = "DELEGO_SMTP_SECURITY", default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_security: String,
+    #[arg(long, env = "DELEGO_SMTP_USER")]
+    pub smtp_user: Option<String>,
+    #[arg(long, env = "DELEGO_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// The domain of the `Message-ID`s of the mail Delego sends.
+    #[arg(long, env = "DELEGO_MAIL_DOMAIN", default_value = "delego.localhost")]
+    pub mail_domain: String,
+}
+
+impl NodeArgs {
+    fn mail(&self) -> delego_server::mail::MailConfig {
+        let smtp = self.smtp_host.as_ref().map(|host| {
+            let mut smtp = delego_mail::Smtp::plain(host.clone(), self.smtp_port);
+            smtp.security = match self.smtp_security.as_str() {
+                "tls" => delego_mail::SmtpSecurity::Tls,
+                "none" => delego_mail::SmtpSecurity::None,
+                _ => delego_mail::SmtpSecurity::StartTls,
+            };
+            smtp.credentials = match (&self.smtp_user, &self.smtp_password) {
+                (Some(user), Some(password)) => Some(delego_mail::Credentials {
+                    user: user.clone(),
+                    password: password.clone(),
+                }),
+                _ => None,
+            };
+            smtp
+        });
+        delego_server::mail::MailConfig {
+            smtp,
+            maildir_root: Some(self.data_dir.join("maildirs")),
+            domain: self.mail_domain.clone(),
+        }
+    }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -65,6 +108,7 @@ pub async fn serve_until_stopped(store: Arc<dyn Backend>, node: &NodeArgs) -> an
         hand_back_on_shutdown: store.backend() == "sqlite",
         task_lease: jiff::SignedDuration::from_secs(i64::from(node.lease_seconds)),
         metrics_token: node.metrics_token.clone().filter(|t| !t.is_empty()),
+        mail: node.mail(),
         ..Config::default()
     };
     let attachments = node.data_dir.join("attachments");

@@ -120,6 +120,72 @@ pub struct EngagementSettings {
     /// Cells replacing those of the service's priority matrix: every impact × urgency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_matrix: Option<crate::definition::MatrixCells>,
+    /// Its e-mail channel, if requesters reach it by mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailSettings>,
+}
+
+/// An engagement's e-mail channel: the address requesters write to and replies come
+/// from, and how a mail becomes an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// Lower-cased; no other engagement has it.
+    pub address: EmailAddress,
+    /// The name replies come from, e.g. `ACME Help Desk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
+    /// Appended to every mail below a `-- ` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Whether mail from an address the client has never had as a requester opens an
+    /// item; when not, it is kept aside for someone to look at.
+    #[serde(default)]
+    pub open_from_unknown: bool,
+    /// The intake field a mail's subject goes to.
+    #[serde(default = "MailSettings::default_subject_field")]
+    pub subject_field: Key,
+    /// The intake field a mail's text goes to.
+    #[serde(default = "MailSettings::default_body_field")]
+    pub body_field: Key,
+    /// Intake values of every item a mail opens, for the fields a mail does not give
+    /// (an IT ticket's type, impact and urgency).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub defaults: Map<String, Json>,
+    /// The most messages taken in from one sender in an hour; more are kept aside, which
+    /// stops a loop with a misconfigured autoresponder.
+    #[serde(default = "MailSettings::default_hourly_limit")]
+    pub hourly_limit: u32,
+}
+
+impl MailSettings {
+    pub const DEFAULT_HOURLY_LIMIT: u32 = 20;
+
+    /// Mail at `address`, every other setting its default.
+    pub fn new(address: EmailAddress) -> Self {
+        Self {
+            address,
+            from_name: None,
+            signature: None,
+            open_from_unknown: false,
+            subject_field: Self::default_subject_field(),
+            body_field: Self::default_body_field(),
+            defaults: Map::new(),
+            hourly_limit: Self::DEFAULT_HOURLY_LIMIT,
+        }
+    }
+
+    fn default_subject_field() -> Key {
+        Key::parse("subject").expect("a valid key")
+    }
+
+    fn default_body_field() -> Key {
+        Key::parse("description").expect("a valid key")
+    }
+
+    fn default_hourly_limit() -> u32 {
+        Self::DEFAULT_HOURLY_LIMIT
+    }
 }
 
 /// One entry of a register: reference data an item's field may name (an asset of the
@@ -359,6 +425,9 @@ pub struct Message {
     /// The duplicate this message was written on before that item was merged into this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<WorkItemId>,
+    /// The history an e-mail quoted below the new text: kept, shown folded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<String>,
 }
 
 /// A requester's satisfaction rating of a finished item, from 1 (bad) to 5 (great).

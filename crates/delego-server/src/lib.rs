@@ -23,6 +23,7 @@ pub mod error;
 pub mod i18n;
 pub mod json;
 pub mod links;
+pub mod mail;
 pub mod prometheus;
 pub mod runtime;
 mod web;
@@ -52,6 +53,8 @@ pub struct Config {
     /// The bearer token Prometheus scrapes `/metrics` with; without one, `/metrics` does
     /// not exist.
     pub metrics_token: Option<String>,
+    /// How the node sends and receives mail.
+    pub mail: mail::MailConfig,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             wake_poll_interval: std::time::Duration::from_secs(2),
             hand_back_on_shutdown: true,
             metrics_token: None,
+            mail: mail::MailConfig::default(),
         }
     }
 }
@@ -213,14 +217,15 @@ async fn refuse_announced_oversize(
     }
 }
 
-/// Attachment uploads (raw files, and the portal's intake form with its files) have their
-/// own, larger limit (`Config::max_attachment_bytes`), which their handlers enforce on the
+/// Attachment uploads (raw files, the portal's intake form with its files, and inbound
+/// mail) have their own, larger limit (`Config::max_attachment_bytes`), which their handlers enforce on the
 /// announced and the streamed size alike, beyond the reach of `DefaultBodyLimit`.
 fn is_attachment_upload(request: &axum::extract::Request) -> bool {
     let path = request.uri().path();
     request.method() == axum::http::Method::POST
         && ((path.starts_with("/api/v1/items/") && path.ends_with("/attachments"))
-            || (path.starts_with("/portal/engagements/") && path.ends_with("/new")))
+            || (path.starts_with("/portal/engagements/") && path.ends_with("/new"))
+            || path == "/api/v1/mail/inbound")
 }
 
 /// After a shutdown, how long each handed-back task is kept for the worker who held it.

@@ -1,6 +1,7 @@
-//! Background work of a node: firing due timers, withdrawing tasks after their hours, SLA escalations, delivering queued
-//! messages to item threads, and clearing expired sessions. Every node runs it; the store makes each timer
-//! fire once and each message go out once.
+//! Background work of a node: firing due timers, withdrawing tasks after their hours, SLA
+//! escalations, delivering queued messages to item threads and as mail, reading the
+//! maildirs, and clearing expired sessions. Every node runs it; the store makes each
+//! timer fire once and each message go out once.
 
 use std::time::Duration;
 
@@ -58,6 +59,20 @@ pub async fn run(state: AppState) {
         if let Err(error) = deliver_outgoing(&state).await {
             tracing::warn!(error = format!("{error:#}"), "delivering messages failed");
         }
+        if let Err(error) = crate::mail::send_due(&state).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "sending mail failed; retrying next tick"
+            );
+        }
+        if ticks.is_multiple_of(5)
+            && let Err(error) = crate::mail::read_maildirs(&state).await
+        {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "reading the maildirs failed; retrying later"
+            );
+        }
         if ticks.is_multiple_of(5)
             && let Err(error) = state.store.compact_queue_counts().await
         {
@@ -78,13 +93,25 @@ async fn dispatch(state: &AppState) {
 }
 
 /// Turns queued notices into public messages on the item's thread, where the requester's
-/// portal shows them. Replies written by agents are on the thread already.
+/// portal shows them, and queues them and agents' public replies (which are on the thread
+/// already) as mail to the requester, where the engagement has mail.
 pub async fn deliver_outgoing(state: &AppState) -> anyhow::Result<usize> {
     let outgoing = state.store.take_outgoing(100).await?;
     let mut delivered = 0;
     for message in outgoing {
         let item = state.store.item(message.item_id).await?;
-        let Some(body) = render(state, &item, &message.message).await? else {
+        if message.message.get("kind").and_then(Json::as_str) == Some("reply") {
+            let id = message.message.get("message").and_then(Json::as_str);
+            let thread = state.store.messages(item.id(), false).await?;
+            let reply = thread
+                .iter()
+                .find(|m| Some(m.id.to_string().as_str()) == id);
+            if let Some(reply) = reply {
+                crate::mail::queue(state, &item, None, &reply.body, false).await?;
+            }
+            continue;
+        }
+        let Some(notice) = render(state, &item, &message.message).await? else {
             continue;
         };
         state
@@ -93,25 +120,41 @@ pub async fn deliver_outgoing(state: &AppState) -> anyhow::Result<usize> {
                 item_id: item.id(),
                 author: Actor::System,
                 visibility: Visibility::Public,
-                body,
+                body: notice.on_thread(),
                 attachments: Vec::new(),
                 event: None,
+                quoted: None,
             })
             .await?;
+        crate::mail::queue(state, &item, notice.subject.as_deref(), &notice.body, true).await?;
         delivered += 1;
     }
     Ok(delivered)
 }
 
-/// The text of a notice from the template its service definition gives it, or `None` for
-/// messages that need no notice of their own (an agent's reply is on the thread already)
-/// and for notices the service has no template for. A template's subject is the first
-/// line, as an e-mail's subject line heads its body.
+/// A notice filled in for one item.
+struct Notice {
+    subject: Option<String>,
+    body: String,
+}
+
+impl Notice {
+    /// As the thread shows it: the subject heads the body, as an e-mail's does.
+    fn on_thread(&self) -> String {
+        match &self.subject {
+            Some(subject) => format!("{subject}\n\n{}", self.body),
+            None => self.body.clone(),
+        }
+    }
+}
+
+/// A notice from the template its service definition gives it, or `None` for messages
+/// that need no notice of their own and for notices the service has no template for.
 async fn render(
     state: &AppState,
     item: &WorkItem,
     message: &Json,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<Notice>> {
     let (key, merged_into) = match message.get("kind").and_then(Json::as_str) {
         Some("notify_requester") => match message.get("template").and_then(Json::as_str) {
             Some(template) => (template, None),
@@ -152,10 +195,12 @@ async fn render(
         (CSAT_LINK, csat_link.as_str()),
         (MERGED_INTO, merged_into.as_str()),
     ];
-    let body = fill(&template.body, &item.state.data, &values);
-    Ok(Some(match &template.subject {
-        Some(subject) => format!("{}\n\n{body}", fill(subject, &item.state.data, &values)),
-        None => body,
+    Ok(Some(Notice {
+        subject: template
+            .subject
+            .as_ref()
+            .map(|subject| fill(subject, &item.state.data, &values)),
+        body: fill(&template.body, &item.state.data, &values),
     }))
 }
 

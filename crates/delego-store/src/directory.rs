@@ -99,6 +99,12 @@ pub trait Directory: Send + Sync {
         name: Option<Name>,
     ) -> Result<Requester>;
     async fn requester(&self, id: RequesterId) -> Result<Requester>;
+    /// The client's requester with this address, if the client has seen it before.
+    async fn find_requester(
+        &self,
+        client_id: ClientId,
+        email: &EmailAddress,
+    ) -> Result<Option<Requester>>;
 
     /// Records a stored file's metadata. Audited as `attachment.added` on its client.
     async fn create_attachment(&self, attachment: &Attachment) -> Result<()>;

@@ -33,9 +33,12 @@ mod sql;
 mod sql_directory;
 #[macro_use]
 mod sql_registers;
+#[macro_use]
+mod sql_mail;
 mod directory;
 mod group;
 mod lock;
+mod mail;
 mod postgres;
 mod registers;
 mod rows;
@@ -44,6 +47,10 @@ mod sqlite;
 pub mod testing;
 
 pub use directory::{Directory, NewUser, ServiceVersion};
+pub use mail::{
+    Disposition, InboundMail, KeptAside, Mail, MailStatus, NewKeptAside, NewOutboundMail,
+    OutboundMail,
+};
 pub use postgres::{DEFAULT_MAX_CONNECTIONS, PgStore};
 pub use registers::{NewEntry, Registers};
 pub use sqlite::SqliteStore;
@@ -130,6 +137,8 @@ pub struct NewMessage {
     /// The engine event this message is, if the item waits for it (a requester's reply
     /// is `requester_reply`): the item moves on in the same transaction.
     pub event: Option<Key>,
+    /// The history an e-mail quoted below the new text, kept but shown folded.
+    pub quoted: Option<String>,
 }
 
 /// A message the engine or an agent queued for the requester.
@@ -459,10 +468,10 @@ pub trait Store: Send + Sync {
 }
 
 /// Everything a backend offers: the work engine's store, the directory of people and
-/// files, and the registers, behind one trait object.
-pub trait Backend: Store + Directory + Registers {}
+/// files, the registers and the mail records, behind one trait object.
+pub trait Backend: Store + Directory + Registers + Mail {}
 
-impl<T: Store + Directory + Registers> Backend for T {}
+impl<T: Store + Directory + Registers + Mail> Backend for T {}
 
 /// A short fingerprint of the PostgreSQL migrations: test harnesses name their migrated
 /// template database after it, so a schema change gets a fresh template.

@@ -127,3 +127,8 @@ impl_directory!(
 );
 
 impl_registers!(store = PgStore, db = sqlx::Postgres);
+impl_mail!(
+    store = PgStore,
+    db = sqlx::Postgres,
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+);

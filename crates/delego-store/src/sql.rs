@@ -587,6 +587,7 @@ macro_rules! impl_store {
                 visibility: Visibility,
                 body: String,
                 attachments: Vec<delego_core::id::AttachmentId>,
+                quoted: Option<String>,
                 now: jiff::Timestamp,
             ) -> Result<Message> {
                 let from_person = matches!(author, Actor::User(_) | Actor::Worker(_) | Actor::Operator(_));
@@ -600,14 +601,15 @@ macro_rules! impl_store {
                     attachments,
                     created_at: now,
                     merged_from: None,
+                    quoted,
                 };
                 let visibility = match message.visibility {
                     Visibility::Public => "public",
                     Visibility::Internal => "internal",
                 };
                 sqlx::query(
-                    "INSERT INTO messages (id, item_id, client_id, author, visibility, body, attachments, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO messages (id, item_id, client_id, author, visibility, body, attachments, created_at, quoted) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(message.id.as_uuid())
                 .bind(item.id().as_uuid())
@@ -617,6 +619,7 @@ macro_rules! impl_store {
                 .bind(&message.body)
                 .bind(SqlJson(rows::to_json(&message.attachments)))
                 .bind(micros(now))
+                .bind(&message.quoted)
                 .execute(&mut **tx)
                 .await?;
                 let detail = json!({"message": message.id, "visibility": visibility});
@@ -722,7 +725,7 @@ macro_rules! impl_store {
                             Self::enqueue(tx, item, rows::to_json(&message), now).await?;
                         }
                         Effect::PostMessage { visibility, body } => {
-                            Self::insert_message(tx, item, actor.clone(), visibility, body, Vec::new(), now)
+                            Self::insert_message(tx, item, actor.clone(), visibility, body, Vec::new(), None, now)
                                 .await?;
                         }
                         Effect::SetRegisterEntry { register, key, data } => {
@@ -784,6 +787,7 @@ macro_rules! impl_store {
                     attachments: rows::from_json(row.try_get::<SqlJson<Json>, _>(6)?.0)?,
                     created_at: timestamp(row.try_get(7)?)?,
                     merged_from: row.try_get::<Option<Uuid>, _>(8)?.map(WorkItemId::from_uuid),
+                    quoted: row.try_get(9)?,
                 })
             }
 
@@ -2695,6 +2699,7 @@ macro_rules! impl_store {
                     new.visibility,
                     new.body,
                     new.attachments,
+                    new.quoted,
                     now,
                 )
                 .await?;
@@ -2731,8 +2736,8 @@ macro_rules! impl_store {
 
             async fn messages(&self, item: WorkItemId, include_internal: bool) -> Result<Vec<Message>> {
                 let rows = sqlx::query(
-                    "SELECT id, item_id, client_id, author, visibility, body, attachments, created_at, merged_from \
-                     FROM messages WHERE item_id = $1 AND ($2 OR visibility = 'public') \
+                    "SELECT id, item_id, client_id, author, visibility, body, attachments, created_at, merged_from, \
+                     quoted FROM messages WHERE item_id = $1 AND ($2 OR visibility = 'public') \
                      ORDER BY created_at, id",
                 )
                 .bind(item.as_uuid())
@@ -2797,7 +2802,8 @@ macro_rules! impl_store {
                     .rows_affected();
                 let reference = duplicate.reference();
                 let note = format!("Merged {reference} into this item: its conversation and files are here now.");
-                Self::insert_message(&mut tx, &kept, actor.clone(), Visibility::Internal, note, Vec::new(), now).await?;
+                Self::insert_message(&mut tx, &kept, actor.clone(), Visibility::Internal, note, Vec::new(), None, now)
+                    .await?;
                 let detail = json!({
                     "from": duplicate,
                     "reference": reference,

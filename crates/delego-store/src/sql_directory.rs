@@ -537,6 +537,22 @@ macro_rules! impl_directory {
                     Ok(token)
                 }
 
+                async fn find_requester(
+                    &self,
+                    client_id: ClientId,
+                    email: &EmailAddress,
+                ) -> Result<Option<Requester>> {
+                    sqlx::query(concat!(
+                        "SELECT ", requester_columns!(), " FROM requesters WHERE client_id = $1 AND email_key = $2"
+                    ))
+                    .bind(client_id.as_uuid())
+                    .bind(email_key(email))
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|row| requester_from_row(&row))
+                    .transpose()
+                }
+
                 async fn requester_for_email(
                     &self,
                     client_id: ClientId,

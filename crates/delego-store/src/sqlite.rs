@@ -101,3 +101,4 @@ impl_directory!(
 );
 
 impl_registers!(store = SqliteStore, db = sqlx::Sqlite);
+impl_mail!(store = SqliteStore, db = sqlx::Sqlite, skip_locked = "");

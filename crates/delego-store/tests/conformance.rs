@@ -14,6 +14,7 @@ use delego_core::model::{Actor, Presence, TaskStatus, Worker};
 use delego_core::values::{Key, Language, Name, Priority, SkillLevel};
 use delego_store::testing::Harness;
 use delego_store::{Backend, NewEntry};
+use delego_store::{Disposition, InboundMail, MailStatus, NewKeptAside, NewOutboundMail};
 use delego_store::{ItemFilter, NewItem, Store, StoreError};
 use delego_store::{NewUser, ServiceVersion};
 use jiff::SignedDuration;
@@ -278,6 +279,13 @@ macro_rules! conformance {
 }
 
 conformance!(
+    an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_since_an_instant,
+    a_reply_finds_its_item_by_the_first_id_that_names_one_and_never_in_another_engagement,
+    an_items_message_ids_are_oldest_first_inbound_and_outbound,
+    queued_mail_is_taken_once_per_lease_retried_failed_sent_and_bounced_with_audits,
+    nodes_taking_due_mail_at_once_never_take_the_same_mail,
+    messages_kept_aside_keep_their_bytes_and_are_listed_per_client_newest_first,
+    a_messages_quoted_history_is_kept_with_it,
     register_entries_are_upserted_read_paged_and_deleted_per_scope_matching_keys_without_case,
     register_fields_and_the_priority_matrix_apply_on_create_and_update,
     linked_children_follow_their_parents_resolution_in_the_same_transaction,
@@ -2281,6 +2289,7 @@ async fn sla_clocks_count_business_hours_pause_while_waiting_and_stop_on_answers
         body: "On it.".into(),
         attachments: Vec::new(),
         event: event.map(key),
+        quoted: None,
     };
     let (_, answered) = store
         .add_message(answer(Actor::Worker(agent), None))
@@ -2797,6 +2806,7 @@ async fn a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplica
         body: body.into(),
         attachments: Vec::new(),
         event: None,
+        quoted: None,
     };
     let (public, _) = store
         .add_message(message(Visibility::Public, "Smoke is coming out."))
@@ -3822,4 +3832,648 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
         link(first.id(), None).await,
         Err(StoreError::Rejected(Rejection::Finished))
     ));
+}
+
+/// An inbound message `id` to `floor`'s engagement from `from`, which became `disposition`
+/// on `item`.
+fn inbound(
+    floor: &Floor,
+    id: &str,
+    item: Option<WorkItemId>,
+    from: &str,
+    disposition: Disposition,
+) -> InboundMail {
+    InboundMail {
+        engagement_id: floor.engagement,
+        message_id: id.into(),
+        item_id: item,
+        from_address: from.into(),
+        disposition,
+    }
+}
+
+/// A reply to `item`'s requester whose `Message-ID` is `id`.
+fn outbound(item: WorkItemId, id: &str) -> NewOutboundMail {
+    NewOutboundMail {
+        item_id: item,
+        message_id: id.into(),
+        to_address: "ann@example.com".into(),
+        to_name: Some("Ann Smith".into()),
+        subject: "Re: Printer on fire".into(),
+        text: "Is it plugged in?\n-- \nThe help desk".into(),
+        in_reply_to: Some("in-1@example.com".into()),
+        references: vec!["in-0@example.com".into(), "in-1@example.com".into()],
+        automatic: false,
+    }
+}
+
+/// The actions of `item`'s audit records that are about its mail.
+async fn mail_audits(store: &dyn Backend, item: WorkItemId) -> Vec<delego_core::model::AuditEvent> {
+    store
+        .item_history(item)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action.starts_with("mail."))
+        .collect()
+}
+
+async fn an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_since_an_instant(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let item = create(store, new_item(&acme, "Printer on fire")).await;
+    let theirs = create(store, new_item(&globex, "Theirs")).await;
+    let start = h.clock_now();
+
+    assert!(
+        !store
+            .inbound_seen(acme.engagement, "m1@example.com")
+            .await
+            .unwrap()
+    );
+    let first = inbound(
+        &acme,
+        "m1@example.com",
+        Some(item.id()),
+        "ann@example.com",
+        Disposition::Opened,
+    );
+    assert!(store.record_inbound(first.clone()).await.unwrap());
+    assert!(
+        store
+            .inbound_seen(acme.engagement, "m1@example.com")
+            .await
+            .unwrap()
+    );
+    // Delivered again, even worded otherwise: kept once, nothing changes.
+    assert!(!store.record_inbound(first.clone()).await.unwrap());
+    let again = InboundMail {
+        disposition: Disposition::Replied,
+        ..first
+    };
+    assert!(!store.record_inbound(again).await.unwrap());
+    let audits = mail_audits(store, item.id()).await;
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert_eq!(audits[0].action, "mail.received");
+    assert_eq!(audits[0].client_id, Some(acme.client));
+    assert_eq!(audits[0].detail["message_id"], json!("m1@example.com"));
+    assert_eq!(audits[0].detail["disposition"], json!("opened"));
+
+    // Another engagement has ids of its own.
+    assert!(
+        !store
+            .inbound_seen(globex.engagement, "m1@example.com")
+            .await
+            .unwrap()
+    );
+    let elsewhere = inbound(
+        &globex,
+        "m1@example.com",
+        Some(theirs.id()),
+        "ann@example.com",
+        Disposition::Opened,
+    );
+    assert!(store.record_inbound(elsewhere).await.unwrap());
+    // An item is only ever the mail of its own engagement.
+    let misplaced = inbound(
+        &acme,
+        "m9@example.com",
+        Some(theirs.id()),
+        "ann@example.com",
+        Disposition::Replied,
+    );
+    assert!(matches!(
+        store.record_inbound(misplaced).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        !store
+            .inbound_seen(acme.engagement, "m9@example.com")
+            .await
+            .unwrap()
+    );
+
+    // The sender's rate limit: that sender, that engagement, at or after the instant.
+    h.advance(SignedDuration::from_mins(10));
+    let later = h.clock_now();
+    let reply = inbound(
+        &acme,
+        "m2@example.com",
+        Some(item.id()),
+        "ann@example.com",
+        Disposition::Replied,
+    );
+    assert!(store.record_inbound(reply).await.unwrap());
+    let other = inbound(
+        &acme,
+        "m3@example.com",
+        Some(item.id()),
+        "bob@example.com",
+        Disposition::Replied,
+    );
+    assert!(store.record_inbound(other).await.unwrap());
+    let bounce = inbound(
+        &acme,
+        "m4@example.com",
+        None,
+        "mailer-daemon@example.com",
+        Disposition::Bounce,
+    );
+    assert!(store.record_inbound(bounce).await.unwrap());
+    let count =
+        |engagement, from: &'static str, since| store.inbound_from_since(engagement, from, since);
+    assert_eq!(
+        count(acme.engagement, "ann@example.com", start)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        count(acme.engagement, "ann@example.com", later)
+            .await
+            .unwrap(),
+        1
+    );
+    let after = later + SignedDuration::from_micros(1);
+    assert_eq!(
+        count(acme.engagement, "ann@example.com", after)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        count(acme.engagement, "bob@example.com", start)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        count(globex.engagement, "ann@example.com", start)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        count(globex.engagement, "bob@example.com", start)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn a_reply_finds_its_item_by_the_first_id_that_names_one_and_never_in_another_engagement(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let first = create(store, new_item(&acme, "Printer on fire")).await.id();
+    let second = create(store, new_item(&acme, "Scanner jammed")).await.id();
+    let theirs = create(store, new_item(&globex, "Theirs")).await.id();
+    let came_in =
+        |floor, id, item| inbound(floor, id, item, "ann@example.com", Disposition::Opened);
+    store
+        .record_inbound(came_in(&acme, "in-1", Some(first)))
+        .await
+        .unwrap();
+    store.queue_mail(outbound(second, "out-2")).await.unwrap();
+    // A bounce of mail no item sent names no item.
+    store
+        .record_inbound(came_in(&acme, "bounce-1", None))
+        .await
+        .unwrap();
+    store
+        .record_inbound(came_in(&globex, "in-g", Some(theirs)))
+        .await
+        .unwrap();
+    store.queue_mail(outbound(theirs, "out-g")).await.unwrap();
+
+    let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+    let find = async |floor: &Floor, list: &[&str]| {
+        store
+            .thread_item(floor.engagement, &ids(list))
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        find(&acme, &["in-1"]).await,
+        Some(first),
+        "by an inbound id"
+    );
+    assert_eq!(
+        find(&acme, &["out-2"]).await,
+        Some(second),
+        "by an outbound mail's id"
+    );
+    assert_eq!(find(&acme, &["unknown", "in-1"]).await, Some(first));
+    assert_eq!(
+        find(&acme, &["out-2", "in-1"]).await,
+        Some(second),
+        "the first that names one wins"
+    );
+    assert_eq!(
+        find(&acme, &["in-1", "out-2"]).await,
+        Some(first),
+        "the first that names one wins"
+    );
+    assert_eq!(find(&acme, &["bounce-1", "in-1"]).await, Some(first));
+    assert_eq!(find(&acme, &["bounce-1"]).await, None);
+    assert_eq!(find(&acme, &[]).await, None);
+    // Another engagement's ids never match, inbound or outbound.
+    assert_eq!(find(&acme, &["in-g", "out-g"]).await, None);
+    assert_eq!(find(&globex, &["in-1", "out-2"]).await, None);
+    assert_eq!(find(&globex, &["in-1", "out-g"]).await, Some(theirs));
+}
+
+async fn an_items_message_ids_are_oldest_first_inbound_and_outbound(h: &Harness) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let item = create(store, new_item(&acme, "Printer on fire")).await.id();
+    let other = create(store, new_item(&acme, "Scanner jammed")).await.id();
+    let came_in =
+        |id, item, disposition| inbound(&acme, id, Some(item), "ann@example.com", disposition);
+    assert!(store.item_message_ids(item).await.unwrap().is_empty());
+    store
+        .record_inbound(came_in("in-1", item, Disposition::Opened))
+        .await
+        .unwrap();
+    // The acknowledgement goes out at the very instant the message came in.
+    store.queue_mail(outbound(item, "ack-1")).await.unwrap();
+    h.advance(SignedDuration::from_mins(5));
+    store
+        .record_inbound(came_in("other-1", other, Disposition::Opened))
+        .await
+        .unwrap();
+    store
+        .queue_mail(outbound(other, "other-out"))
+        .await
+        .unwrap();
+    store.queue_mail(outbound(item, "out-1")).await.unwrap();
+    h.advance(SignedDuration::from_mins(5));
+    store
+        .record_inbound(came_in("in-2", item, Disposition::Replied))
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_mins(1));
+    store
+        .record_inbound(came_in("ooo-2", item, Disposition::Automatic))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.item_message_ids(item).await.unwrap(),
+        ["in-1", "ack-1", "out-1", "in-2", "ooo-2"]
+    );
+    assert_eq!(
+        store.item_message_ids(other).await.unwrap(),
+        ["other-1", "other-out"]
+    );
+}
+
+async fn queued_mail_is_taken_once_per_lease_retried_failed_sent_and_bounced_with_audits(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let item = create(store, new_item(&acme, "Printer on fire")).await.id();
+    let other = create(store, new_item(&acme, "Scanner jammed")).await.id();
+    let lease = SignedDuration::from_mins(5);
+    let start = h.clock_now();
+
+    let queued = store
+        .queue_mail(outbound(item, "out-1@delego"))
+        .await
+        .unwrap();
+    assert_eq!(queued.client_id, acme.client, "the item's client");
+    assert_eq!(
+        queued.engagement_id, acme.engagement,
+        "the item's engagement"
+    );
+    assert_eq!(queued.item_id, item);
+    assert_eq!(queued.status, MailStatus::Queued);
+    assert_eq!(queued.attempts, 0);
+    assert_eq!(queued.next_attempt_at, Some(start), "first tried now");
+    assert_eq!(
+        (
+            queued.created_at,
+            queued.sent_at,
+            queued.last_error.as_deref()
+        ),
+        (start, None, None)
+    );
+    let read = store.outbound_mail("out-1@delego").await.unwrap();
+    assert_eq!(read.as_ref(), Some(&queued), "every field round-trips");
+    assert_eq!(store.outbound_mail("unknown@delego").await.unwrap(), None);
+    let unknown = store
+        .queue_mail(outbound(WorkItemId::new(), "out-x@delego"))
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+    let twin = store.queue_mail(outbound(other, "out-1@delego")).await;
+    assert!(matches!(twin, Err(StoreError::Conflict(_))), "{twin:?}");
+
+    // Taken once; another take while the lease runs gets nothing.
+    let taken = store.take_due_mail(10, lease).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, queued.id);
+    assert_eq!(taken[0].attempts, 1);
+    assert_eq!(taken[0].next_attempt_at, Some(start + lease));
+    assert!(store.take_due_mail(10, lease).await.unwrap().is_empty());
+    h.advance(SignedDuration::from_mins(4));
+    assert!(store.take_due_mail(10, lease).await.unwrap().is_empty());
+    // The node died mid-send: when the lease ends, the mail is tried again.
+    h.advance(SignedDuration::from_mins(1));
+    let taken = store.take_due_mail(10, lease).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(),
+        [(queued.id, 2)]
+    );
+
+    // A failure with a retry time puts it back in the queue for then.
+    let retry_at = h.clock_now() + SignedDuration::from_mins(10);
+    store
+        .mail_failed(queued.id, "421 4.7.0 try again later", Some(retry_at))
+        .await
+        .unwrap();
+    let waiting = store.outbound_mail("out-1@delego").await.unwrap().unwrap();
+    assert_eq!(waiting.status, MailStatus::Queued);
+    assert_eq!(waiting.next_attempt_at, Some(retry_at));
+    assert_eq!(
+        waiting.last_error.as_deref(),
+        Some("421 4.7.0 try again later")
+    );
+    assert!(
+        mail_audits(store, item).await.is_empty(),
+        "a retry is not a failure"
+    );
+    h.advance(SignedDuration::from_mins(9));
+    assert!(store.take_due_mail(10, lease).await.unwrap().is_empty());
+    h.advance(SignedDuration::from_mins(1));
+    let taken = store.take_due_mail(10, lease).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(),
+        [(queued.id, 3)]
+    );
+
+    // Without one it has failed for good, audited on its item.
+    store
+        .mail_failed(queued.id, "550 5.1.1 no such user", None)
+        .await
+        .unwrap();
+    let failed = store.outbound_mail("out-1@delego").await.unwrap().unwrap();
+    assert_eq!(failed.status, MailStatus::Failed);
+    assert_eq!(failed.next_attempt_at, None);
+    assert_eq!(failed.last_error.as_deref(), Some("550 5.1.1 no such user"));
+    let audits = mail_audits(store, item).await;
+    assert_eq!(
+        audits.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["mail.failed"]
+    );
+    assert_eq!(audits[0].client_id, Some(acme.client));
+    assert_eq!(audits[0].detail["error"], json!("550 5.1.1 no such user"));
+    h.advance(SignedDuration::from_hours(1));
+    assert!(
+        store.take_due_mail(10, lease).await.unwrap().is_empty(),
+        "failed mail stays failed"
+    );
+
+    // Another is sent, then bounces.
+    h.advance(SignedDuration::from_mins(1));
+    let automatic = NewOutboundMail {
+        automatic: true,
+        to_name: None,
+        in_reply_to: None,
+        references: Vec::new(),
+        ..outbound(item, "out-2@delego")
+    };
+    let second = store.queue_mail(automatic).await.unwrap();
+    assert!(second.automatic);
+    assert_eq!(store.take_due_mail(10, lease).await.unwrap().len(), 1);
+    h.advance(SignedDuration::from_secs(3));
+    store.mail_sent(second.id).await.unwrap();
+    let sent = store.outbound_mail("out-2@delego").await.unwrap().unwrap();
+    assert_eq!(sent.status, MailStatus::Sent);
+    assert_eq!(sent.sent_at, Some(h.clock_now()));
+    assert_eq!((sent.attempts, sent.next_attempt_at), (1, None));
+    assert!(
+        (
+            sent.automatic,
+            sent.to_name.is_none(),
+            sent.references.is_empty()
+        ) == (true, true, true)
+    );
+    h.advance(SignedDuration::from_hours(1));
+    assert!(
+        store.take_due_mail(10, lease).await.unwrap().is_empty(),
+        "sent mail is not sent again"
+    );
+    store
+        .mail_bounced(second.id, "550 5.1.1 <ann@example.com>: mailbox unknown")
+        .await
+        .unwrap();
+    let bounced = store.outbound_mail("out-2@delego").await.unwrap().unwrap();
+    assert_eq!(bounced.status, MailStatus::Bounced);
+    assert_eq!(
+        bounced.last_error.as_deref(),
+        Some("550 5.1.1 <ann@example.com>: mailbox unknown")
+    );
+    let audits = mail_audits(store, item).await;
+    assert_eq!(
+        audits.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["mail.failed", "mail.bounced"]
+    );
+    assert_eq!(audits[1].client_id, Some(acme.client));
+    assert_eq!(
+        audits[1].detail["detail"],
+        json!("550 5.1.1 <ann@example.com>: mailbox unknown")
+    );
+
+    // The item's mail, oldest first, without another item's.
+    store
+        .queue_mail(outbound(other, "out-3@delego"))
+        .await
+        .unwrap();
+    let mail = store.item_mail(item).await.unwrap();
+    assert_eq!(
+        mail.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [queued.id, second.id]
+    );
+    assert_eq!(mail[1], bounced);
+    assert_eq!(store.item_mail(other).await.unwrap().len(), 1);
+    // Unknown mail is reported, not ignored.
+    for outcome in [
+        store.mail_sent(uuid::Uuid::now_v7()).await,
+        store.mail_failed(uuid::Uuid::now_v7(), "x", None).await,
+        store.mail_bounced(uuid::Uuid::now_v7(), "x").await,
+    ] {
+        assert!(
+            matches!(outcome, Err(StoreError::NotFound(_))),
+            "{outcome:?}"
+        );
+    }
+}
+
+async fn nodes_taking_due_mail_at_once_never_take_the_same_mail(h: &Harness) {
+    let store = h.store.clone();
+    let acme = floor(store.as_ref(), "Acme").await;
+    let item = create(store.as_ref(), new_item(&acme, "Printer on fire"))
+        .await
+        .id();
+    let mut queued = HashSet::new();
+    for n in 0..24 {
+        queued.insert(
+            store
+                .queue_mail(outbound(item, &format!("out-{n}@delego")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // On PostgreSQL a second node shares the database; SQLite has one node.
+    let other = h.another_node().await.unwrap_or_else(|| store.clone());
+    let mut takers = Vec::new();
+    for node in [store.clone(), other.clone(), store.clone(), other] {
+        takers.push(tokio::spawn(async move {
+            let mut taken = Vec::new();
+            loop {
+                let batch = node
+                    .take_due_mail(3, SignedDuration::from_mins(5))
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return taken;
+                }
+                taken.extend(batch.into_iter().map(|mail| (mail.id, mail.attempts)));
+            }
+        }));
+    }
+    let mut taken = Vec::new();
+    for taker in takers {
+        taken.extend(taker.await.unwrap());
+    }
+    assert_eq!(taken.len(), queued.len(), "each mail taken exactly once");
+    assert_eq!(
+        taken.iter().map(|(id, _)| *id).collect::<HashSet<_>>(),
+        queued
+    );
+    assert!(taken.iter().all(|(_, attempts)| *attempts == 1));
+}
+
+async fn messages_kept_aside_keep_their_bytes_and_are_listed_per_client_newest_first(h: &Harness) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    // Not UTF-8: a message in a legacy charset, cut mid-sequence.
+    let raw: Vec<u8> =
+        b"From: Ann <ann@example.com>\r\nSubject: =?x?\r\n\r\n\xff\xfe\x00caf\xe9\x80".to_vec();
+    let aside = |floor: Option<&Floor>, reason: &str, raw: &[u8]| NewKeptAside {
+        engagement_id: floor.map(|f| f.engagement),
+        client_id: floor.map(|f| f.client),
+        source: "maildir".into(),
+        reason: reason.into(),
+        from_address: Some("ann@example.com".into()),
+        subject: Some("Printer".into()),
+        raw: raw.to_vec(),
+    };
+    let theirs = store
+        .keep_aside(aside(Some(&acme), "unknown sender", &raw))
+        .await
+        .unwrap();
+    assert_eq!(theirs.size, raw.len() as u64);
+    assert_eq!(theirs.received_at, h.clock_now());
+    assert_eq!(
+        (theirs.engagement_id, theirs.client_id),
+        (Some(acme.engagement), Some(acme.client))
+    );
+    h.advance(SignedDuration::from_mins(1));
+    let globexs = store
+        .keep_aside(aside(Some(&globex), "over the sender's rate limit", b"x"))
+        .await
+        .unwrap();
+    h.advance(SignedDuration::from_mins(1));
+    let unplaced = NewKeptAside {
+        from_address: None,
+        subject: None,
+        source: "api".into(),
+        ..aside(None, "unreadable", b"\x00\x01")
+    };
+    let nobodys = store.keep_aside(unplaced).await.unwrap();
+    assert_eq!((nobodys.engagement_id, nobodys.client_id), (None, None));
+    h.advance(SignedDuration::from_mins(1));
+    // A message of an engagement is its client's even when the caller left the client out.
+    let unnamed = NewKeptAside {
+        client_id: None,
+        ..aside(Some(&acme), "automatic, nothing to note it on", b"y")
+    };
+    let later = store.keep_aside(unnamed).await.unwrap();
+    assert_eq!(later.client_id, Some(acme.client));
+
+    let listed = async |client, limit| {
+        store
+            .kept_aside(client, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(Some(acme.client), 10).await, [later.id, theirs.id]);
+    assert_eq!(listed(Some(globex.client), 10).await, [globexs.id]);
+    assert_eq!(
+        listed(None, 10).await,
+        [later.id, nobodys.id, globexs.id, theirs.id]
+    );
+    assert_eq!(listed(None, 2).await, [later.id, nobodys.id]);
+    assert_eq!(
+        store.kept_aside(Some(acme.client), 10).await.unwrap()[1],
+        theirs
+    );
+
+    let (kept, bytes) = store.kept_aside_message(theirs.id).await.unwrap();
+    assert_eq!(kept, theirs);
+    assert_eq!(bytes, raw, "the exact bytes");
+    assert_eq!(
+        store.kept_aside_message(nobodys.id).await.unwrap().1,
+        b"\x00\x01"
+    );
+    let unknown = store.kept_aside_message(uuid::Uuid::now_v7()).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+async fn a_messages_quoted_history_is_kept_with_it(h: &Harness) {
+    use delego_core::model::Visibility;
+
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let item = create(store, new_item(&acme, "Printer on fire")).await.id();
+    let message = |body: &str, quoted: Option<&str>| delego_store::NewMessage {
+        item_id: item,
+        author: operator(),
+        visibility: Visibility::Public,
+        body: body.into(),
+        attachments: Vec::new(),
+        event: None,
+        quoted: quoted.map(Into::into),
+    };
+    let history = "On Monday, the help desk wrote:\n> Is it plugged in?";
+    let (added, _) = store
+        .add_message(message("Yes, it is.", Some(history)))
+        .await
+        .unwrap();
+    assert_eq!(added.quoted.as_deref(), Some(history));
+    h.advance(SignedDuration::from_mins(1));
+    let (plain, _) = store
+        .add_message(message("Still smoking.", None))
+        .await
+        .unwrap();
+    assert_eq!(plain.quoted, None);
+    let thread = store.messages(item, true).await.unwrap();
+    assert_eq!(thread, [added, plain]);
 }

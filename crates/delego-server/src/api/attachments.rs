@@ -147,7 +147,7 @@ pub async fn upload(
         .map(|v| v.to_str().unwrap_or_default());
     let attachment = store_file(
         &state,
-        &caller,
+        caller.actor(),
         &item,
         query.filename,
         content_type,
@@ -184,7 +184,7 @@ pub(crate) fn accepted_file(
 /// intake form both store files through it.
 pub(crate) async fn store_file<S>(
     state: &AppState,
-    caller: &Caller,
+    uploaded_by: Actor,
     item: &WorkItem,
     filename: Option<String>,
     content_type: Option<&str>,
@@ -235,7 +235,7 @@ where
         content_type,
         size: stored.size,
         sha256: stored.sha256,
-        uploaded_by: caller.actor(),
+        uploaded_by,
         created_at: state.clock.now(),
     };
     if let Err(error) = state.store.create_attachment(&attachment).await {

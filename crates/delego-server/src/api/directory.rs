@@ -447,6 +447,12 @@ pub struct SettingsBody {
     /// "high", "low": "normal"}, …}`.
     #[schema(value_type = Option<Object>)]
     priority_matrix: Option<delego_core::definition::MatrixCells>,
+    /// Its e-mail channel: `{"address": "support@acme.example", "from_name": "ACME
+    /// Support", "signature": "…", "open_from_unknown": false, "subject_field": "subject",
+    /// "body_field": "description", "defaults": {…}, "hourly_limit": 20}`; only `address`
+    /// is required. No e-mail when unset.
+    #[schema(value_type = Option<Object>)]
+    mail: Option<delego_core::model::MailSettings>,
 }
 
 /// An engagement's SLA targets: business durations like `"4h"` or `"2d"`.
@@ -526,6 +532,7 @@ impl SettingsBody {
             calendar,
             sla: self.sla.parse()?,
             priority_matrix: self.priority_matrix,
+            mail: self.mail,
         })
     }
 }
@@ -574,6 +581,11 @@ pub(crate) async fn add_engagement(
         .map_err(|_| invalid("client_id", "not a client id"))?;
     let name = Name::parse(&new.name).map_err(|e| invalid("name", e))?;
     let key = Key::parse(&new.service_key).map_err(|e| invalid("service_key", e))?;
+    let settings = new.settings.parse()?;
+    if let Some(mail) = &settings.mail {
+        let definition = state.store.service(&key, new.service_version).await?;
+        crate::mail::check_settings(state, None, &definition, mail).await?;
+    }
     Ok(state
         .store
         .create_engagement(
@@ -581,7 +593,7 @@ pub(crate) async fn add_engagement(
             name,
             &key,
             new.service_version,
-            new.settings.parse()?,
+            settings,
             &caller.actor(),
         )
         .await?)
@@ -620,6 +632,13 @@ pub async fn set_engagement_settings(
     in_scope(&caller, engagement.client_id, (), "engagement")?;
     caller.require_manager()?;
     let settings = settings.parse()?;
+    if let Some(mail) = &settings.mail {
+        let definition = state
+            .store
+            .service(&engagement.service_key, engagement.service_version)
+            .await?;
+        crate::mail::check_settings(&state, Some(engagement.id), &definition, mail).await?;
+    }
     Ok(Json(
         state
             .store

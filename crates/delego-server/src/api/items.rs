@@ -625,6 +625,7 @@ pub(crate) async fn post_message(
             event: from_client
                 .then(|| Key::parse("requester_reply"))
                 .and_then(Result::ok),
+            quoted: None,
         })
         .await?)
 }

@@ -16,6 +16,7 @@ mod csv_upload;
 pub(crate) mod directory;
 mod item_import;
 pub(crate) mod items;
+mod mail;
 pub(crate) mod metrics;
 mod notifications;
 mod parents;
@@ -57,6 +58,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(items::merge_item))
         .routes(routes!(items::item_history))
         .routes(routes!(items::item_tasks))
+        .routes(routes!(mail::item_mail))
+        .routes(routes!(mail::inbound))
+        .routes(routes!(mail::kept_aside))
+        .routes(routes!(mail::kept_aside_message))
         .routes(routes!(items::requester_links))
         .routes(routes!(parents::set_parent, parents::unlink_parent))
         .routes(routes!(registers::list_client_entries))

@@ -160,6 +160,7 @@ pub async fn reply(
             body: body.to_owned(),
             attachments: Vec::new(),
             event: Key::parse("requester_reply").ok(),
+            quoted: None,
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(message)))

@@ -59,6 +59,8 @@ pub struct MessageRow {
     /// The reference of the duplicate it was written on, for a message merged in.
     pub merged_from: Option<String>,
     pub body: String,
+    /// The history an e-mail quoted, shown folded.
+    pub quoted: Option<String>,
     pub at: String,
 }
 
@@ -305,6 +307,7 @@ async fn message_row(
         internal: message.visibility == Visibility::Internal,
         merged_from: message.merged_from.map(|from| from.reference()),
         body: message.body.clone(),
+        quoted: message.quoted.clone(),
         at: tr.date_time(message.created_at),
     })
 }

@@ -460,7 +460,7 @@ async fn submit(
             let content = futures_util::stream::once(std::future::ready(Ok(file.content)));
             let attachment = attachments::store_file(
                 &state,
-                &web.caller,
+                web.caller.actor(),
                 &item,
                 Some(file.filename),
                 file.content_type.as_deref(),
@@ -662,6 +662,8 @@ struct MessageRow {
     author: String,
     mine: bool,
     body: String,
+    /// The history an e-mail quoted, shown folded.
+    quoted: Option<String>,
     at: String,
 }
 
@@ -856,6 +858,7 @@ impl Authors<'_> {
             author,
             mine: message.author == Actor::User(self.me),
             body: message.body.clone(),
+            quoted: message.quoted.clone(),
             at: self.tr.date_time(message.created_at),
         }
     }

@@ -390,6 +390,36 @@ fn cases(foreign: &Foreign, role: Role) -> Vec<Case> {
             None,
             Hidden,
         ),
+        // Mail: an item's outgoing mail is the item's; taking mail in and the messages kept
+        // aside are the provider's own.
+        case(
+            Method::GET,
+            "/api/v1/items/{id}/mail",
+            format!("/api/v1/items/{}/mail", f.item),
+            None,
+            Hidden,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/mail/inbound",
+            "/api/v1/mail/inbound".into(),
+            Some(json!({"planted": true})),
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/mail/kept-aside",
+            "/api/v1/mail/kept-aside".into(),
+            None,
+            Refused,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/mail/kept-aside/{id}",
+            format!("/api/v1/mail/kept-aside/{}", f.item),
+            None,
+            Refused,
+        ),
         case(
             Method::GET,
             "/api/v1/attachments/{id}/content",

@@ -6,6 +6,7 @@ mod browser;
 mod errors;
 mod harness;
 mod isolation;
+mod mail;
 mod metrics;
 mod routing;
 mod scenario_customer_support;
