@@ -808,6 +808,17 @@ impl<'d> Run<'d> {
         );
         let due_at = step_due.into_iter().chain(item_due).min();
         let policy = &work.routing;
+        let window = work.hours.as_ref().and_then(|hours| {
+            let zone = self
+                .state
+                .data
+                .get(hours.hours.zone_field.as_str())
+                .and_then(Json::as_str);
+            let (opens, closes) = hours.hours.window(zone, &self.zone(), self.now)?;
+            Some(crate::model::Window { opens, closes })
+        });
+        // A task whose hours open later waits in line from then, not from now.
+        let in_line_from = window.map_or(self.now, |window| window.opens.max(self.now));
         let reserved_for = self
             .state
             .performers
@@ -829,18 +840,10 @@ impl<'d> Run<'d> {
             reserved_for,
             priority: self.state.priority,
             due_at,
-            serve_by: crate::routing::serve_by(self.state.priority, self.now, due_at, policy),
+            serve_by: crate::routing::serve_by(self.state.priority, in_line_from, due_at, policy),
             offer_timeout: policy.offer_timeout,
             worker_order: policy.worker_order,
-            window: work.hours.as_ref().and_then(|hours| {
-                let zone = self
-                    .state
-                    .data
-                    .get(hours.hours.zone_field.as_str())
-                    .and_then(Json::as_str);
-                let (opens, closes) = hours.hours.window(zone, &self.zone(), self.now)?;
-                Some(crate::model::Window { opens, closes })
-            }),
+            window,
         }
     }
 

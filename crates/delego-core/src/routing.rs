@@ -236,8 +236,13 @@ pub fn task_ineligibility(
             client: task.client_id,
         });
     }
+    // A call its worker was in before a restart or a lapsed lease stays theirs to finish.
+    let kept_for_worker = task
+        .reserved_for
+        .is_some_and(|(holder, until)| holder == worker.id && now < until);
     if let Some(window) = task.window
         && !window.contains(now)
+        && !kept_for_worker
     {
         return Some(Ineligible::OutsideHours { window });
     }

@@ -123,22 +123,26 @@ fn is_block(name: &str) -> bool {
     )
 }
 
-/// Where the matching `</name …>` ends, case-insensitively.
+/// Where the matching `</name …>` ends, case-insensitively. Compares bytes in place: a
+/// lower-cased copy of the rest for every tag would make a long message quadratic.
 fn find_closing(rest: &str, name: &str) -> Option<usize> {
-    let lower = rest.to_ascii_lowercase();
-    let needle = format!("</{name}");
+    let bytes = rest.as_bytes();
     let mut from = 0;
-    while let Some(found) = lower[from..].find(&needle) {
-        let start = from + found;
-        let after = start + needle.len();
-        if lower[after..].starts_with(|c: char| c == '>' || c.is_ascii_whitespace()) {
+    while let Some(found) = rest[from..].find("</") {
+        let start = from + found + 2;
+        let end = start + name.len();
+        let named = bytes
+            .get(start..end)
+            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(name.as_bytes()));
+        // `name` is ASCII, so a match ends on a character boundary.
+        if named && matches!(bytes.get(end), Some(c) if *c == b'>' || c.is_ascii_whitespace()) {
             return Some(
-                lower[after..]
+                rest[end..]
                     .find('>')
-                    .map_or(lower.len(), |end| after + end + 1),
+                    .map_or(rest.len(), |close| end + close + 1),
             );
         }
-        from = after;
+        from = start;
     }
     None
 }

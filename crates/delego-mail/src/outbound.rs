@@ -59,15 +59,21 @@ impl Outgoing {
             .to(lettre_mailbox(&self.to)?)
             .subject(self.subject.clone())
             .message_id(Some(angle(checked_id(&self.message_id)?)));
-        if let Some(parent) = &self.in_reply_to {
-            builder = builder.in_reply_to(angle(checked_id(parent)?));
+        // Ids other mailers made may be malformed; one of them must not keep the reply
+        // from going out, so it is left out of the threading headers.
+        if let Some(parent) = self
+            .in_reply_to
+            .as_deref()
+            .and_then(|id| checked_id(id).ok())
+        {
+            builder = builder.in_reply_to(angle(parent));
         }
         let references = self.thread_references();
-        if !references.is_empty() {
-            let ids = references
-                .iter()
-                .map(|id| checked_id(id).map(angle))
-                .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = references
+            .iter()
+            .filter_map(|id| checked_id(id).ok().map(angle))
+            .collect();
+        if !ids.is_empty() {
             builder = builder.references(ids.join(" "));
         }
         if self.automatic {
@@ -150,7 +156,7 @@ fn angle(id: &str) -> String {
     format!("<{id}>")
 }
 
-/// A new, unique message id for mail sent from `domain` (the engagement address's domain),
+/// A new, unique message id for mail sent from `domain` (the sender's mail domain),
 /// without angle brackets. Time-ordered (UUIDv7), which makes ids in a log easy to follow.
 pub fn new_message_id(domain: &str) -> String {
     let domain = domain.trim().trim_start_matches('@');
@@ -383,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_addresses_and_ids_are_refused_before_sending() {
+    fn bad_addresses_and_our_own_bad_ids_are_refused_before_sending() {
         let bad_to = Outgoing {
             to: Mailbox::new("not an address", None),
             ..reply()
@@ -397,14 +403,21 @@ mod tests {
             bad_id.to_message(),
             Err(ComposeError::MessageId(_))
         ));
+        // Another mailer's malformed id (an injection attempt among them) is left out of
+        // the threading headers rather than keeping the reply from going out.
         let injected = Outgoing {
             in_reply_to: Some("a@b>\r\nBcc: <x@y".into()),
+            references: vec!["no-at-sign".into(), "first@example.org".into()],
             ..reply()
         };
-        assert!(matches!(
-            injected.to_message(),
-            Err(ComposeError::MessageId(_))
-        ));
+        let formatted = String::from_utf8(injected.formatted().unwrap()).unwrap();
+        assert!(!formatted.contains("Bcc"), "{formatted}");
+        assert!(!formatted.contains("no-at-sign"), "{formatted}");
+        assert!(!formatted.contains("In-Reply-To"), "{formatted}");
+        assert!(
+            formatted.contains("References: <first@example.org>"),
+            "{formatted}"
+        );
     }
 
     #[test]

@@ -217,9 +217,9 @@ async fn refuse_announced_oversize(
     }
 }
 
-/// Attachment uploads (raw files, the portal's intake form with its files, and inbound
-/// mail) have their own, larger limit (`Config::max_attachment_bytes`), which their handlers enforce on the
-/// announced and the streamed size alike, beyond the reach of `DefaultBodyLimit`.
+/// Attachment uploads (raw files, the portal's intake form with its files) and inbound mail
+/// have their own, larger limits (`Config::max_attachment_bytes`, `MAX_MESSAGE_SIZE`), which
+/// their handlers enforce, beyond the reach of `DefaultBodyLimit`.
 fn is_attachment_upload(request: &axum::extract::Request) -> bool {
     let path = request.uri().path();
     request.method() == axum::http::Method::POST

@@ -17,8 +17,8 @@ use delego_core::model::{Actor, Engagement, MailSettings, Visibility, WorkItem};
 use delego_core::values::{EmailAddress, Key, Name, Priority};
 use delego_mail::{Inbound, Kind, Mailbox, Outgoing};
 use delego_store::{
-    Disposition, InboundMail, ItemFilter, NewItem, NewKeptAside, NewMessage, NewOutboundMail,
-    OutboundMail, StoreError,
+    Disposition, InboundMail, NewItem, NewKeptAside, NewMessage, NewOutboundMail, OutboundMail,
+    StoreError,
 };
 use jiff::SignedDuration;
 use serde::Serialize;
@@ -67,10 +67,27 @@ impl Source {
 }
 
 /// What became of a message taken in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It opened a new item.
+    Opened,
+    /// It went on an item's thread as the requester's reply.
+    Replied,
+    /// A delivery report, recorded on the item whose mail it returns.
+    Bounce,
+    /// An automatic message, noted on the item it answers.
+    Automatic,
+    /// Kept aside, with the reason.
+    KeptAside,
+    /// Taken in before (or being taken in now): nothing more was done.
+    Duplicate,
+}
+
+/// What became of a message taken in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Intake {
-    /// `opened`, `replied`, `bounce`, `automatic`, `kept_aside` or `duplicate`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// The item it opened or went on.
     #[schema(value_type = Option<String>)]
     pub item_id: Option<WorkItemId>,
@@ -79,17 +96,19 @@ pub struct Intake {
 }
 
 impl Intake {
-    fn on(disposition: Disposition, item: Option<WorkItemId>) -> Self {
+    fn on(outcome: Outcome, item: Option<WorkItemId>) -> Self {
         Self {
-            outcome: disposition.as_str(),
+            outcome,
             item_id: item,
             reason: None,
         }
     }
 }
 
-/// The lease of a mail being sent: another node tries it again after this.
-const SEND_LEASE: SignedDuration = SignedDuration::from_mins(2);
+/// The lease of the mail a node sends: another node tries it again after this. A batch
+/// of [`SEND_BATCH`] at the relay's timeout fits well within it.
+const SEND_LEASE: SignedDuration = SignedDuration::from_mins(5);
+const SEND_BATCH: u32 = 5;
 /// The wait after each failed attempt; after the last, the mail has failed for good.
 const RETRY_AFTER: [SignedDuration; 6] = [
     SignedDuration::from_mins(1),
@@ -99,11 +118,12 @@ const RETRY_AFTER: [SignedDuration; 6] = [
     SignedDuration::from_hours(3),
     SignedDuration::from_hours(6),
 ];
-/// The threading ids a reply carries at most: the oldest and the newest are kept.
-const MAX_REFERENCES: usize = 20;
+/// A message claimed but never recorded (its node died midway) may be taken in again
+/// after this.
+const CLAIM_STALE_AFTER: SignedDuration = SignedDuration::from_mins(5);
 
 /// Takes one raw message in. `engagement` is the maildir's; a message to the endpoint goes
-/// to the engagement whose address is among its recipients. Only store failures are
+/// to the engagement of the first of its recipients that has one. Only store failures are
 /// errors: the caller then leaves the message where it is, to try again.
 pub async fn take_in(
     state: &AppState,
@@ -111,54 +131,57 @@ pub async fn take_in(
     source: Source,
     engagement: Option<&Engagement>,
 ) -> ApiResult<Intake> {
-    let inbound = delego_mail::parse(raw);
-    let engagement = match engagement {
-        Some(engagement) => Some(engagement.clone()),
-        None => match &inbound {
-            Ok(inbound) => engagement_for(state, &inbound.recipients).await?,
-            Err(_) => None,
-        },
+    // Parsing decodes and converts the whole message: off the async threads.
+    let bytes = raw.to_vec();
+    let parsed = tokio::task::spawn_blocking(move || delego_mail::parse(&bytes))
+        .await
+        .map_err(anyhow::Error::from)?;
+    let engagement = match (engagement, &parsed) {
+        (Some(engagement), _) => Some(engagement.clone()),
+        (None, Ok(inbound)) => engagement_for(state, &inbound.recipients).await?,
+        (None, Err(_)) => None,
     };
-    let aside = |reason: String| Aside {
-        engagement: engagement.clone(),
+    let aside = Aside {
+        engagement: engagement.as_ref(),
         source,
         raw,
-        reason,
     };
-    let inbound = match inbound {
+    let inbound = match parsed {
         Ok(inbound) => inbound,
         Err(malformed) => {
-            return aside(format!("unreadable: {}", malformed.reason))
-                .keep(state, None)
-                .await;
+            let reason = format!("unreadable: {}", malformed.reason);
+            return aside.keep(state, None, reason).await;
         }
     };
-    let Some(engagement) = engagement.clone() else {
+    let Some(engagement) = &engagement else {
         let to = inbound.recipients.join(", ");
-        return aside(format!("no engagement has any of its addresses ({to})"))
-            .keep(state, Some(&inbound))
-            .await;
+        let reason = format!("no engagement has any of its addresses ({to})");
+        return aside.keep(state, Some(&inbound), reason).await;
     };
-    let Some(settings) = engagement.settings.mail.clone() else {
-        return aside("the engagement takes no mail".into())
-            .keep(state, Some(&inbound))
-            .await;
+    let Some(settings) = &engagement.settings.mail else {
+        let reason = "the engagement takes no mail".to_owned();
+        return aside.keep(state, Some(&inbound), reason).await;
     };
     let message_id = inbound.message_id.clone().unwrap_or_else(|| digest_id(raw));
-    if state.store.inbound_seen(engagement.id, &message_id).await? {
-        return Ok(Intake {
-            outcome: "duplicate",
-            item_id: None,
-            reason: None,
-        });
+    let claimed = state
+        .store
+        .claim_inbound(
+            engagement.id,
+            &message_id,
+            &inbound.from.address,
+            CLAIM_STALE_AFTER,
+        )
+        .await?;
+    if !claimed {
+        return Ok(Intake::on(Outcome::Duplicate, None));
     }
     let taking = Taking {
         state,
-        engagement: &engagement,
-        settings: &settings,
+        engagement,
+        settings,
         inbound: &inbound,
         message_id,
-        aside: aside(String::new()),
+        aside,
     };
     match &inbound.kind {
         Kind::Report(report) => taking.bounce(report).await,
@@ -167,43 +190,43 @@ pub async fn take_in(
     }
 }
 
-/// A message to keep aside, and why.
+/// Where a message that cannot be taken in is kept aside.
+#[derive(Clone, Copy)]
 struct Aside<'a> {
-    engagement: Option<Engagement>,
+    engagement: Option<&'a Engagement>,
     source: Source,
     raw: &'a [u8],
-    reason: String,
 }
 
 impl Aside<'_> {
-    async fn keep(self, state: &AppState, inbound: Option<&Inbound>) -> ApiResult<Intake> {
-        tracing::info!(reason = %self.reason, "a mail was kept aside");
+    async fn keep(
+        self,
+        state: &AppState,
+        inbound: Option<&Inbound>,
+        reason: String,
+    ) -> ApiResult<Intake> {
+        tracing::info!(%reason, "a mail was kept aside");
         state
             .store
             .keep_aside(NewKeptAside {
-                engagement_id: self.engagement.as_ref().map(|e| e.id),
-                client_id: self.engagement.as_ref().map(|e| e.client_id),
+                engagement_id: self.engagement.map(|e| e.id),
+                client_id: self.engagement.map(|e| e.client_id),
                 source: self.source.as_str().into(),
-                reason: self.reason.clone(),
+                reason: reason.clone(),
                 from_address: inbound.map(|i| i.from.address.clone()),
                 subject: inbound.map(|i| i.subject.clone()),
                 raw: self.raw.to_vec(),
             })
             .await?;
         Ok(Intake {
-            outcome: "kept_aside",
+            outcome: Outcome::KeptAside,
             item_id: None,
-            reason: Some(self.reason),
+            reason: Some(reason),
         })
-    }
-
-    fn because(mut self, reason: String) -> Self {
-        self.reason = reason;
-        self
     }
 }
 
-/// One readable message being taken in to an engagement with mail.
+/// One readable message, claimed, being taken in to an engagement with mail.
 struct Taking<'a> {
     state: &'a AppState,
     engagement: &'a Engagement,
@@ -214,6 +237,16 @@ struct Taking<'a> {
 }
 
 impl Taking<'_> {
+    /// Keeps the message aside, recorded against its sender's hourly limit.
+    async fn keep_aside(&self, reason: String) -> ApiResult<Intake> {
+        let intake = self
+            .aside
+            .keep(self.state, Some(self.inbound), reason)
+            .await?;
+        self.record(None, Disposition::KeptAside).await?;
+        Ok(intake)
+    }
+
     /// A delivery report: recorded on the item whose mail did not arrive.
     async fn bounce(self, report: &delego_mail::DeliveryReport) -> ApiResult<Intake> {
         let returned = match &report.original_message_id {
@@ -221,11 +254,8 @@ impl Taking<'_> {
             None => None,
         };
         let Some(mail) = returned.filter(|mail| mail.engagement_id == self.engagement.id) else {
-            let reason = "a delivery report about no mail this engagement sent".to_owned();
             return self
-                .aside
-                .because(reason)
-                .keep(self.state, Some(self.inbound))
+                .keep_aside("a delivery report about no mail this engagement sent".into())
                 .await;
         };
         let words = [report.status.as_deref(), report.diagnostic.as_deref()]
@@ -246,18 +276,16 @@ impl Taking<'_> {
             mail.subject, mail.to_address
         );
         note_on(self.state, mail.item_id, note).await?;
-        self.record(Some(mail.item_id), Disposition::Bounce).await
+        self.record(Some(mail.item_id), Disposition::Bounce).await?;
+        Ok(Intake::on(Outcome::Bounce, Some(mail.item_id)))
     }
 
     /// An automatic message (an out-of-office reply): noted on its item for the agent,
     /// never answered and never an item of its own.
     async fn automatic(self, reason: &str) -> ApiResult<Intake> {
         let Some(item) = self.thread().await? else {
-            let reason = format!("an automatic message ({reason}) about no item");
             return self
-                .aside
-                .because(reason)
-                .keep(self.state, Some(self.inbound))
+                .keep_aside(format!("an automatic message ({reason}) about no item"))
                 .await;
         };
         let note = format!(
@@ -265,7 +293,8 @@ impl Taking<'_> {
             self.inbound.from, self.inbound.text
         );
         note_on(self.state, item.id(), note).await?;
-        self.record(Some(item.id()), Disposition::Automatic).await
+        self.record(Some(item.id()), Disposition::Automatic).await?;
+        Ok(Intake::on(Outcome::Automatic, Some(item.id())))
     }
 
     /// Mail a person wrote: the requester's reply on the item it threads to, else a new
@@ -273,28 +302,22 @@ impl Taking<'_> {
     async fn personal(self) -> ApiResult<Intake> {
         let from = &self.inbound.from.address;
         let hour_ago = self.state.clock.now() - SignedDuration::from_hours(1);
+        // This message's own claim is among them.
         let recent = self
             .state
             .store
             .inbound_from_since(self.engagement.id, from, hour_ago)
             .await?;
-        if recent >= u64::from(self.settings.hourly_limit) {
+        if recent > u64::from(self.settings.hourly_limit) {
             let reason = format!(
                 "more than {} messages from {from} within an hour (a mail loop?)",
                 self.settings.hourly_limit
             );
-            return self
-                .aside
-                .because(reason)
-                .keep(self.state, Some(self.inbound))
-                .await;
+            return self.keep_aside(reason).await;
         }
         let Ok(address) = EmailAddress::parse(from) else {
-            let reason = format!("`{from}` is not an address a reply could go to");
             return self
-                .aside
-                .because(reason)
-                .keep(self.state, Some(self.inbound))
+                .keep_aside(format!("`{from}` is not an address a reply could go to"))
                 .await;
         };
         let client = self.engagement.client_id;
@@ -302,6 +325,8 @@ impl Taking<'_> {
         if let Some(item) = self.thread().await?
             && !item.state.position.is_terminal()
         {
+            // Whoever answers a thread by its ids (a colleague in copy, say) is heard:
+            // those ids are not guessable.
             let requester = match known {
                 Some(requester) => requester,
                 None => {
@@ -311,14 +336,13 @@ impl Taking<'_> {
                         .await?
                 }
             };
-            let (attachments, refused) = self
-                .store_attachments(&item, Actor::Requester(requester.id))
-                .await?;
+            let author = Actor::Requester(requester.id);
+            let (attachments, refused) = self.store_attachments(&item, author.clone()).await?;
             self.state
                 .store
                 .add_message(NewMessage {
                     item_id: item.id(),
-                    author: Actor::Requester(requester.id),
+                    author,
                     visibility: Visibility::Public,
                     body: self.text(),
                     attachments,
@@ -327,17 +351,14 @@ impl Taking<'_> {
                 })
                 .await?;
             note_refused(self.state, item.id(), &refused).await?;
-            return self.record(Some(item.id()), Disposition::Replied).await;
+            self.record(Some(item.id()), Disposition::Replied).await?;
+            return Ok(Intake::on(Outcome::Replied, Some(item.id())));
         }
         if known.is_none() && !self.settings.open_from_unknown {
             let reason = format!(
                 "{from} is not a requester of the client, and the engagement opens no items for unknown senders"
             );
-            return self
-                .aside
-                .because(reason)
-                .keep(self.state, Some(self.inbound))
-                .await;
+            return self.keep_aside(reason).await;
         }
         self.open(address).await
     }
@@ -366,13 +387,17 @@ impl Taking<'_> {
                     data,
                     priority: Priority::Normal,
                     requester_id: Some(requester.id),
-                    idempotency_key: Some(format!("mail:{}", self.message_id)),
+                    // A message taken in again after its node died midway finds its item.
+                    idempotency_key: Some(format!(
+                        "mail:{}:{}",
+                        self.engagement.id, self.message_id
+                    )),
                 },
                 &Actor::Requester(requester.id),
             )
             .await;
-        let item = match created {
-            Ok(created) => created.value,
+        let created = match created {
+            Ok(created) => created,
             Err(StoreError::Invalid(problems)) => {
                 let problems: Vec<String> = problems
                     .iter()
@@ -382,18 +407,30 @@ impl Taking<'_> {
                     "the service needs what the mail does not give ({}); set defaults in the engagement's mail settings",
                     problems.join("; ")
                 );
-                return self
-                    .aside
-                    .because(reason)
-                    .keep(state, Some(self.inbound))
-                    .await;
+                return self.keep_aside(reason).await;
             }
             Err(other) => return Err(other.into()),
         };
-        let (stored, refused) = self
-            .store_attachments(&item, Actor::Requester(requester.id))
-            .await?;
-        if let Some((field, kind)) = attachment_field(&definition)
+        let item = created.value;
+        if created.created {
+            self.file_on(&item, &definition, Actor::Requester(requester.id))
+                .await?;
+        }
+        self.record(Some(item.id()), Disposition::Opened).await?;
+        Ok(Intake::on(Outcome::Opened, Some(item.id())))
+    }
+
+    /// Puts what a new item's mail brought beside it: its attachments (in the service's
+    /// attachment field, if it has one) and the history it quoted, folded.
+    async fn file_on(
+        &self,
+        item: &WorkItem,
+        definition: &ServiceDefinition,
+        uploaded_by: Actor,
+    ) -> ApiResult<()> {
+        let state = self.state;
+        let (stored, refused) = self.store_attachments(item, uploaded_by).await?;
+        if let Some((field, kind)) = attachment_field(definition)
             && !stored.is_empty()
         {
             let ids: Vec<Json> = stored
@@ -412,7 +449,6 @@ impl Taking<'_> {
         }
         note_refused(state, item.id(), &refused).await?;
         if let Some(quoted) = &self.inbound.quoted {
-            // The new text is the item's; what it quoted is kept beside it, folded.
             state
                 .store
                 .add_message(NewMessage {
@@ -426,7 +462,7 @@ impl Taking<'_> {
                 })
                 .await?;
         }
-        self.record(Some(item.id()), Disposition::Opened).await
+        Ok(())
     }
 
     /// The intake values of a new item: the engagement's defaults, the subject and text,
@@ -494,6 +530,7 @@ impl Taking<'_> {
             Some(id) => Some(store.item(id).await?),
             None => self.by_reference().await?,
         };
+        // Only within the engagement: a merge across engagements leaves the mail here.
         while let Some(WorkItem {
             state:
                 delego_core::engine::ItemState {
@@ -507,7 +544,11 @@ impl Taking<'_> {
             ..
         }) = &item
         {
-            item = Some(store.item(*into).await?);
+            let survivor = store.item(*into).await?;
+            if survivor.engagement_id != self.engagement.id {
+                break;
+            }
+            item = Some(survivor);
         }
         Ok(item)
     }
@@ -516,22 +557,15 @@ impl Taking<'_> {
         let Some(reference) = self.inbound.reference() else {
             return Ok(None);
         };
-        let candidates = self
+        let Some(id) = self
             .state
             .store
-            .items(&ItemFilter {
-                engagement_id: Some(self.engagement.id),
-                text: Some(reference.clone()),
-                limit: 10,
-                ..Default::default()
-            })
-            .await?;
-        let Some(item) = candidates
-            .into_iter()
-            .find(|item| item.id().reference() == reference)
+            .item_by_reference(self.engagement.id, &reference)
+            .await?
         else {
             return Ok(None);
         };
+        let item = self.state.store.item(id).await?;
         // A token is easily guessed: only the item's own requester may reply by it.
         let requester = match item.requester_id {
             Some(id) => self.state.store.requester(id).await?.email,
@@ -578,11 +612,7 @@ impl Taking<'_> {
         Ok((stored, refused))
     }
 
-    async fn record(
-        &self,
-        item: Option<WorkItemId>,
-        disposition: Disposition,
-    ) -> ApiResult<Intake> {
+    async fn record(&self, item: Option<WorkItemId>, disposition: Disposition) -> ApiResult<()> {
         self.state
             .store
             .record_inbound(InboundMail {
@@ -593,19 +623,25 @@ impl Taking<'_> {
                 disposition,
             })
             .await?;
-        Ok(Intake::on(disposition, item))
+        Ok(())
     }
 }
 
-/// The engagement whose mail address is among `recipients`.
+/// The engagement of the first recipient that has one: the envelope's (`Delivered-To`)
+/// come first, so a message for one engagement with another in copy goes to the first.
 async fn engagement_for(state: &AppState, recipients: &[String]) -> ApiResult<Option<Engagement>> {
     let engagements = state.store.engagements(None).await?;
-    Ok(engagements.into_iter().find(|engagement| {
-        engagement.settings.mail.as_ref().is_some_and(|mail| {
-            recipients
-                .iter()
-                .any(|to| to.eq_ignore_ascii_case(mail.address.as_str()))
-        })
+    Ok(recipients.iter().find_map(|to| {
+        engagements
+            .iter()
+            .find(|engagement| {
+                engagement
+                    .settings
+                    .mail
+                    .as_ref()
+                    .is_some_and(|mail| to.eq_ignore_ascii_case(mail.address.as_str()))
+            })
+            .cloned()
     }))
 }
 
@@ -663,10 +699,12 @@ async fn note_refused(state: &AppState, item: WorkItemId, refused: &[String]) ->
 
 /// Queues a mail to the item's requester, if its engagement has mail and the requester an
 /// address: an agent's reply (`automatic` false) or a notice. `subject` is a notice's own;
-/// otherwise the mail answers the item's subject.
+/// otherwise the mail answers the item's subject. `key` names what the mail carries (an
+/// outbox message): queued again, it is the same mail and is not queued twice.
 pub async fn queue(
     state: &AppState,
     item: &WorkItem,
+    key: uuid::Uuid,
     subject: Option<&str>,
     text: &str,
     automatic: bool,
@@ -695,32 +733,26 @@ pub async fn queue(
             delego_mail::reply_subject(asked, &reference)
         }
     };
-    let mut references = state.store.item_message_ids(item.id()).await?;
-    if references.len() > MAX_REFERENCES {
-        // The first message starts the thread; the newest ones keep it together.
-        let newest = references.split_off(references.len() - (MAX_REFERENCES - 1));
-        references.truncate(1);
-        references.extend(newest);
-    }
-    let text = match &settings.signature {
-        Some(signature) => format!("{text}\n\n-- \n{signature}"),
-        None => text.to_owned(),
-    };
-    let mail = state
+    let references = state.store.item_message_ids(item.id()).await?;
+    let queued = state
         .store
         .queue_mail(NewOutboundMail {
             item_id: item.id(),
-            message_id: delego_mail::new_message_id(&state.config.mail.domain),
+            message_id: format!("{}@{}", key.simple(), state.config.mail.domain),
             to_address,
             to_name,
             subject,
-            text,
+            text: text.to_owned(),
             in_reply_to: references.last().cloned(),
             references,
             automatic,
         })
-        .await?;
-    Ok(Some(mail))
+        .await;
+    match queued {
+        Ok(mail) => Ok(Some(mail)),
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// The requester's address and name: the requester's own, else the service's requester
@@ -745,12 +777,13 @@ async fn recipient(
     Ok(field.map(|address| (address.to_owned(), None)))
 }
 
-/// Sends the queued mail that is due, through the node's relay. Returns how many went out.
+/// Sends the queued mail that is due, through the node's relay, with the engagement's
+/// From address and signature as they are now. Returns how many went out.
 pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
     let Some(smtp) = &state.config.mail.smtp else {
         return Ok(0);
     };
-    let due = state.store.take_due_mail(20, SEND_LEASE).await?;
+    let due = state.store.take_due_mail(SEND_BATCH, SEND_LEASE).await?;
     let mut sent = 0;
     for mail in due {
         let engagement = state.store.engagement(mail.engagement_id).await?;
@@ -764,7 +797,7 @@ pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
             to: Mailbox::new(mail.to_address.clone(), mail.to_name.clone()),
             subject: mail.subject.clone(),
             text: mail.text.clone(),
-            signature: None,
+            signature: settings.signature.clone(),
             message_id: mail.message_id.clone(),
             in_reply_to: mail.in_reply_to.clone(),
             references: mail.references.clone(),
@@ -797,8 +830,10 @@ pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// Takes in the mail waiting in each engagement's maildir, oldest first. A message is
-/// marked seen once taken in (or kept aside); one the store failed on stays for the next
-/// look.
+/// marked seen once taken in or kept aside. One the store failed on is kept aside with
+/// the failure, so that it is looked at rather than tried forever; if even that fails (the
+/// database is down) it stays for the next look. One engagement's trouble does not hold
+/// back the others'.
 pub async fn read_maildirs(state: &AppState) -> anyhow::Result<usize> {
     let Some(root) = &state.config.mail.maildir_root else {
         return Ok(0);
@@ -808,38 +843,57 @@ pub async fn read_maildirs(state: &AppState) -> anyhow::Result<usize> {
         let Some(settings) = &engagement.settings.mail else {
             continue;
         };
-        let dir = root.join(settings.address.as_str());
-        let maildir =
-            tokio::task::spawn_blocking(move || delego_mail::Maildir::open(dir)).await??;
-        let maildir = std::sync::Arc::new(maildir);
-        let listed = {
-            let maildir = maildir.clone();
-            tokio::task::spawn_blocking(move || maildir.new_messages()).await??
-        };
-        for path in listed {
-            let read = {
-                let (maildir, path) = (maildir.clone(), path.clone());
-                tokio::task::spawn_blocking(move || maildir.read(&path)).await?
-            };
-            let raw = match read {
-                Ok(raw) => raw,
-                // Renamed by another node meanwhile.
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(error.into()),
-            };
-            match take_in(state, &raw, Source::Maildir, Some(&engagement)).await {
-                Ok(_) => {
-                    let maildir = maildir.clone();
-                    match tokio::task::spawn_blocking(move || maildir.mark_seen(&path)).await? {
-                        Ok(_) => taken += 1,
-                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(engagement = %engagement.id, %error, "taking in a mail failed; trying again later");
-                }
+        let dir = root.join(settings.address.as_str().to_lowercase());
+        match read_maildir(state, &engagement, dir).await {
+            Ok(n) => taken += n,
+            Err(error) => {
+                tracing::warn!(engagement = %engagement.id, error = format!("{error:#}"), "reading a maildir failed");
             }
+        }
+    }
+    Ok(taken)
+}
+
+async fn read_maildir(
+    state: &AppState,
+    engagement: &Engagement,
+    dir: PathBuf,
+) -> anyhow::Result<usize> {
+    let maildir = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || delego_mail::Maildir::open(dir)).await??,
+    );
+    let listed = {
+        let maildir = maildir.clone();
+        tokio::task::spawn_blocking(move || maildir.new_messages()).await??
+    };
+    let mut taken = 0;
+    for path in listed {
+        let read = {
+            let (maildir, path) = (maildir.clone(), path.clone());
+            tokio::task::spawn_blocking(move || maildir.read(&path)).await?
+        };
+        let raw = match read {
+            Ok(raw) => raw,
+            // Taken by another node meanwhile.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error.into()),
+        };
+        if let Err(error) = take_in(state, &raw, Source::Maildir, Some(engagement)).await {
+            tracing::warn!(engagement = %engagement.id, %error, "taking in a mail failed; keeping it aside");
+            let aside = Aside {
+                engagement: Some(engagement),
+                source: Source::Maildir,
+                raw: &raw,
+            };
+            aside
+                .keep(state, None, format!("could not be taken in: {error}"))
+                .await?;
+        }
+        let maildir = maildir.clone();
+        match tokio::task::spawn_blocking(move || maildir.mark_seen(&path)).await? {
+            Ok(_) => taken += 1,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
         }
     }
     Ok(taken)
@@ -869,6 +923,20 @@ pub async fn check_settings(
                 format!("`{field}` is no text field of the service's intake form"),
             ));
         }
+    }
+    // The address names the engagement's maildir: it must stay one directory.
+    let local = settings
+        .address
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or_default();
+    if local.starts_with('.') || local.contains(['/', '\\']) || local.contains("..") {
+        return Err(ApiError::field(
+            "settings.mail.address",
+            "invalid",
+            "an address for mail has no `/`, `\\` or `..` and does not start with `.`",
+        ));
     }
     if settings.hourly_limit == 0 {
         return Err(ApiError::field(

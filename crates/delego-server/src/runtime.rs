@@ -19,6 +19,38 @@ use crate::AppState;
 use crate::links::{self, Purpose};
 
 pub async fn run(state: AppState) {
+    // A slow relay or a full maildir must not hold back timers, leases and escalations.
+    let mail = tokio::spawn(mail(state.clone()));
+    housekeeping(state).await;
+    mail.abort();
+}
+
+/// Sends due mail each second and reads the maildirs every five.
+async fn mail(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        if let Err(error) = crate::mail::send_due(&state).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "sending mail failed; retrying next tick"
+            );
+        }
+        if ticks.is_multiple_of(5)
+            && let Err(error) = crate::mail::read_maildirs(&state).await
+        {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "reading the maildirs failed; retrying later"
+            );
+        }
+    }
+}
+
+async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut wake_ups = state.store.wake_ups();
@@ -59,20 +91,6 @@ pub async fn run(state: AppState) {
         if let Err(error) = deliver_outgoing(&state).await {
             tracing::warn!(error = format!("{error:#}"), "delivering messages failed");
         }
-        if let Err(error) = crate::mail::send_due(&state).await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "sending mail failed; retrying next tick"
-            );
-        }
-        if ticks.is_multiple_of(5)
-            && let Err(error) = crate::mail::read_maildirs(&state).await
-        {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "reading the maildirs failed; retrying later"
-            );
-        }
         if ticks.is_multiple_of(5)
             && let Err(error) = state.store.compact_queue_counts().await
         {
@@ -99,37 +117,54 @@ pub async fn deliver_outgoing(state: &AppState) -> anyhow::Result<usize> {
     let outgoing = state.store.take_outgoing(100).await?;
     let mut delivered = 0;
     for message in outgoing {
-        let item = state.store.item(message.item_id).await?;
-        if message.message.get("kind").and_then(Json::as_str) == Some("reply") {
-            let id = message.message.get("message").and_then(Json::as_str);
-            let thread = state.store.messages(item.id(), false).await?;
-            let reply = thread
-                .iter()
-                .find(|m| Some(m.id.to_string().as_str()) == id);
-            if let Some(reply) = reply {
-                crate::mail::queue(state, &item, None, &reply.body, false).await?;
+        // One that fails stays in the outbox and is taken again when its lease ends.
+        match deliver(state, &message).await {
+            Ok(()) => {
+                state.store.outgoing_delivered(message.id).await?;
+                delivered += 1;
             }
-            continue;
+            Err(error) => tracing::warn!(
+                item = %message.item_id,
+                error = format!("{error:#}"),
+                "delivering a message failed; it is tried again later"
+            ),
         }
-        let Some(notice) = render(state, &item, &message.message).await? else {
-            continue;
-        };
-        state
-            .store
-            .add_message(NewMessage {
-                item_id: item.id(),
-                author: Actor::System,
-                visibility: Visibility::Public,
-                body: notice.on_thread(),
-                attachments: Vec::new(),
-                event: None,
-                quoted: None,
-            })
-            .await?;
-        crate::mail::queue(state, &item, notice.subject.as_deref(), &notice.body, true).await?;
-        delivered += 1;
     }
     Ok(delivered)
+}
+
+async fn deliver(state: &AppState, message: &delego_store::Outgoing) -> anyhow::Result<()> {
+    let item = state.store.item(message.item_id).await?;
+    if message.message.get("kind").and_then(Json::as_str) == Some("reply") {
+        // An agent's reply is on the thread already: it goes out by mail only.
+        let id = message.message.get("message").and_then(Json::as_str);
+        let thread = state.store.messages(item.id(), false).await?;
+        if let Some(reply) = thread
+            .iter()
+            .find(|m| Some(m.id.to_string().as_str()) == id)
+        {
+            crate::mail::queue(state, &item, message.id, None, &reply.body, false).await?;
+        }
+        return Ok(());
+    }
+    let Some(notice) = render(state, &item, &message.message).await? else {
+        return Ok(());
+    };
+    state
+        .store
+        .add_message(NewMessage {
+            item_id: item.id(),
+            author: Actor::System,
+            visibility: Visibility::Public,
+            body: notice.on_thread(),
+            attachments: Vec::new(),
+            event: None,
+            quoted: None,
+        })
+        .await?;
+    let subject = notice.subject.as_deref();
+    crate::mail::queue(state, &item, message.id, subject, &notice.body, true).await?;
+    Ok(())
 }
 
 /// A notice filled in for one item.

@@ -141,9 +141,13 @@ pub struct NewMessage {
     pub quoted: Option<String>,
 }
 
+/// How long a node has to deliver the outbox messages it took.
+pub const OUTBOX_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 /// A message the engine or an agent queued for the requester.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
+    pub id: uuid::Uuid,
     pub client_id: ClientId,
     pub item_id: WorkItemId,
     /// `{"kind": "notify_requester", "template": …}`, `{"kind": "csat_request"}` or
@@ -363,9 +367,12 @@ pub trait Store: Send + Sync {
     ) -> Result<CsatResponse>;
     async fn csat(&self, item: WorkItemId) -> Result<Option<CsatResponse>>;
 
-    /// Takes up to `limit` undelivered outbox messages, marking them delivered in the same
-    /// transaction, so that of several nodes exactly one delivers each.
+    /// Takes up to `limit` undelivered outbox messages for [`OUTBOX_LEASE`], so that no
+    /// other node takes them meanwhile. Each stays in the outbox until the taker says it
+    /// is delivered: one taken by a node that died is taken again when its lease ends.
     async fn take_outgoing(&self, limit: u32) -> Result<Vec<Outgoing>>;
+    /// An outbox message taken is delivered: it is never taken again.
+    async fn outgoing_delivered(&self, id: uuid::Uuid) -> Result<()>;
 
     /// Offers open push tasks to their best available workers (one pending offer per
     /// worker), expiring lapsed offers first; returns how many offers were made.

@@ -15,6 +15,8 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
+    /// Being taken in: claimed by one node (see [`Mail::claim_inbound`]).
+    Pending,
     /// It opened a new item.
     Opened,
     /// It went on an existing item's thread as the requester's reply.
@@ -23,15 +25,20 @@ pub enum Disposition {
     Bounce,
     /// An automatic message (an out-of-office reply) noted on its item, never answered.
     Automatic,
+    /// Kept aside: it still counts towards its sender's hourly limit, so that a loop stays
+    /// stopped while it goes on.
+    KeptAside,
 }
 
 impl Disposition {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "pending",
             Self::Opened => "opened",
             Self::Replied => "replied",
             Self::Bounce => "bounce",
             Self::Automatic => "automatic",
+            Self::KeptAside => "kept_aside",
         }
     }
 }
@@ -58,7 +65,7 @@ pub struct NewOutboundMail {
     pub to_address: String,
     pub to_name: Option<String>,
     pub subject: String,
-    /// The body, signature included.
+    /// The body; the engagement's signature is added when it is sent.
     pub text: String,
     pub in_reply_to: Option<String>,
     /// Oldest first.
@@ -147,13 +154,31 @@ pub struct KeptAside {
 
 #[async_trait]
 pub trait Mail: Send + Sync {
-    /// Whether a message with this id already came in to the engagement.
-    async fn inbound_seen(&self, engagement: EngagementId, message_id: &str) -> Result<bool>;
+    /// Claims a message for taking in, before anything is done with it: `true` for the one
+    /// caller that may go on, `false` when it came in before (a duplicate) or another node
+    /// is taking it in now. A claim older than `stale_after` that was never recorded (its
+    /// node died midway) may be claimed again. Claimed messages count towards their
+    /// sender's hourly limit.
+    async fn claim_inbound(
+        &self,
+        engagement: EngagementId,
+        message_id: &str,
+        from_address: &str,
+        stale_after: SignedDuration,
+    ) -> Result<bool>;
 
-    /// Records an inbound message and what became of it, at the store's now, audited on
-    /// its item (`mail.received`). The same message id recorded twice for an engagement
-    /// is kept once: the second call changes nothing and answers `false`.
+    /// Records what became of an inbound message, claimed or not, at the store's now,
+    /// audited on its item (`mail.received`). A message already recorded keeps its first
+    /// record: the call changes nothing and answers `false`.
     async fn record_inbound(&self, mail: InboundMail) -> Result<bool>;
+
+    /// The engagement's item whose reference (the last 8 hex digits of its id, as
+    /// `WorkItemId::reference` gives it) is `reference`.
+    async fn item_by_reference(
+        &self,
+        engagement: EngagementId,
+        reference: &str,
+    ) -> Result<Option<WorkItemId>>;
 
     /// The item of the engagement that a mail with one of these ids (newest first) came in
     /// to or went out from; the first id that names one wins.
@@ -172,8 +197,8 @@ pub trait Mail: Send + Sync {
         since: Timestamp,
     ) -> Result<u64>;
 
-    /// The message ids of an item's mail, inbound and outbound, oldest first: the
-    /// `References` of its next reply.
+    /// The message ids of an item's mail, oldest first: what it sent and what people wrote
+    /// to it (not bounces or automatic replies), the `References` of its next reply.
     async fn item_message_ids(&self, item: WorkItemId) -> Result<Vec<String>>;
 
     /// Queues a mail for its first attempt now; the item's client and engagement are the

@@ -130,5 +130,6 @@ impl_registers!(store = PgStore, db = sqlx::Postgres);
 impl_mail!(
     store = PgStore,
     db = sqlx::Postgres,
-    skip_locked = " FOR UPDATE SKIP LOCKED"
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    id_hex = "replace(CAST(id AS TEXT), '-', '')"
 );

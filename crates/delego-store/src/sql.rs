@@ -335,6 +335,77 @@ macro_rules! impl_store {
                 })
             }
 
+            /// Applies a system event (a timer, closed hours) to the item in `tx`, by the
+            /// system, and commits: the engine's rejection when the item moved on first.
+            async fn apply_system_event(
+                &self,
+                mut tx: Tx,
+                item_id: WorkItemId,
+                event: &Event,
+                now: jiff::Timestamp,
+            ) -> Result<Option<engine::Rejection>> {
+                let item = Self::load_item(&mut tx, item_id).await?;
+                let definition = self.definition_for(&mut tx, &item).await?;
+                let item = Self::with_facts(&mut tx, &definition, item).await?;
+                match engine::apply(&definition, &item.state, event, now) {
+                    Ok(outcome) => {
+                        self.commit_outcome(tx, item, &definition, outcome, &Actor::System, now).await?;
+                        Ok(None)
+                    }
+                    Err(rejection) => {
+                        tx.commit().await?;
+                        Ok(Some(rejection))
+                    }
+                }
+            }
+
+            /// Withdraws one task whose hours closed, if it is still untaken, and moves its
+            /// item on. The task is locked before the item, as a claim locks them.
+            async fn close_task_after_hours(&self, id: TaskId, now: jiff::Timestamp) -> Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(concat!(
+                    "SELECT ", task_columns!(), " FROM tasks WHERE id = $1 AND status = 'open' AND closes_at <= $2 \
+                     AND (reserved_until IS NULL OR reserved_until <= $2)", $skip_locked
+                ))
+                .bind(id.as_uuid())
+                .bind(micros(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+                // Taken meanwhile, or being taken on another node: the call goes on.
+                let Some(task) = row.as_ref().map(Self::task_from_row).transpose()? else {
+                    tx.commit().await?;
+                    return Ok(false);
+                };
+                let event = Event::HoursClosed {
+                    step: task.step.clone(),
+                    visit: task.visit,
+                };
+                match self.apply_system_event(tx, task.item_id, &event, now).await? {
+                    None => Ok(true),
+                    Some(engine::Rejection::Stale | engine::Rejection::Finished) => {
+                        // The item is no longer at that step: a stray task, withdrawn.
+                        tracing::warn!(item = %task.item_id, "a task outside its item's step closed; withdrawing it");
+                        let mut tx = self.begin_write().await?;
+                        let withdrawn = sqlx::query(
+                            "UPDATE tasks SET status = 'cancelled', done_at = $2 WHERE id = $1 AND status = 'open'",
+                        )
+                        .bind(task.id.as_uuid())
+                        .bind(micros(now))
+                        .execute(&mut *tx)
+                        .await?;
+                        if withdrawn.rows_affected() > 0 {
+                            Self::recount_move(&mut tx, &task, Some("open"), None).await?;
+                        }
+                        tx.commit().await?;
+                        Ok(false)
+                    }
+                    Some(other) => Err(StoreError::Corrupt(format!(
+                        "closing task {} after hours: {other}",
+                        task.id
+                    ))),
+                }
+            }
+
             fn task_from_row(row: &DbRow) -> Result<Task> {
                 let worker = row.try_get::<Option<Uuid>, _>(14)?.map(WorkerId::from_uuid);
                 let status: String = row.try_get(13)?;
@@ -1180,7 +1251,7 @@ macro_rules! impl_store {
                 let mut busy: std::collections::HashSet<TaskId> = std::collections::HashSet::new();
                 let mut after: Option<Task> = None;
                 loop {
-                    let page = Self::open_tasks(tx, &skills, after.as_ref()).await?;
+                    let page = Self::open_tasks(tx, &skills, after.as_ref(), now).await?;
                     let batch: Vec<Task> = page.iter().filter(|task| !busy.contains(&task.id)).cloned().collect();
                     let mut shares = Self::shares_of(tx, &batch).await?;
                     shares.served.extend(served.iter().map(|(engagement, charged)| (*engagement, *charged)));
@@ -1597,6 +1668,7 @@ macro_rules! impl_store {
                 tx: &mut Tx,
                 skills: &[String],
                 after: Option<&Task>,
+                now: jiff::Timestamp,
             ) -> Result<Vec<Task>> {
                 let (serve_by, queued_at, id) = after.map_or((i64::MIN, i64::MIN, Uuid::nil()), |t| {
                     (micros(t.serve_by), micros(t.queued_at), t.id.as_uuid())
@@ -1604,16 +1676,23 @@ macro_rules! impl_store {
                 if skills.is_empty() {
                     return Ok(Vec::new());
                 }
+                // Tasks outside their hours are left out here rather than passed over one
+                // by one: a campaign's evening may hold many.
+                let now_at = skills.len() + 5;
                 let ranges: Vec<String> = (0..skills.len())
                     .map(|n| {
                         format!(
                             concat!(
                                 "SELECT * FROM (SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' \
                                  AND skill = ${} AND (serve_by > $1 OR (serve_by = $1 AND (queued_at > $2 \
-                                 OR (queued_at = $2 AND id > $3)))) ORDER BY serve_by, queued_at, id LIMIT $4) AS s{}"
+                                 OR (queued_at = $2 AND id > $3)))) \
+                                 AND (opens_at IS NULL OR opens_at <= ${now} OR reserved_until > ${now}) \
+                                 AND (closes_at IS NULL OR closes_at > ${now} OR reserved_until > ${now}) \
+                                 ORDER BY serve_by, queued_at, id LIMIT $4) AS s{}"
                             ),
                             n + 5,
-                            n
+                            n,
+                            now = now_at
                         )
                     })
                     .collect();
@@ -1626,7 +1705,7 @@ macro_rules! impl_store {
                 for skill in skills {
                     query = query.bind(skill.as_str());
                 }
-                let rows = query.fetch_all(&mut **tx).await?;
+                let rows = query.bind(micros(now)).fetch_all(&mut **tx).await?;
                 rows.iter().map(Self::task_from_row).collect()
             }
 
@@ -2882,24 +2961,27 @@ macro_rules! impl_store {
             }
 
             async fn take_outgoing(&self, limit: u32) -> Result<Vec<Outgoing>> {
+                let now = self.now();
                 let mut tx = self.begin_write().await?;
                 let rows = sqlx::query(concat!(
                     "SELECT id, client_id, item_id, message FROM outbox WHERE sent_at IS NULL \
-                     ORDER BY created_at, id LIMIT $1", $skip_locked
+                     AND (lease_until IS NULL OR lease_until <= $2) ORDER BY created_at, id LIMIT $1", $skip_locked
                 ))
                 .bind(i64::from(limit))
+                .bind(micros(now))
                 .fetch_all(&mut *tx)
                 .await?;
-                let now = micros(self.now());
+                let lease_until = micros(now.checked_add(crate::OUTBOX_LEASE).unwrap_or(now));
                 let mut taken = Vec::with_capacity(rows.len());
                 for row in rows {
                     let id: Uuid = row.try_get(0)?;
-                    sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")
-                        .bind(now)
+                    sqlx::query("UPDATE outbox SET lease_until = $1 WHERE id = $2")
+                        .bind(lease_until)
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
                     taken.push(Outgoing {
+                        id,
                         client_id: ClientId::from_uuid(row.try_get(1)?),
                         item_id: WorkItemId::from_uuid(row.try_get(2)?),
                         message: row.try_get::<SqlJson<Json>, _>(3)?.0,
@@ -2907,6 +2989,15 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(taken)
+            }
+
+            async fn outgoing_delivered(&self, id: Uuid) -> Result<()> {
+                sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")
+                    .bind(micros(self.now()))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn queues(&self, risk_window: jiff::SignedDuration) -> Result<Vec<crate::QueueStats>> {
@@ -3231,9 +3322,11 @@ macro_rules! impl_store {
                 let now = self.now();
                 let mut tx = self.begin_write().await?;
                 Self::expire_offers(&mut tx, now).await?;
+                // A task is offered only if the offer can be accepted before its hours close.
                 let rows = sqlx::query(concat!(
                     "SELECT ", task_columns!(), " FROM tasks WHERE status = 'open' AND offer_timeout_secs IS NOT NULL \
                      AND (reserved_until IS NULL OR reserved_until <= $1) AND (opens_at IS NULL OR opens_at <= $1) \
+                     AND (closes_at IS NULL OR closes_at > $1 + COALESCE(offer_timeout_secs, 30) * 1000000) \
                      ORDER BY serve_by LIMIT 50", $skip_locked
                 ))
                 .bind(micros(now))
@@ -3559,20 +3652,13 @@ macro_rules! impl_store {
                     if deleted.rows_affected() == 0 {
                         continue; // another node fired it
                     }
-                    let item = Self::load_item(&mut tx, item_id).await?;
-                    let definition = self.definition_for(&mut tx, &item).await?;
-                    let item = Self::with_facts(&mut tx, &definition, item).await?;
                     let event = Event::TimerFired {
                         step,
                         visit: u32::try_from(visit).unwrap_or_default(),
                     };
-                    match engine::apply(&definition, &item.state, &event, now) {
-                        Ok(outcome) => {
-                            self.commit_outcome(tx, item, &definition, outcome, &Actor::System, now).await?;
-                            moved += 1;
-                        }
-                        // The item moved on before the timer fired: dropping the timer is all.
-                        Err(_) => tx.commit().await?,
+                    // The item moved on before the timer fired: dropping the timer is all.
+                    if self.apply_system_event(tx, item_id, &event, now).await?.is_none() {
+                        moved += 1;
                     }
                 }
                 Ok(moved)
@@ -3581,51 +3667,21 @@ macro_rules! impl_store {
             async fn close_after_hours(&self) -> Result<usize> {
                 let now = self.now();
                 let closed = sqlx::query(
-                    "SELECT item_id, step, visit FROM tasks WHERE status = 'open' AND closes_at <= $1 \
-                     ORDER BY closes_at LIMIT 500",
+                    "SELECT id FROM tasks WHERE status = 'open' AND closes_at <= $1 \
+                     AND (reserved_until IS NULL OR reserved_until <= $1) ORDER BY closes_at LIMIT 500",
                 )
                 .bind(micros(now))
                 .fetch_all(&self.pool)
                 .await?;
                 let mut moved = 0;
                 for row in closed {
-                    let item_id = WorkItemId::from_uuid(row.try_get(0)?);
-                    let visit: i64 = row.try_get(2)?;
-                    let event = Event::HoursClosed {
-                        step: rows::key(row.try_get(1)?)?,
-                        visit: u32::try_from(visit).unwrap_or_default(),
-                    };
-                    let mut tx = self.begin_write().await?;
-                    let item = Self::load_item(&mut tx, item_id).await?;
-                    // Taken meanwhile, on this node or another: the call goes on.
-                    let still_open = sqlx::query(concat!(
-                        "SELECT ", task_columns!(), " FROM tasks WHERE item_id = $1 AND visit = $2 AND status = 'open'"
-                    ))
-                    .bind(item_id.as_uuid())
-                    .bind(visit)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(task) = still_open.as_ref().map(Self::task_from_row).transpose()? else {
-                        tx.commit().await?;
-                        continue;
-                    };
-                    let definition = self.definition_for(&mut tx, &item).await?;
-                    let item = Self::with_facts(&mut tx, &definition, item).await?;
-                    match engine::apply(&definition, &item.state, &event, now) {
-                        Ok(outcome) => {
-                            self.commit_outcome(tx, item, &definition, outcome, &Actor::System, now).await?;
-                            moved += 1;
-                        }
+                    let id = TaskId::from_uuid(row.try_get(0)?);
+                    // One item's trouble must not hold back the closes after it.
+                    match self.close_task_after_hours(id, now).await {
+                        Ok(true) => moved += 1,
+                        Ok(false) => {}
                         Err(error) => {
-                            // The item is no longer at that step: a stray task, withdrawn.
-                            tracing::warn!(item = %item_id, %error, "a task outside its item's step closed; withdrawing it");
-                            Self::recount_move(&mut tx, &task, Some("open"), None).await?;
-                            sqlx::query("UPDATE tasks SET status = 'cancelled', done_at = $2 WHERE id = $1")
-                                .bind(task.id.as_uuid())
-                                .bind(micros(now))
-                                .execute(&mut *tx)
-                                .await?;
-                            tx.commit().await?;
+                            tracing::warn!(task = %id, %error, "closing a task after hours failed; retrying next tick");
                         }
                     }
                 }

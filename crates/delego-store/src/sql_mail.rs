@@ -23,7 +23,7 @@ macro_rules! kept_aside_columns {
 /// transaction to it, as `impl_store!` has it. As with `impl_registers!`, the code lives in a
 /// child module.
 macro_rules! impl_mail {
-    (store = $store:ident, db = $db:ty, skip_locked = $skip_locked:literal $(,)?) => {
+    (store = $store:ident, db = $db:ty, skip_locked = $skip_locked:literal, id_hex = $id_hex:literal $(,)?) => {
         mod mail_impl {
             use delego_core::id::{ClientId, EngagementId, WorkItemId};
             use delego_core::model::Actor;
@@ -118,15 +118,48 @@ macro_rules! impl_mail {
 
             #[async_trait::async_trait]
             impl crate::Mail for $store {
-                async fn inbound_seen(&self, engagement: EngagementId, message_id: &str) -> Result<bool> {
-                    let found: Option<Uuid> = sqlx::query_scalar(
-                        "SELECT id FROM mail_in WHERE engagement_id = $1 AND message_id = $2",
+                async fn claim_inbound(
+                    &self,
+                    engagement: EngagementId,
+                    message_id: &str,
+                    from_address: &str,
+                    stale_after: jiff::SignedDuration,
+                ) -> Result<bool> {
+                    let now = self.now();
+                    let mut tx = self.begin_write().await?;
+                    let claimed = sqlx::query(
+                        "INSERT INTO mail_in \
+                         (id, engagement_id, message_id, item_id, from_address, disposition, received_at) \
+                         VALUES ($1, $2, $3, NULL, $4, 'pending', $5) \
+                         ON CONFLICT (engagement_id, message_id) DO NOTHING",
                     )
+                    .bind(Uuid::now_v7())
                     .bind(engagement.as_uuid())
                     .bind(message_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    Ok(found.is_some())
+                    .bind(from_address.to_lowercase())
+                    .bind(micros(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| missing_reference(e, "engagement"))?
+                    .rows_affected()
+                        > 0;
+                    // A claim its node never recorded, from before `stale_after`: taken over.
+                    let claimed = claimed
+                        || sqlx::query(
+                            "UPDATE mail_in SET received_at = $3 \
+                             WHERE engagement_id = $1 AND message_id = $2 AND disposition = 'pending' \
+                             AND received_at <= $4",
+                        )
+                        .bind(engagement.as_uuid())
+                        .bind(message_id)
+                        .bind(micros(now))
+                        .bind(micros(now.checked_sub(stale_after).unwrap_or(now)))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            > 0;
+                    tx.commit().await?;
+                    Ok(claimed)
                 }
 
                 async fn record_inbound(&self, mail: InboundMail) -> Result<bool> {
@@ -146,13 +179,10 @@ macro_rules! impl_mail {
                             return Err(StoreError::NotFound("item"));
                         }
                     }
-                    let recorded = sqlx::query(
-                        "INSERT INTO mail_in \
-                         (id, engagement_id, message_id, item_id, from_address, disposition, received_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                         ON CONFLICT (engagement_id, message_id) DO NOTHING",
+                    let claimed = sqlx::query(
+                        "UPDATE mail_in SET item_id = $3, from_address = $4, disposition = $5, received_at = $6 \
+                         WHERE engagement_id = $1 AND message_id = $2 AND disposition = 'pending'",
                     )
-                    .bind(Uuid::now_v7())
                     .bind(mail.engagement_id.as_uuid())
                     .bind(&mail.message_id)
                     .bind(mail.item_id.map(|item| item.as_uuid()))
@@ -163,6 +193,24 @@ macro_rules! impl_mail {
                     .await?
                     .rows_affected()
                         > 0;
+                    let recorded = claimed
+                        || sqlx::query(
+                            "INSERT INTO mail_in \
+                             (id, engagement_id, message_id, item_id, from_address, disposition, received_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                             ON CONFLICT (engagement_id, message_id) DO NOTHING",
+                        )
+                        .bind(Uuid::now_v7())
+                        .bind(mail.engagement_id.as_uuid())
+                        .bind(&mail.message_id)
+                        .bind(mail.item_id.map(|item| item.as_uuid()))
+                        .bind(&from_address)
+                        .bind(mail.disposition.as_str())
+                        .bind(micros(now))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            > 0;
                     if !recorded {
                         return Ok(false);
                     }
@@ -183,6 +231,26 @@ macro_rules! impl_mail {
                     .await?;
                     tx.commit().await?;
                     Ok(true)
+                }
+
+                async fn item_by_reference(
+                    &self,
+                    engagement: EngagementId,
+                    reference: &str,
+                ) -> Result<Option<WorkItemId>> {
+                    let digits = reference.to_ascii_lowercase();
+                    if digits.len() != 8 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+                        return Ok(None);
+                    }
+                    let found: Option<Uuid> = sqlx::query_scalar(concat!(
+                        "SELECT id FROM work_items WHERE engagement_id = $1 AND ", $id_hex, " LIKE $2 \
+                         ORDER BY id DESC LIMIT 1"
+                    ))
+                    .bind(engagement.as_uuid())
+                    .bind(format!("%{digits}"))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(found.map(WorkItemId::from_uuid))
                 }
 
                 async fn thread_item(
@@ -237,7 +305,8 @@ macro_rules! impl_mail {
                     // tables' ids are UUIDv7s.
                     let found = sqlx::query(
                         "SELECT message_id, at, id FROM ( \
-                             SELECT message_id, received_at AS at, id FROM mail_in WHERE item_id = $1 \
+                             SELECT message_id, received_at AS at, id FROM mail_in \
+                             WHERE item_id = $1 AND disposition IN ('opened', 'replied') \
                              UNION ALL \
                              SELECT message_id, created_at AS at, id FROM mail_out WHERE item_id = $1 \
                          ) AS thread ORDER BY at, id",

@@ -101,4 +101,9 @@ impl_directory!(
 );
 
 impl_registers!(store = SqliteStore, db = sqlx::Sqlite);
-impl_mail!(store = SqliteStore, db = sqlx::Sqlite, skip_locked = "");
+impl_mail!(
+    store = SqliteStore,
+    db = sqlx::Sqlite,
+    skip_locked = "",
+    id_hex = "lower(hex(id))"
+);

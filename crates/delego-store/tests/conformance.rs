@@ -281,7 +281,8 @@ macro_rules! conformance {
 conformance!(
     an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_since_an_instant,
     a_reply_finds_its_item_by_the_first_id_that_names_one_and_never_in_another_engagement,
-    an_items_message_ids_are_oldest_first_inbound_and_outbound,
+    an_items_message_ids_are_oldest_first_and_leave_out_automatic_mail,
+    an_item_is_found_by_its_reference_only_in_its_own_engagement,
     queued_mail_is_taken_once_per_lease_retried_failed_sent_and_bounced_with_audits,
     nodes_taking_due_mail_at_once_never_take_the_same_mail,
     messages_kept_aside_keep_their_bytes_and_are_listed_per_client_newest_first,
@@ -2710,7 +2711,7 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
     let floor = floor_on(store, CUSTOMER_SUPPORT, "Acme", "Support").await;
     let raise = async |subject: &str| create(store, ticket(&floor, subject, json!({}))).await;
     let item = raise("Late parcel").await;
-    store.take_outgoing(10).await.unwrap();
+    deliver_outbox(store).await;
     let agent = email_agent(store, "customer_support", 2, floor.client).await;
     let bystander = worker(store, &[("customer_support", 2)], &[floor.client]).await;
 
@@ -2737,7 +2738,7 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
         .collect();
     assert_eq!(queue, [item.id(), later.id()]);
     cancel(store, later.id(), "not part of this case").await;
-    store.take_outgoing(10).await.unwrap();
+    deliver_outbox(store).await;
 
     let reply = |text: &str| data(json!({ "reply": text }));
     store
@@ -2783,6 +2784,22 @@ async fn a_submitted_answer_joins_the_thread_as_a_reply_or_a_note_and_held_tasks
     assert_eq!(outgoing.len(), 1);
     assert_eq!(outgoing[0].message["kind"], "reply");
     assert_eq!(outgoing[0].message["message"], json!(public[0].id));
+
+    // Taken by a node that died before delivering it: taken again once the lease ends,
+    // and never again once delivered.
+    assert!(store.take_outgoing(10).await.unwrap().is_empty(), "leased");
+    h.advance(delego_store::OUTBOX_LEASE);
+    let again = store.take_outgoing(10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [outgoing[0].id]
+    );
+    store.outgoing_delivered(again[0].id).await.unwrap();
+    h.advance(delego_store::OUTBOX_LEASE);
+    assert!(
+        store.take_outgoing(10).await.unwrap().is_empty(),
+        "delivered"
+    );
 }
 
 async fn a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplicate_in_one_go(
@@ -2832,7 +2849,7 @@ async fn a_merge_moves_the_thread_and_files_to_the_survivor_and_ends_the_duplica
         created_at: h.clock_now(),
     };
     store.create_attachment(&photo).await.unwrap();
-    store.take_outgoing(10).await.unwrap();
+    deliver_outbox(store).await;
     h.advance(SignedDuration::from_mins(1));
 
     let lead = Actor::Operator("lead".into());
@@ -3747,7 +3764,7 @@ async fn linked_children_follow_their_parents_resolution_in_the_same_transaction
 
     // A child finished on its own keeps its own end.
     cancel(store, settled.id(), "duplicate").await;
-    store.take_outgoing(100).await.unwrap();
+    deliver_outbox(store).await;
 
     // The agent resolves the major incident: its open children follow at once.
     let mut resolved = None;
@@ -3852,6 +3869,23 @@ fn inbound(
     }
 }
 
+/// Takes everything in the outbox and says it is delivered, as a node's runtime does.
+async fn deliver_outbox(store: &dyn Backend) {
+    for outgoing in store.take_outgoing(1000).await.unwrap() {
+        store.outgoing_delivered(outgoing.id).await.unwrap();
+    }
+}
+
+const CLAIM_STALE_AFTER: SignedDuration = SignedDuration::from_mins(5);
+
+/// Claims message `id` for `floor`'s engagement, from Ann.
+async fn claim(store: &dyn Backend, floor: &Floor, id: &str) -> bool {
+    store
+        .claim_inbound(floor.engagement, id, "Ann@Example.com", CLAIM_STALE_AFTER)
+        .await
+        .unwrap()
+}
+
 /// A reply to `item`'s requester whose `Message-ID` is `id`.
 fn outbound(item: WorkItemId, id: &str) -> NewOutboundMail {
     NewOutboundMail {
@@ -3888,12 +3922,9 @@ async fn an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_s
     let theirs = create(store, new_item(&globex, "Theirs")).await;
     let start = h.clock_now();
 
-    assert!(
-        !store
-            .inbound_seen(acme.engagement, "m1@example.com")
-            .await
-            .unwrap()
-    );
+    // One node claims a message before taking it in; anyone else is told no meanwhile.
+    assert!(claim(store, &acme, "m1@example.com").await);
+    assert!(!claim(store, &acme, "m1@example.com").await);
     let first = inbound(
         &acme,
         "m1@example.com",
@@ -3902,12 +3933,7 @@ async fn an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_s
         Disposition::Opened,
     );
     assert!(store.record_inbound(first.clone()).await.unwrap());
-    assert!(
-        store
-            .inbound_seen(acme.engagement, "m1@example.com")
-            .await
-            .unwrap()
-    );
+    assert!(!claim(store, &acme, "m1@example.com").await);
     // Delivered again, even worded otherwise: kept once, nothing changes.
     assert!(!store.record_inbound(first.clone()).await.unwrap());
     let again = InboundMail {
@@ -3923,12 +3949,7 @@ async fn an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_s
     assert_eq!(audits[0].detail["disposition"], json!("opened"));
 
     // Another engagement has ids of its own.
-    assert!(
-        !store
-            .inbound_seen(globex.engagement, "m1@example.com")
-            .await
-            .unwrap()
-    );
+    assert!(claim(store, &globex, "m1@example.com").await);
     let elsewhere = inbound(
         &globex,
         "m1@example.com",
@@ -3949,11 +3970,24 @@ async fn an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_s
         store.record_inbound(misplaced).await,
         Err(StoreError::NotFound(_))
     ));
+    assert!(claim(store, &acme, "m9@example.com").await);
+
+    // A claim its node never recorded (the node died midway) is taken over once stale.
+    assert!(!claim(store, &acme, "m9@example.com").await);
+    h.advance(CLAIM_STALE_AFTER);
+    assert!(claim(store, &acme, "m9@example.com").await);
+    let recorded = inbound(
+        &acme,
+        "m9@example.com",
+        None,
+        "ann@example.com",
+        Disposition::KeptAside,
+    );
+    assert!(store.record_inbound(recorded).await.unwrap());
+    h.advance(CLAIM_STALE_AFTER);
     assert!(
-        !store
-            .inbound_seen(acme.engagement, "m9@example.com")
-            .await
-            .unwrap()
+        !claim(store, &acme, "m9@example.com").await,
+        "a recorded message stays taken"
     );
 
     // The sender's rate limit: that sender, that engagement, at or after the instant.
@@ -3985,11 +4019,12 @@ async fn an_inbound_message_is_kept_once_per_engagement_and_counted_per_sender_s
     assert!(store.record_inbound(bounce).await.unwrap());
     let count =
         |engagement, from: &'static str, since| store.inbound_from_since(engagement, from, since);
+    // Her first message, the one kept aside and her reply.
     assert_eq!(
         count(acme.engagement, "ann@example.com", start)
             .await
             .unwrap(),
-        2
+        3
     );
     assert_eq!(
         count(acme.engagement, "ann@example.com", later)
@@ -4088,7 +4123,35 @@ async fn a_reply_finds_its_item_by_the_first_id_that_names_one_and_never_in_anot
     assert_eq!(find(&globex, &["in-1", "out-g"]).await, Some(theirs));
 }
 
-async fn an_items_message_ids_are_oldest_first_inbound_and_outbound(h: &Harness) {
+async fn an_item_is_found_by_its_reference_only_in_its_own_engagement(h: &Harness) {
+    let store = h.store.as_ref();
+    let acme = floor(store, "Acme").await;
+    let globex = floor(store, "Globex").await;
+    let item = create(store, new_item(&acme, "Printer on fire")).await.id();
+    create(store, new_item(&acme, "Scanner jammed")).await;
+    let reference = item.reference();
+    let found = |floor: &Floor, reference: String| {
+        let engagement = floor.engagement;
+        async move {
+            store
+                .item_by_reference(engagement, &reference)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(found(&acme, reference.clone()).await, Some(item));
+    assert_eq!(found(&acme, reference.to_lowercase()).await, Some(item));
+    assert_eq!(found(&globex, reference.clone()).await, None);
+    assert_eq!(
+        found(&acme, reference[1..].to_owned()).await,
+        None,
+        "7 digits"
+    );
+    assert_eq!(found(&acme, "ZZZZZZZZ".into()).await, None);
+    assert_eq!(found(&acme, "%%%%%%%%".into()).await, None);
+}
+
+async fn an_items_message_ids_are_oldest_first_and_leave_out_automatic_mail(h: &Harness) {
     let store = h.store.as_ref();
     let acme = floor(store, "Acme").await;
     let item = create(store, new_item(&acme, "Printer on fire")).await.id();
@@ -4122,9 +4185,11 @@ async fn an_items_message_ids_are_oldest_first_inbound_and_outbound(h: &Harness)
         .record_inbound(came_in("ooo-2", item, Disposition::Automatic))
         .await
         .unwrap();
+    // An out-of-office reply is noted on the item but threads nothing: the next reply
+    // answers what a person wrote.
     assert_eq!(
         store.item_message_ids(item).await.unwrap(),
-        ["in-1", "ack-1", "out-1", "in-2", "ooo-2"]
+        ["in-1", "ack-1", "out-1", "in-2"]
     );
     assert_eq!(
         store.item_message_ids(other).await.unwrap(),

@@ -1041,6 +1041,26 @@ impl<'s> Loader<'s> {
                 complete = false;
                 continue;
             };
+            // A share of more than the whole would read as over 100 %.
+            let uncovered = count.iter().find(|counted| {
+                !of.iter().any(|whole| {
+                    whole.step == counted.step
+                        && (whole.outcome.is_none() || whole.outcome == counted.outcome)
+                })
+            });
+            if let Some(uncovered) = uncovered {
+                let named = match &uncovered.outcome {
+                    Some(outcome) => format!("{}.{outcome}", uncovered.step),
+                    None => format!("{}.*", uncovered.step),
+                };
+                self.report(
+                    section.span.clone(),
+                    &section.path_of("count"),
+                    format!("`{named}` is counted but is not among the outcomes in `of`"),
+                );
+                complete = false;
+                continue;
+            }
             rates.push(Rate {
                 key: key.value,
                 title: title.value.to_owned(),
@@ -4218,6 +4238,12 @@ key = "contact_rate"
 title = "Again"
 count = ["first.answered", "done.*", "nowhere.x", "first"]
 of = []
+
+[[rates]]
+key = "over"
+title = "More than the whole"
+count = ["first.reached"]
+of = ["first.missed"]
 "#,
         ));
         assert_eq!(
@@ -4229,6 +4255,7 @@ of = []
                 "31 rates[1].count[2]: there is no step `nowhere`",
                 "31 rates[1].count[3]: `first` is not `\"step.outcome\"` or `\"step.*\"`",
                 "32 rates[1].of: name at least one outcome, as `\"step.outcome\"` or `\"step.*\"`",
+                "34 rates[2].count: `first.reached` is counted but is not among the outcomes in `of`",
             ],
             "{listed:#?}"
         );
@@ -4240,6 +4267,7 @@ of = []
             ("call.no_answer", 5),
             ("call.busy", 2),
             ("call.do_not_call", 1),
+            ("call.callback", 3),
             ("check_dnc.x", 7),
         ]
         .into_iter()
@@ -4253,7 +4281,8 @@ of = []
                 (rate.key.as_str(), measured.count, measured.of)
             })
             .collect();
-        assert_eq!(measured, [("contact_rate", 4, 11), ("conversion", 2, 4)]);
+        // A callback reached the contact but is no answer yet.
+        assert_eq!(measured, [("contact_rate", 7, 14), ("conversion", 2, 4)]);
         let none = definition.rates[0].measure(&Default::default());
         assert_eq!((none.of, none.value), (0, None));
     }

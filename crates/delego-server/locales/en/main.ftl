@@ -90,10 +90,7 @@ item-merged-into = Merged into { $reference }: the conversation goes on there.
 item-facts = Looked up
 item-links = Linked items
 item-parent = Follows the major incident
-item-children = { $count ->
-    [one] One item follows this one and is resolved with it:
-   *[other] { $count } items follow this one and are resolved with it:
-}
+item-children = Items that follow this one and are resolved with it: { $count }
 item-history = History
 item-when = When
 item-who = Who
@@ -223,6 +220,19 @@ admin-user-client-hint = Only for client users: the client they belong to.
 admin-user-worker-hint = For team leads, agents, experts and QA reviewers: the worker profile they work as.
 admin-tokens-title = API tokens
 admin-tokens-about = Your own tokens, for programs that use the API as you.
+admin-mail-title = Mail kept aside
+admin-mail-overview = Messages the e-mail channel could not take in, and why.
+admin-mail-about = Messages that are unreadable, from senders the engagement takes no mail from, over a sender's hourly limit, or automatic with no item to note them on. Nothing here was answered; download a message to look at it or to send it on.
+admin-mail-empty = No mail has been kept aside.
+admin-mail-caption = The newest first
+admin-mail-received = Received
+admin-mail-engagement = Engagement
+admin-mail-from = From
+admin-mail-subject = Subject
+admin-mail-reason = Why it was kept aside
+admin-mail-size = Bytes
+admin-mail-message = Message
+admin-mail-download = Download
 admin-tokens-caption = Your tokens
 admin-tokens-empty = You have no API tokens.
 admin-token-add = Create a token

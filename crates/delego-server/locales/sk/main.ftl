@@ -90,11 +90,7 @@ item-merged-into = Zlúčené do { $reference }: konverzácia pokračuje tam.
 item-facts = Vyhľadané údaje
 item-links = Prepojené položky
 item-parent = Nasleduje závažný incident
-item-children = { $count ->
-    [one] Túto položku nasleduje jedna ďalšia a vyrieši sa s ňou:
-    [few] Túto položku nasledujú { $count } ďalšie a vyriešia sa s ňou:
-   *[other] Túto položku nasleduje { $count } ďalších a vyrieši sa s ňou:
-}
+item-children = Položky, ktoré nasledujú túto a vyriešia sa s ňou: { $count }
 item-history = História
 item-when = Kedy
 item-who = Kto
@@ -224,6 +220,19 @@ admin-user-client-hint = Len pre používateľov klienta: klient, ku ktorému pa
 admin-user-worker-hint = Pre vedúcich tímov, agentov, expertov a kontrolórov kvality: profil pracovníka, ako ktorý pracujú.
 admin-tokens-title = API tokeny
 admin-tokens-about = Vaše vlastné tokeny pre programy, ktoré používajú API vo vašom mene.
+admin-mail-title = Odložené e-maily
+admin-mail-overview = Správy, ktoré e-mailový kanál nemohol prijať, a prečo.
+admin-mail-about = Správy nečitateľné, od odosielateľov, od ktorých zákazka e-maily neprijíma, nad hodinovým limitom odosielateľa alebo automatické bez položky, ku ktorej by patrili. Na žiadnu sa neodpovedalo; správu si môžete stiahnuť, prezrieť alebo poslať ďalej.
+admin-mail-empty = Žiadny e-mail nebol odložený.
+admin-mail-caption = Najnovšie prvé
+admin-mail-received = Prijaté
+admin-mail-engagement = Zákazka
+admin-mail-from = Od
+admin-mail-subject = Predmet
+admin-mail-reason = Prečo bol odložený
+admin-mail-size = Bajty
+admin-mail-message = Správa
+admin-mail-download = Stiahnuť
 admin-tokens-caption = Vaše tokeny
 admin-tokens-empty = Nemáte žiadne API tokeny.
 admin-token-add = Vytvoriť token

@@ -532,7 +532,13 @@ impl SettingsBody {
             calendar,
             sla: self.sla.parse()?,
             priority_matrix: self.priority_matrix,
-            mail: self.mail,
+            // Addresses are compared and name maildirs lower-cased.
+            mail: self.mail.map(|mut mail| {
+                if let Ok(lower) = EmailAddress::parse(&mail.address.as_str().to_lowercase()) {
+                    mail.address = lower;
+                }
+                mail
+            }),
         })
     }
 }

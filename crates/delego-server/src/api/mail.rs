@@ -113,7 +113,8 @@ pub async fn kept_aside_message(
 }
 
 /// The mail sent, queued or failed for an item's requester, oldest first, with each one's
-/// delivery status.
+/// delivery status. The relay's own words (`last_error`) are the provider's: a client user
+/// sees the status alone.
 #[utoipa::path(get, path = "/items/{id}/mail", tag = "mail", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
 pub async fn item_mail(
@@ -122,5 +123,11 @@ pub async fn item_mail(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Vec<OutboundMail>>> {
     let item = visible_item(&state, &caller, &id).await?;
-    Ok(axum::Json(state.store.item_mail(item.id()).await?))
+    let mut mail = state.store.item_mail(item.id()).await?;
+    if caller.role() == delego_core::identity::Role::ClientUser {
+        for sent in &mut mail {
+            sent.last_error = None;
+        }
+    }
+    Ok(axum::Json(mail))
 }

@@ -1,5 +1,5 @@
 //! The admin area of the provider's administrators and managers: clients, engagements,
-//! workers, users, and the signed-in user's own API tokens.
+//! workers, users, the signed-in user's own API tokens, and the mail kept aside.
 //!
 //! Every list and every change goes through the API's own functions, so that a page
 //! allows exactly what the API allows the same caller (adding users stays with
@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users).post(add_user))
         .route("/admin/tokens", get(tokens).post(add_token))
         .route("/admin/tokens/{id}/revoke", post(revoke_token))
+        .route("/admin/mail", get(kept_aside))
 }
 
 /// The area is the provider's managers'; anyone else finds nothing here.
@@ -837,3 +838,56 @@ async fn revoke_token(
     session::revoke_own_token(&state, &web.caller, &id).await?;
     Ok(done("/admin/tokens"))
 }
+
+#[derive(Template)]
+#[template(path = "admin-mail.html")]
+struct KeptAsidePage {
+    ctx: Ctx,
+    messages: Vec<KeptAsideRow>,
+}
+
+struct KeptAsideRow {
+    received: String,
+    engagement: String,
+    from: String,
+    subject: String,
+    reason: String,
+    size: String,
+    href: String,
+}
+
+/// The newest messages the e-mail channel kept aside, with why, for someone to look at.
+async fn kept_aside(State(state): State<AppState>, web: Web) -> Result<Response, ApiError> {
+    admin_area(&web)?;
+    let kept = state.store.kept_aside(None, KEPT_ASIDE_SHOWN).await?;
+    let engagements: BTreeMap<_, _> = state
+        .store
+        .engagements(None)
+        .await?
+        .into_iter()
+        .map(|engagement| (engagement.id, engagement.name.to_string()))
+        .collect();
+    let tr = &web.ctx;
+    let messages = kept
+        .into_iter()
+        .map(|message| KeptAsideRow {
+            received: tr.date_time(message.received_at),
+            engagement: message
+                .engagement_id
+                .and_then(|id| engagements.get(&id).cloned())
+                .unwrap_or_else(|| "–".to_owned()),
+            from: message.from_address.unwrap_or_else(|| "–".to_owned()),
+            subject: message.subject.unwrap_or_default(),
+            reason: message.reason,
+            size: tr.int(i64::try_from(message.size).unwrap_or(i64::MAX)),
+            href: format!("/api/v1/mail/kept-aside/{}", message.id),
+        })
+        .collect();
+    page(&KeptAsidePage {
+        ctx: web.ctx,
+        messages,
+    })
+}
+
+/// How many kept-aside messages the page lists; the API pages further.
+const KEPT_ASIDE_SHOWN: u32 = 200;

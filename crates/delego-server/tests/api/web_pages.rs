@@ -66,6 +66,7 @@ async fn browser_every_page_is_labelled_and_fits_a_wide_screen_and_a_phone(serve
                 ("admin-workers", "/admin/workers".into()),
                 ("admin-users", "/admin/users".into()),
                 ("admin-tokens", "/admin/tokens".into()),
+                ("admin-mail", "/admin/mail".into()),
                 ("not-found", "/no/such/page".into()),
             ],
         ),

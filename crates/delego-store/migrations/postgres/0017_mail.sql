@@ -1,9 +1,10 @@
 -- The e-mail channel: the messages that came in to an engagement and what became of them,
 -- the outgoing mail queue, the messages kept aside, and the history a mail quoted.
 
--- One row per message taken in, so that a message delivered twice (a mailbox re-read after
--- a crash, a relay retrying) is handled once, a reply finds its item by the ids it
--- answers, and a sender's recent messages can be counted. `id` (a UUIDv7) orders the
+-- One row per message taken in, claimed as `pending` before anything is done with it: a
+-- message delivered twice (a mailbox re-read after a crash, a relay retrying, two nodes
+-- reading one maildir) is handled once, a reply finds its item by the ids it answers, and
+-- a sender's recent messages can be counted. `id` (a UUIDv7) orders the
 -- messages that came in at the same instant; `from_address` is lower-cased.
 CREATE TABLE mail_in (
     id            UUID    PRIMARY KEY,
@@ -12,7 +13,7 @@ CREATE TABLE mail_in (
     item_id       UUID    REFERENCES work_items (id), -- NULL: a bounce of mail no item sent
     from_address  TEXT    NOT NULL,
     disposition   TEXT    NOT NULL
-        CHECK (disposition IN ('opened', 'replied', 'bounce', 'automatic')),
+        CHECK (disposition IN ('pending', 'opened', 'replied', 'bounce', 'automatic', 'kept_aside')),
     received_at   BIGINT  NOT NULL,
     -- Message ids are unique only per engagement: another engagement's ids never match.
     UNIQUE (engagement_id, message_id)
@@ -73,3 +74,7 @@ CREATE INDEX mail_kept_aside_by_client ON mail_kept_aside (client_id, received_a
 
 -- The history an e-mail quoted below its new text: kept with the message, shown folded.
 ALTER TABLE messages ADD COLUMN quoted TEXT;
+
+-- An outbox message stays until its taker says it is delivered (as a notice on the thread
+-- and as mail): a node that dies midway leaves it to be taken again when its lease ends.
+ALTER TABLE outbox ADD COLUMN lease_until BIGINT;
