@@ -621,6 +621,7 @@ impl Taking<'_> {
                 item_id: item,
                 from_address: self.inbound.from.address.clone(),
                 disposition,
+                no_auto_reply: self.inbound.auto_reply_suppressed,
             })
             .await?;
         Ok(())
@@ -720,6 +721,10 @@ pub async fn queue(
     let Some((to_address, to_name)) = recipient(state, item, &definition).await? else {
         return Ok(None);
     };
+    if automatic && state.store.refuses_auto_replies(item.id()).await? {
+        tracing::info!(item = %item.id(), "the requester asked for no automatic replies; the notice is not mailed");
+        return Ok(None);
+    }
     let reference = item.id().reference();
     let subject = match subject {
         Some(subject) => delego_mail::subject_with_reference(subject, &reference),

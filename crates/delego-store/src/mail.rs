@@ -54,6 +54,8 @@ pub struct InboundMail {
     /// Lower-cased.
     pub from_address: String,
     pub disposition: Disposition,
+    /// The sender asked for no automatic replies (`X-Auto-Response-Suppress`).
+    pub no_auto_reply: bool,
 }
 
 /// A mail to queue for an item's requester.
@@ -200,6 +202,10 @@ pub trait Mail: Send + Sync {
     /// The message ids of an item's mail, oldest first: what it sent and what people wrote
     /// to it (not bounces or automatic replies), the `References` of its next reply.
     async fn item_message_ids(&self, item: WorkItemId) -> Result<Vec<String>>;
+
+    /// Whether the latest message a person wrote to the item asked for no automatic
+    /// replies: then its notices are not mailed.
+    async fn refuses_auto_replies(&self, item: WorkItemId) -> Result<bool>;
 
     /// Queues a mail for its first attempt now; the item's client and engagement are the
     /// mail's. An unknown item is `NotFound`.

@@ -180,7 +180,8 @@ macro_rules! impl_mail {
                         }
                     }
                     let claimed = sqlx::query(
-                        "UPDATE mail_in SET item_id = $3, from_address = $4, disposition = $5, received_at = $6 \
+                        "UPDATE mail_in SET item_id = $3, from_address = $4, disposition = $5, received_at = $6, \
+                         no_auto_reply = $7 \
                          WHERE engagement_id = $1 AND message_id = $2 AND disposition = 'pending'",
                     )
                     .bind(mail.engagement_id.as_uuid())
@@ -189,6 +190,7 @@ macro_rules! impl_mail {
                     .bind(&from_address)
                     .bind(mail.disposition.as_str())
                     .bind(micros(now))
+                    .bind(mail.no_auto_reply)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -196,8 +198,8 @@ macro_rules! impl_mail {
                     let recorded = claimed
                         || sqlx::query(
                             "INSERT INTO mail_in \
-                             (id, engagement_id, message_id, item_id, from_address, disposition, received_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                             (id, engagement_id, message_id, item_id, from_address, disposition, received_at, no_auto_reply) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                              ON CONFLICT (engagement_id, message_id) DO NOTHING",
                         )
                         .bind(Uuid::now_v7())
@@ -207,6 +209,7 @@ macro_rules! impl_mail {
                         .bind(&from_address)
                         .bind(mail.disposition.as_str())
                         .bind(micros(now))
+                        .bind(mail.no_auto_reply)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
@@ -315,6 +318,18 @@ macro_rules! impl_mail {
                     .fetch_all(&self.pool)
                     .await?;
                     found.iter().map(|row| Ok(row.try_get(0)?)).collect()
+                }
+
+                async fn refuses_auto_replies(&self, item: WorkItemId) -> Result<bool> {
+                    let latest: Option<bool> = sqlx::query_scalar(
+                        "SELECT no_auto_reply FROM mail_in \
+                         WHERE item_id = $1 AND disposition IN ('opened', 'replied') \
+                         ORDER BY received_at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(item.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(latest.unwrap_or(false))
                 }
 
                 async fn queue_mail(&self, mail: NewOutboundMail) -> Result<OutboundMail> {

@@ -283,6 +283,7 @@ conformance!(
     a_reply_finds_its_item_by_the_first_id_that_names_one_and_never_in_another_engagement,
     an_items_message_ids_are_oldest_first_and_leave_out_automatic_mail,
     an_item_is_found_by_its_reference_only_in_its_own_engagement,
+    a_call_is_taken_only_in_calling_hours_and_one_taken_before_the_close_stays_its_workers,
     queued_mail_is_taken_once_per_lease_retried_failed_sent_and_bounced_with_audits,
     nodes_taking_due_mail_at_once_never_take_the_same_mail,
     messages_kept_aside_keep_their_bytes_and_are_listed_per_client_newest_first,
@@ -3866,7 +3867,114 @@ fn inbound(
         item_id: item,
         from_address: from.into(),
         disposition,
+        no_auto_reply: false,
     }
+}
+
+const TELEMARKETING: &str = include_str!("../../../catalog/telemarketing.toml");
+
+/// A contact of a telemarketing campaign, in Bratislava's time zone.
+fn contact(floor: &Floor, name: &str, phone: &str) -> NewItem {
+    NewItem {
+        engagement_id: floor.engagement,
+        data: data(json!({"contact_name": name, "phone": phone, "time_zone": "Europe/Bratislava"})),
+        priority: Priority::Normal,
+        requester_id: None,
+        idempotency_key: None,
+    }
+}
+
+async fn a_call_is_taken_only_in_calling_hours_and_one_taken_before_the_close_stays_its_workers(
+    h: &Harness,
+) {
+    let store = h.store.as_ref();
+    let campaign = floor_on(store, TELEMARKETING, "Acme", "Winter campaign").await;
+    let mut agent = profile(&[("telemarketing", 2)], &[campaign.client]);
+    agent
+        .capacity
+        .insert(delego_core::routing::Channel::Voice, 1);
+    let agent = hire(store, agent).await;
+    let first = create(store, contact(&campaign, "Ann Novak", "+421905000001"))
+        .await
+        .id();
+    let second = create(store, contact(&campaign, "Bea Horak", "+421905000002"))
+        .await
+        .id();
+    // Monday 08:00 UTC is 09:00 in Bratislava: the calls are put in line.
+    store.fire_due_timers().await.unwrap();
+    let at = |item| async move {
+        store
+            .item(item)
+            .await
+            .unwrap()
+            .state
+            .position
+            .step()
+            .map(ToString::to_string)
+    };
+    assert_eq!(at(first).await.as_deref(), Some("call"));
+    assert_eq!(at(second).await.as_deref(), Some("call"));
+
+    // 19:59:30 there: the agent takes one call; at 20:00 nobody may take the other.
+    h.advance(SignedDuration::from_secs(11 * 3600 - 30));
+    let taken = store
+        .claim_next_task(agent)
+        .await
+        .unwrap()
+        .expect("a call in hours");
+    h.advance(SignedDuration::from_secs(30));
+    let other = if taken.item.id() == first {
+        second
+    } else {
+        first
+    };
+    // The node restarts mid-call: the call goes back in line, kept for its agent.
+    store
+        .hand_back_held_tasks(SignedDuration::from_mins(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.close_after_hours().await.unwrap(),
+        1,
+        "only the untaken call"
+    );
+    assert_eq!(at(other).await.as_deref(), Some("calling_window"));
+    assert_eq!(at(taken.item.id()).await.as_deref(), Some("call"));
+    let history = store.item_history(other).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|event| event.action == "task.after_hours")
+    );
+    // Its agent takes it back and finishes it after the close.
+    let again = store
+        .claim_next_task(agent)
+        .await
+        .unwrap()
+        .expect("the agent's own call");
+    assert_eq!(again.task.id, taken.task.id);
+    store
+        .submit_task(again.task.id, agent, key("no_answer"), Map::new())
+        .await
+        .unwrap();
+    assert_eq!(at(taken.item.id()).await.as_deref(), Some("retry_later"));
+    assert!(store.claim_next_task(agent).await.unwrap().is_none());
+
+    // The next morning both are called again.
+    h.advance(SignedDuration::from_hours(13));
+    store.fire_due_timers().await.unwrap();
+    let mut called = Vec::new();
+    while let Some(call) = store.claim_next_task(agent).await.unwrap() {
+        called.push(call.item.id());
+        store
+            .submit_task(call.task.id, agent, key("not_interested"), Map::new())
+            .await
+            .unwrap();
+    }
+    called.sort();
+    let mut both = vec![first, second];
+    both.sort();
+    assert_eq!(called, both);
 }
 
 /// Takes everything in the outbox and says it is delivered, as a node's runtime does.
@@ -4185,11 +4293,30 @@ async fn an_items_message_ids_are_oldest_first_and_leave_out_automatic_mail(h: &
         .record_inbound(came_in("ooo-2", item, Disposition::Automatic))
         .await
         .unwrap();
+    // Automatic replies are refused while the latest person's message asks for none.
+    assert!(!store.refuses_auto_replies(item).await.unwrap());
+    h.advance(SignedDuration::from_mins(1));
+    let quiet = InboundMail {
+        no_auto_reply: true,
+        ..came_in("in-3", item, Disposition::Replied)
+    };
+    store.record_inbound(quiet).await.unwrap();
+    assert!(store.refuses_auto_replies(item).await.unwrap());
+    h.advance(SignedDuration::from_mins(1));
+    store
+        .record_inbound(came_in("ooo-3", item, Disposition::Automatic))
+        .await
+        .unwrap();
+    assert!(
+        store.refuses_auto_replies(item).await.unwrap(),
+        "an automatic reply is not a person's"
+    );
+    assert!(!store.refuses_auto_replies(other).await.unwrap());
     // An out-of-office reply is noted on the item but threads nothing: the next reply
     // answers what a person wrote.
     assert_eq!(
         store.item_message_ids(item).await.unwrap(),
-        ["in-1", "ack-1", "out-1", "in-2"]
+        ["in-1", "ack-1", "out-1", "in-2", "in-3"]
     );
     assert_eq!(
         store.item_message_ids(other).await.unwrap(),

@@ -648,6 +648,32 @@ async fn mail_becomes_items_and_replies_and_replies_go_out_threaded(db: Harness)
         "no mail answers automatic mail or a bounce"
     );
 
+    // A sender who asks for no automatic replies gets no acknowledgement by mail (it is
+    // on the item's thread all the same), and still gets the agent's answer.
+    let quiet = format!(
+        "From: Quiet <quiet@example.org>\r\nTo: {ADDRESS}\r\nSubject: Please do not auto-reply\r\n\
+         Message-ID: <quiet-1@example.org>\r\nX-Auto-Response-Suppress: OOF, AutoReply\r\n\r\nJust fix it.\r\n"
+    );
+    let taken = post_mail(&manager, quiet.into_bytes()).await;
+    assert_eq!(taken["outcome"], "opened", "{taken}");
+    let quiet_item = taken["item_id"].as_str().unwrap().to_owned();
+    deliver(&server).await;
+    let told = thread(&manager, &quiet_item).await;
+    assert!(
+        told.iter().any(|m| m["visibility"] == "public"),
+        "{told:#?}"
+    );
+    manager
+        .post(
+            &format!("/api/v1/items/{quiet_item}/messages"),
+            json!({"visibility": "public", "body": "Fixed."}),
+        )
+        .await;
+    deliver(&server).await;
+    let to_quiet = sent_n_to(&sink, "quiet@example.org", 1).await;
+    assert_eq!(to_quiet.len(), 1, "the answer only");
+    assert_eq!(header(&to_quiet[0], "Auto-Submitted"), None);
+
     // A misconfigured autoresponder that looks like a person: five of its messages open
     // items (each acknowledged), the sixth is kept aside, and so is every one after it
     // while it keeps answering (what was kept aside still counts).

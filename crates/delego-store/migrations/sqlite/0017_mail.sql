@@ -14,6 +14,8 @@ CREATE TABLE mail_in (
     from_address  TEXT    NOT NULL,
     disposition   TEXT    NOT NULL
         CHECK (disposition IN ('pending', 'opened', 'replied', 'bounce', 'automatic', 'kept_aside')),
+    -- The sender asked for no automatic replies (`X-Auto-Response-Suppress`).
+    no_auto_reply INTEGER NOT NULL DEFAULT 0,
     received_at   INTEGER NOT NULL,
     -- Message ids are unique only per engagement: another engagement's ids never match.
     UNIQUE (engagement_id, message_id)
