@@ -4,7 +4,7 @@
 
 use delego_core::identity::Role;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 use crate::harness::{Session, TestServer};
 
@@ -59,9 +59,23 @@ async fn every_page_about_another_clients_work_looks_like_an_unknown_one(server:
     let globex_lead = server
         .sign_in(Role::TeamLead, None, Some(server.worker(&[globex]).await))
         .await;
-    let (_, thread_before) = acme_user
-        .get(&format!("/api/v1/items/{item}/messages"))
-        .await;
+    // The acknowledgement first: the background runtime posts it within a second.
+    let mut thread_before = Json::Null;
+    for _ in 0..50 {
+        let (_, thread) = acme_user
+            .get(&format!("/api/v1/items/{item}/messages"))
+            .await;
+        thread_before = thread;
+        if thread_before.as_array().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        thread_before.as_array().map(Vec::len),
+        Some(1),
+        "{thread_before}"
+    );
 
     // Who tries, how, the path with Acme's id, the same path with an unknown id, fields.
     let reply = [("body", "Leaked?")];
