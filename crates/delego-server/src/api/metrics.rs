@@ -71,6 +71,17 @@ pub(crate) async fn metrics_view(
     caller: &Caller,
     query: MetricsQuery,
 ) -> ApiResult<MetricsView> {
+    Ok(metrics_views(state, caller, query, None).await?.0)
+}
+
+/// The view `query` asks for and, with `also`, the rows of the same window and intervals
+/// broken down another way (the dashboard's per engagement), from one read of the facts.
+pub(crate) async fn metrics_views(
+    state: &AppState,
+    caller: &Caller,
+    query: MetricsQuery,
+    also: Option<Breakdown>,
+) -> ApiResult<(MetricsView, Vec<Row>)> {
     let instant = |field: &str, raw: &str| {
         raw.parse::<jiff::Timestamp>()
             .map_err(|e| ApiError::field(field, "invalid", format!("not an RFC 3339 instant: {e}")))
@@ -124,19 +135,29 @@ pub(crate) async fn metrics_view(
         by,
         answer_target: jiff::SignedDuration::from_secs(i64::from(answer_target_seconds)),
     };
-    let mut rows = metrics::compute(&facts, &settings);
-    if own_worker.is_some() {
-        rows.retain(|row| row.worker_id == own_worker);
-    }
-    measure_rates(state, &mut rows).await?;
-    Ok(MetricsView {
+    let rows_by = async |by: Breakdown| -> ApiResult<Vec<Row>> {
+        let mut rows = metrics::compute(&facts, &metrics::Settings { by, ..settings });
+        if own_worker.is_some() {
+            rows.retain(|row| row.worker_id == own_worker);
+        }
+        measure_rates(state, &mut rows).await?;
+        Ok(rows)
+    };
+    let rows = rows_by(by).await?;
+    let other = match also {
+        // Worker rows are only ever the caller's own: no other breakdown goes with them.
+        Some(also) if own_worker.is_none() => rows_by(also).await?,
+        _ => Vec::new(),
+    };
+    let view = MetricsView {
         from,
         to,
         interval_minutes,
         by: by_name,
         answer_target_seconds,
         rows,
-    })
+    };
+    Ok((view, other))
 }
 
 /// Fills in each engagement row's rates, as the engagement's service defines them.

@@ -256,7 +256,8 @@ async fn dashboard(
         day_start(date)?,
         day_start(date.tomorrow().unwrap_or(date))?,
     );
-    let view = metrics::metrics_view(
+    // The day's charts, and its results per engagement beside them.
+    let (view, by_engagement) = metrics::metrics_views(
         &state,
         &web.caller,
         metrics::MetricsQuery {
@@ -265,22 +266,10 @@ async fn dashboard(
             interval: Some(interval),
             ..Default::default()
         },
+        Some(delego_core::metrics::Breakdown::Engagement),
     )
     .await?;
-
-    let by_engagement = metrics::metrics_view(
-        &state,
-        &web.caller,
-        metrics::MetricsQuery {
-            from: from.to_string(),
-            to: to.to_string(),
-            interval: Some(60),
-            by: Some("engagement".to_owned()),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let results = result_rows(&state, &web.ctx, &by_engagement.rows).await?;
+    let results = result_rows(&state, &web.ctx, &by_engagement).await?;
 
     let queues = queue_rows(&state, &web).await?;
     let workers = match floor_workers(&state, &web).await? {
