@@ -442,10 +442,23 @@ impl Taking<'_> {
                 _ => Json::Array(ids),
             };
             let changes = Map::from_iter([(field.to_string(), value)]);
-            state
-                .store
-                .update_item_data(item.id(), item.version, changes, &Actor::System)
-                .await?;
+            // An agent may already be at work on the new item: read its version afresh.
+            let mut version = item.version;
+            for _ in 0..3 {
+                let updated = state
+                    .store
+                    .update_item_data(item.id(), version, changes.clone(), &Actor::System)
+                    .await;
+                match updated {
+                    Err(StoreError::Conflict(_)) => {
+                        version = state.store.item(item.id()).await?.version
+                    }
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
         }
         note_refused(state, item.id(), &refused).await?;
         if let Some(quoted) = &self.inbound.quoted {
