@@ -36,6 +36,7 @@
 //!     in_reply_to: inbound.message_id.clone(),
 //!     references: inbound.references.clone(),
 //!     automatic: false,
+//!     attachments: Vec::new(),
 //! };
 //! assert_eq!(reply.subject, "Re: Printer broken [#0A1B2C3D]");
 //! assert!(reply.formatted().is_ok());
@@ -56,7 +57,8 @@ pub use inbound::{
 };
 pub use maildir::Maildir;
 pub use outbound::{
-    ComposeError, Credentials, Outgoing, SendError, Smtp, SmtpSecurity, new_message_id, send,
+    ComposeError, Credentials, Outgoing, OutgoingFile, SendError, Smtp, SmtpSecurity,
+    new_message_id, send,
 };
 pub use reference::{reference_in_subject, reply_subject, subject_with_reference};
 #[cfg(feature = "sink")]

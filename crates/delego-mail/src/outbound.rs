@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use lettre::message::SinglePart;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -39,6 +40,17 @@ pub struct Outgoing {
     /// `X-Auto-Response-Suppress: All` (Exchange's equivalent), so that other systems'
     /// autoresponders do not answer it.
     pub automatic: bool,
+    /// Files sent with it, after the text.
+    pub attachments: Vec<OutgoingFile>,
+}
+
+/// A file sent with a mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub file_name: String,
+    /// A MIME type; one that does not parse is sent as `application/octet-stream`.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Why an [`Outgoing`] cannot become a message. Retrying will not help.
@@ -87,7 +99,20 @@ impl Outgoing {
                     "All".into(),
                 ));
         }
-        Ok(builder.singlepart(SinglePart::plain(self.body()))?)
+        let text = SinglePart::plain(self.body());
+        if self.attachments.is_empty() {
+            return Ok(builder.singlepart(text)?);
+        }
+        let mut parts = MultiPart::mixed().singlepart(text);
+        for file in &self.attachments {
+            let content_type = ContentType::parse(&file.content_type).unwrap_or_else(|_| {
+                ContentType::parse("application/octet-stream").expect("a valid type")
+            });
+            parts = parts.singlepart(
+                Attachment::new(file.file_name.clone()).body(file.bytes.clone(), content_type),
+            );
+        }
+        Ok(builder.multipart(parts)?)
     }
 
     /// The message as it goes on the wire (CRLF line endings), for the outbox or a test.
@@ -299,6 +324,7 @@ mod tests {
             in_reply_to: Some("CAF=jan.1@mail.example.org".into()),
             references: vec!["first@acme.example".into()],
             automatic: false,
+            attachments: Vec::new(),
         }
     }
 
@@ -324,6 +350,50 @@ mod tests {
         assert!(text.contains("Date: "));
         assert!(!text.contains("Auto-Submitted"));
         assert!(!text.contains("X-Auto-Response-Suppress"));
+    }
+
+    #[test]
+    fn files_go_with_the_text_and_read_back_whole() {
+        let pdf = b"%PDF-1.4\n1 0 obj\n%%EOF\n".to_vec();
+        let mail = Outgoing {
+            attachments: vec![
+                OutgoingFile {
+                    file_name: "Návod – tlačiareň.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    bytes: pdf.clone(),
+                },
+                OutgoingFile {
+                    file_name: "log.bin".into(),
+                    content_type: "not a type".into(),
+                    bytes: vec![0, 159, 146, 150],
+                },
+            ],
+            ..reply()
+        };
+        let inbound = crate::parse(&mail.formatted().unwrap()).unwrap();
+        assert!(inbound.text.starts_with("Dobrý deň,"), "{}", inbound.text);
+        let files: Vec<(&str, &str, &[u8])> = inbound
+            .attachments
+            .iter()
+            .map(|a| {
+                (
+                    a.file_name.as_str(),
+                    a.content_type.as_str(),
+                    a.bytes.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("Návod – tlačiareň.pdf", "application/pdf", pdf.as_slice()),
+                (
+                    "log.bin",
+                    "application/octet-stream",
+                    &[0, 159, 146, 150][..]
+                ),
+            ]
+        );
     }
 
     #[test]

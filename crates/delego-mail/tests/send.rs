@@ -17,6 +17,7 @@ fn acknowledgement() -> Outgoing {
         in_reply_to: Some("7C3A1F2E-5B4D-4E6F-8A9B-0C1D2E3F4A5B@example.sk".into()),
         references: vec![],
         automatic: true,
+        attachments: Vec::new(),
     }
 }
 

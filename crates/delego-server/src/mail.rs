@@ -12,10 +12,10 @@
 use std::path::PathBuf;
 
 use delego_core::definition::{FieldType, ServiceDefinition};
-use delego_core::id::{EngagementId, WorkItemId};
+use delego_core::id::{AttachmentId, EngagementId, WorkItemId};
 use delego_core::model::{Actor, Engagement, MailSettings, Visibility, WorkItem};
 use delego_core::values::{EmailAddress, Key, Name, Priority};
-use delego_mail::{Inbound, Kind, Mailbox, Outgoing};
+use delego_mail::{Inbound, Kind, Mailbox, Outgoing, OutgoingFile};
 use delego_store::{
     Disposition, InboundMail, NewItem, NewKeptAside, NewMessage, NewOutboundMail, OutboundMail,
     StoreError,
@@ -712,7 +712,7 @@ async fn note_refused(state: &AppState, item: WorkItemId, refused: &[String]) ->
 }
 
 /// Queues a mail to the item's requester, if its engagement has mail and the requester an
-/// address: an agent's reply (`automatic` false) or a notice. `subject` is a notice's own;
+/// address: an agent's reply (`automatic` false) with its files, or a notice. `subject` is a notice's own;
 /// otherwise the mail answers the item's subject. `key` names what the mail carries (an
 /// outbox message): queued again, it is the same mail and is not queued twice.
 pub async fn queue(
@@ -720,7 +720,7 @@ pub async fn queue(
     item: &WorkItem,
     key: uuid::Uuid,
     subject: Option<&str>,
-    text: &str,
+    (text, attachments): (&str, &[AttachmentId]),
     automatic: bool,
 ) -> anyhow::Result<Option<OutboundMail>> {
     let engagement = state.store.engagement(item.engagement_id).await?;
@@ -764,6 +764,7 @@ pub async fn queue(
             in_reply_to: references.last().cloned(),
             references,
             automatic,
+            attachments: attachments.to_vec(),
         })
         .await;
     match queued {
@@ -804,47 +805,97 @@ pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
     let due = state.store.take_due_mail(SEND_BATCH, SEND_LEASE).await?;
     let mut sent = 0;
     for mail in due {
-        let engagement = state.store.engagement(mail.engagement_id).await?;
-        let Some(settings) = &engagement.settings.mail else {
-            let why = "the engagement no longer sends mail";
-            state.store.mail_failed(mail.id, why, None).await?;
+        let Err(failure) = attempt(state, smtp, &mail).await? else {
+            state.store.mail_sent(mail.id).await?;
+            sent += 1;
             continue;
         };
-        let outgoing = Outgoing {
-            from: Mailbox::new(settings.address.as_str(), settings.from_name.clone()),
-            to: Mailbox::new(mail.to_address.clone(), mail.to_name.clone()),
-            subject: mail.subject.clone(),
-            text: mail.text.clone(),
-            signature: settings.signature.clone(),
-            message_id: mail.message_id.clone(),
-            in_reply_to: mail.in_reply_to.clone(),
-            references: mail.references.clone(),
-            automatic: mail.automatic,
-        };
-        match delego_mail::send(smtp, &outgoing).await {
-            Ok(()) => {
-                state.store.mail_sent(mail.id).await?;
-                sent += 1;
-            }
-            Err(error) => {
-                let retry = (!error.is_permanent())
-                    .then(|| RETRY_AFTER.get(mail.attempts.saturating_sub(1) as usize))
-                    .flatten()
-                    .map(|wait| state.clock.now() + *wait);
-                let words = error.to_string();
-                tracing::warn!(mail = %mail.id, error = %words, retry = ?retry, "sending a mail failed");
-                state.store.mail_failed(mail.id, &words, retry).await?;
-                if retry.is_none() {
-                    let note = format!(
-                        "The mail \"{}\" to {} could not be sent: {words}",
-                        mail.subject, mail.to_address
-                    );
-                    note_on(state, mail.item_id, note).await?;
-                }
-            }
+        let retry = (!failure.permanent)
+            .then(|| RETRY_AFTER.get(mail.attempts.saturating_sub(1) as usize))
+            .flatten()
+            .map(|wait| state.clock.now() + *wait);
+        let words = failure.words;
+        tracing::warn!(mail = %mail.id, error = %words, retry = ?retry, "sending a mail failed");
+        state.store.mail_failed(mail.id, &words, retry).await?;
+        if retry.is_none() {
+            let note = format!(
+                "The mail \"{}\" to {} could not be sent: {words}",
+                mail.subject, mail.to_address
+            );
+            note_on(state, mail.item_id, note).await?;
         }
     }
     Ok(sent)
+}
+
+/// Why an attempt to send a mail failed, and whether trying again could help.
+struct Failure {
+    words: String,
+    permanent: bool,
+}
+
+/// One attempt at a mail, with the engagement's From address and signature as they are
+/// now. Only the store's own failures are errors.
+async fn attempt(
+    state: &AppState,
+    smtp: &delego_mail::Smtp,
+    mail: &OutboundMail,
+) -> anyhow::Result<Result<(), Failure>> {
+    let engagement = state.store.engagement(mail.engagement_id).await?;
+    let Some(settings) = &engagement.settings.mail else {
+        let words = "the engagement no longer sends mail".to_owned();
+        return Ok(Err(Failure {
+            words,
+            permanent: true,
+        }));
+    };
+    let attachments = match files(state, &mail.attachments).await {
+        Ok(files) => files,
+        // A file that cannot be read now may be readable later.
+        Err(error) => {
+            let words = format!("a file of the mail could not be read: {error:#}");
+            return Ok(Err(Failure {
+                words,
+                permanent: false,
+            }));
+        }
+    };
+    let outgoing = Outgoing {
+        from: Mailbox::new(settings.address.as_str(), settings.from_name.clone()),
+        to: Mailbox::new(mail.to_address.clone(), mail.to_name.clone()),
+        subject: mail.subject.clone(),
+        text: mail.text.clone(),
+        signature: settings.signature.clone(),
+        message_id: mail.message_id.clone(),
+        in_reply_to: mail.in_reply_to.clone(),
+        references: mail.references.clone(),
+        automatic: mail.automatic,
+        attachments,
+    };
+    Ok(delego_mail::send(smtp, &outgoing)
+        .await
+        .map_err(|error| Failure {
+            permanent: error.is_permanent(),
+            words: error.to_string(),
+        }))
+}
+
+/// The files a mail carries, read whole: their names and types from the store, their
+/// bytes from the blob store.
+async fn files(state: &AppState, ids: &[AttachmentId]) -> anyhow::Result<Vec<OutgoingFile>> {
+    use futures_util::TryStreamExt;
+    let mut files = Vec::with_capacity(ids.len());
+    for id in ids {
+        let attachment = state.store.attachment(*id).await?;
+        let blob = state.blobs.open(*id).await?;
+        let chunks: Vec<axum::body::Bytes> = blob.content.try_collect().await?;
+        files.push(OutgoingFile {
+            file_name: attachment.filename,
+            content_type: attachment.content_type,
+            bytes: chunks.concat(),
+        });
+    }
+    Ok(files)
 }
 
 /// Takes in the mail waiting in each engagement's maildir, oldest first. A message is

@@ -143,7 +143,8 @@ async fn deliver(state: &AppState, message: &delego_store::Outgoing) -> anyhow::
             .iter()
             .find(|m| Some(m.id.to_string().as_str()) == id)
         {
-            crate::mail::queue(state, &item, message.id, None, &reply.body, false).await?;
+            let reply_with_files = (reply.body.as_str(), reply.attachments.as_slice());
+            crate::mail::queue(state, &item, message.id, None, reply_with_files, false).await?;
         }
         return Ok(());
     }
@@ -163,7 +164,7 @@ async fn deliver(state: &AppState, message: &delego_store::Outgoing) -> anyhow::
         })
         .await?;
     let subject = notice.subject.as_deref();
-    crate::mail::queue(state, &item, message.id, subject, &notice.body, true).await?;
+    crate::mail::queue(state, &item, message.id, subject, (&notice.body, &[]), true).await?;
     Ok(())
 }
 

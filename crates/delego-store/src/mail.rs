@@ -5,7 +5,7 @@
 //! by `sql_mail.rs`.
 
 use async_trait::async_trait;
-use delego_core::id::{ClientId, EngagementId, WorkItemId};
+use delego_core::id::{AttachmentId, ClientId, EngagementId, WorkItemId};
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
@@ -74,6 +74,8 @@ pub struct NewOutboundMail {
     pub references: Vec<String>,
     /// An acknowledgement or another notice nobody wrote: marked `Auto-Submitted`.
     pub automatic: bool,
+    /// Files of the item sent with it (those of an agent's reply).
+    pub attachments: Vec<AttachmentId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -123,6 +125,7 @@ pub struct OutboundMail {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// A message kept aside: unreadable, from an unknown sender, over a sender's rate limit,

@@ -7,7 +7,7 @@ macro_rules! mail_out_columns {
     () => {
         "id, client_id, engagement_id, item_id, message_id, to_address, to_name, subject, text, \
          in_reply_to, references_, automatic, status, attempts, next_attempt_at, last_error, \
-         created_at, sent_at"
+         created_at, sent_at, attachments"
     };
 }
 
@@ -25,7 +25,7 @@ macro_rules! kept_aside_columns {
 macro_rules! impl_mail {
     (store = $store:ident, db = $db:ty, skip_locked = $skip_locked:literal, id_hex = $id_hex:literal $(,)?) => {
         mod mail_impl {
-            use delego_core::id::{ClientId, EngagementId, WorkItemId};
+            use delego_core::id::{AttachmentId, ClientId, EngagementId, WorkItemId};
             use delego_core::model::Actor;
             use jiff::{SignedDuration, Timestamp};
             use serde_json::{Map, Value as Json, json};
@@ -71,6 +71,7 @@ macro_rules! impl_mail {
                     last_error: row.try_get(15)?,
                     created_at: timestamp(row.try_get(16)?)?,
                     sent_at: optional_timestamp(row.try_get(17)?)?,
+                    attachments: row.try_get::<SqlJson<Vec<AttachmentId>>, _>(18)?.0,
                 })
             }
 
@@ -359,10 +360,11 @@ macro_rules! impl_mail {
                         last_error: None,
                         created_at: now,
                         sent_at: None,
+                        attachments: mail.attachments,
                     };
                     sqlx::query(concat!(
                         "INSERT INTO mail_out (", mail_out_columns!(), ") VALUES \
-                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                     ))
                     .bind(queued.id)
                     .bind(queued.client_id.as_uuid())
@@ -382,6 +384,7 @@ macro_rules! impl_mail {
                     .bind(None::<String>)
                     .bind(micros(now))
                     .bind(None::<i64>)
+                    .bind(SqlJson(&queued.attachments))
                     .execute(&mut *tx)
                     .await
                     .map_err(|error| match &error {

@@ -4006,6 +4006,7 @@ fn outbound(item: WorkItemId, id: &str) -> NewOutboundMail {
         in_reply_to: Some("in-1@example.com".into()),
         references: vec!["in-0@example.com".into(), "in-1@example.com".into()],
         automatic: false,
+        attachments: Vec::new(),
     }
 }
 
@@ -4334,10 +4335,19 @@ async fn queued_mail_is_taken_once_per_lease_retried_failed_sent_and_bounced_wit
     let lease = SignedDuration::from_mins(5);
     let start = h.clock_now();
 
+    let file = delego_core::id::AttachmentId::new();
     let queued = store
-        .queue_mail(outbound(item, "out-1@delego"))
+        .queue_mail(NewOutboundMail {
+            attachments: vec![file],
+            ..outbound(item, "out-1@delego")
+        })
         .await
         .unwrap();
+    assert_eq!(
+        store.item_mail(item).await.unwrap()[0].attachments,
+        [file],
+        "the files it carries"
+    );
     assert_eq!(queued.client_id, acme.client, "the item's client");
     assert_eq!(
         queued.engagement_id, acme.engagement,

@@ -507,12 +507,26 @@ async fn mail_becomes_items_and_replies_and_replies_go_out_threaded(db: Harness)
     }
 
     // An agent's public reply goes out as a person's mail, threaded on the whole
-    // conversation.
+    // conversation, with the file the agent attached.
     let phone_id = phone["id"].as_str().unwrap().to_owned();
+    let steps = "1. Nastavenia\n2. Mail\n3. Účty → Odstrániť účet\n";
+    let response = manager
+        .request(
+            Method::POST,
+            &format!("/api/v1/items/{phone_id}/attachments?filename=postup.txt"),
+        )
+        .header("content-type", "text/plain")
+        .body(steps)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let file: Json = response.json().await.unwrap();
     let (status, replied) = manager
         .post(
             &format!("/api/v1/items/{phone_id}/messages"),
-            json!({"visibility": "public", "body": "Skúste prosím vymazať a znovu pridať účet."}),
+            json!({"visibility": "public", "body": "Skúste prosím vymazať a znovu pridať účet.",
+                   "attachments": [file["id"]]}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{replied}");
@@ -523,6 +537,12 @@ async fn mail_becomes_items_and_replies_and_replies_go_out_threaded(db: Harness)
     let read_reply = read(reply);
     assert_eq!(header(reply, "Auto-Submitted"), None);
     assert!(read_reply.text.starts_with("Skúste prosím vymazať"));
+    let sent_files: Vec<(&str, &[u8])> = read_reply
+        .attachments
+        .iter()
+        .map(|a| (a.file_name.as_str(), a.bytes.as_slice()))
+        .collect();
+    assert_eq!(sent_files, [("postup.txt", steps.as_bytes())]);
     assert_eq!(
         read_reply.references.len(),
         2,

@@ -41,6 +41,7 @@ CREATE TABLE mail_out (
     text            TEXT    NOT NULL,
     in_reply_to     TEXT,
     references_     JSONB   NOT NULL,
+    attachments     JSONB   NOT NULL DEFAULT '[]', -- JSON list of the item's attachment ids sent with it
     automatic       BOOLEAN NOT NULL,
     status          TEXT    NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'bounced')),
     attempts        BIGINT  NOT NULL,

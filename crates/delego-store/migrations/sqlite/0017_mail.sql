@@ -41,6 +41,7 @@ CREATE TABLE mail_out (
     text            TEXT    NOT NULL,
     in_reply_to     TEXT,
     references_     TEXT    NOT NULL,
+    attachments     TEXT    NOT NULL DEFAULT '[]', -- JSON list of the item's attachment ids sent with it
     automatic       INTEGER NOT NULL CHECK (automatic IN (0, 1)),
     status          TEXT    NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'bounced')),
     attempts        INTEGER NOT NULL,
