@@ -137,49 +137,41 @@ pub type Load = BTreeMap<Channel, u32>;
 
 /// The first requirement a worker fails for a task; `None` from [`ineligibility`] means
 /// the worker may take it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Ineligible {
     /// Offline, on a break, or in wrap-up until the given time.
-    NotAccepting {
-        presence: Presence,
-    },
+    #[error("the worker is not taking work now (offline, on a break or in wrap-up)")]
+    NotAccepting { presence: Presence },
     /// An ethical wall keeps this worker away from the client or engagement.
+    #[error("an ethical wall keeps the worker away from this client or engagement")]
     Excluded,
-    NotCleared {
-        client: ClientId,
-    },
-    MissingSkill {
-        skill: Key,
-        needed: SkillLevel,
-    },
+    #[error("the worker is not cleared for the task's client")]
+    NotCleared { client: ClientId },
+    #[error("the task needs the skill {skill} at level {}", needed.get())]
+    MissingSkill { skill: Key, needed: SkillLevel },
+    #[error("the task needs {skill} at level {}; the worker has level {}", needed.get(), has.get())]
     SkillTooLow {
         skill: Key,
         needed: SkillLevel,
         has: SkillLevel,
     },
-    MissingLanguage {
-        language: Language,
-    },
-    MissingCertification {
-        certification: Key,
-    },
+    #[error("the task needs the language {}", language.as_str())]
+    MissingLanguage { language: Language },
+    #[error("the task needs the certification {certification}")]
+    MissingCertification { certification: Key },
     /// No free capacity on the task's channel.
-    AtCapacity {
-        channel: Channel,
-        capacity: u32,
-    },
+    #[error("the worker already holds {capacity} task(s) on the {} channel, the most allowed", channel.as_str())]
+    AtCapacity { channel: Channel, capacity: u32 },
     /// Four eyes: the worker wrote the work under review.
+    #[error("four eyes: the worker did the work under review")]
     OwnWork,
     /// The task's hours (a contact's calling hours) are closed.
-    OutsideHours {
-        window: crate::model::Window,
-    },
+    #[error("the task may only be taken from {} until {}", window.opens, window.closes)]
+    OutsideHours { window: crate::model::Window },
     /// Kept for the worker who had it, for a short while.
-    ReservedFor {
-        worker: WorkerId,
-        until: Timestamp,
-    },
+    #[error("the task is kept for the worker who had it until {until}")]
+    ReservedFor { worker: WorkerId, until: Timestamp },
 }
 
 /// Why `worker`, holding `load`, may take no task at all right now, or `None`.

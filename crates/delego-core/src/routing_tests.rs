@@ -467,6 +467,14 @@ fn a_task_with_hours_is_taken_only_within_them_even_when_first_in_line() {
             window: Window { opens, closes }
         })
     );
+    // In words, for the problem a late acceptance of an offer gets.
+    let why = ineligibility(&agent, &Load::new(), &call, closes)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        why,
+        format!("the task may only be taken from {opens} until {closes}")
+    );
 }
 
 #[test]

@@ -1143,7 +1143,7 @@ macro_rules! impl_store {
                     return Err(StoreError::Conflict(format!("task {} is {}", unreserved.id, unreserved.status.name())));
                 }
                 if let Some(reason) = routing::ineligibility(&worker, &load, &unreserved, now) {
-                    return Err(StoreError::Conflict(format!("worker {worker_id} may not take task {}: {reason:?}", unreserved.id)));
+                    return Err(StoreError::Conflict(format!("worker {worker_id} may not take task {}: {reason}", unreserved.id)));
                 }
                 let claimed = self
                     .hand_over(&mut tx, &unreserved, &worker, json!({"rule": {"rule": "offer"}}), now)

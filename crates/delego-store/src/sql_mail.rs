@@ -93,6 +93,35 @@ macro_rules! impl_mail {
                 value.as_object().cloned().unwrap_or_default()
             }
 
+            /// Audits `action` on a mail's item, by the system: the mail, its message id and
+            /// recipient from `row` (`RETURNING client_id, item_id, message_id, to_address`),
+            /// and the fields of `extra`.
+            async fn audit_mail(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                row: &DbRow,
+                id: Uuid,
+                action: &str,
+                extra: Json,
+                now: Timestamp,
+            ) -> Result<()> {
+                let mut detail = detail(json!({
+                    "mail": id,
+                    "message_id": row.try_get::<String, _>(2)?,
+                    "to": row.try_get::<String, _>(3)?,
+                }));
+                detail.extend(extra.as_object().cloned().unwrap_or_default());
+                $store::insert_audit(
+                    tx,
+                    Some(ClientId::from_uuid(row.try_get(0)?)),
+                    Some(WorkItemId::from_uuid(row.try_get(1)?)),
+                    &Actor::System,
+                    action,
+                    detail,
+                    now,
+                )
+                .await
+            }
+
             /// The client of an engagement; an unknown engagement is `NotFound`.
             async fn engagement_client(
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -465,23 +494,9 @@ macro_rules! impl_mail {
                         return Ok(());
                     };
                     if retry_at.is_none() {
-                        let detail = detail(json!({
-                            "mail": id,
-                            "message_id": row.try_get::<String, _>(2)?,
-                            "to": row.try_get::<String, _>(3)?,
-                            "attempts": row.try_get::<i64, _>(4)?,
-                            "error": error,
-                        }));
-                        Self::insert_audit(
-                            &mut tx,
-                            Some(ClientId::from_uuid(row.try_get(0)?)),
-                            Some(WorkItemId::from_uuid(row.try_get(1)?)),
-                            &Actor::System,
-                            "mail.failed",
-                            detail,
-                            now,
-                        )
-                        .await?;
+                        let attempts = row.try_get::<i64, _>(4)?;
+                        let extra = json!({"attempts": attempts, "error": error});
+                        audit_mail(&mut tx, &row, id, "mail.failed", extra, now).await?;
                     }
                     tx.commit().await?;
                     Ok(())
@@ -508,22 +523,8 @@ macro_rules! impl_mail {
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(StoreError::NotFound("mail"))?;
-                    let detail = detail(json!({
-                        "mail": id,
-                        "message_id": row.try_get::<String, _>(2)?,
-                        "to": row.try_get::<String, _>(3)?,
-                        "detail": detail_text,
-                    }));
-                    Self::insert_audit(
-                        &mut tx,
-                        Some(ClientId::from_uuid(row.try_get(0)?)),
-                        Some(WorkItemId::from_uuid(row.try_get(1)?)),
-                        &Actor::System,
-                        "mail.bounced",
-                        detail,
-                        now,
-                    )
-                    .await?;
+                    let extra = json!({"detail": detail_text});
+                    audit_mail(&mut tx, &row, id, "mail.bounced", extra, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }

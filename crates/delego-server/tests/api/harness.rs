@@ -365,6 +365,17 @@ impl Session {
         item
     }
 
+    /// Where an item is: its step while open, its resolution once finished.
+    pub async fn position(&self, item: &str) -> String {
+        let (_, item) = self.get(&format!("/api/v1/items/{item}")).await;
+        let position = &item["position"];
+        position["resolution"]
+            .as_str()
+            .or(position["step"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The first record of `item`'s history with `action`, which must be there.
     pub async fn history_entry(&self, item: &str, action: &str) -> Json {
         let (status, history) = self.get(&format!("/api/v1/items/{item}/history")).await;

@@ -64,17 +64,6 @@ async fn submit(worker: &Session, task: &str, outcome: &str, data: Json) -> (Sta
         .await
 }
 
-/// Where an item is: its step while open, its resolution once finished.
-async fn position(session: &Session, item: &str) -> String {
-    let (_, item) = session.get(&format!("/api/v1/items/{item}")).await;
-    let position = &item["position"];
-    position["resolution"]
-        .as_str()
-        .or(position["step"].as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// The letter the claimant got: the last public message, once the outbox delivered it
 /// (the runtime delivers on its own too, so it may land a moment later).
 async fn letter(server: &TestServer, session: &Session, item: &str, expected: &str) -> String {
@@ -147,7 +136,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
             .as_str()
             .unwrap()
             .to_owned();
-        assert_eq!(position(&insurer, &item).await, "not_covered", "{policy}");
+        assert_eq!(insurer.position(&item).await, "not_covered", "{policy}");
         let text = letter(&server, &insurer, &item, "does not cover").await;
         assert!(text.contains(policy), "{text}");
     }
@@ -162,7 +151,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(position(&insurer, &small).await, "adjudicate");
+    assert_eq!(insurer.position(&small).await, "adjudicate");
     assert!(
         junior.next_task().await.is_none(),
         "level 1 has no authority to adjudicate"
@@ -182,7 +171,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
     adjuster3
         .submit_ok(&task, "settle", json!({"settlement_amount": "1200.00"}))
         .await;
-    assert_eq!(position(&insurer, &small).await, "approved");
+    assert_eq!(insurer.position(&small).await, "approved");
     let text = letter(&server, &insurer, &small, "approved your claim").await;
     assert!(text.contains("EUR 1200.00"), "{text}");
 
@@ -196,14 +185,14 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
     let (task, _) = adjuster3.next_task().await.unwrap();
     let settled = json!({"settlement_amount": "2500.00", "decision_reason": "The old carpet was not insured at new value."});
     adjuster3.submit_ok(&task, "settle", settled).await;
-    assert_eq!(position(&insurer, &partial).await, "review");
+    assert_eq!(insurer.position(&partial).await, "review");
     assert!(
         adjuster3.next_task().await.is_none(),
         "four eyes: not the adjuster's own settlement"
     );
     let (review, _) = reviewer.next_task().await.unwrap();
     reviewer.submit_ok(&review, "approve", json!({})).await;
-    assert_eq!(position(&insurer, &partial).await, "partially_approved");
+    assert_eq!(insurer.position(&partial).await, "partially_approved");
     let text = letter(&server, &insurer, &partial, "in part").await;
     assert!(
         text.contains("EUR 2500.00") && text.contains("new value"),
@@ -220,7 +209,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(position(&insurer, &large).await, "adjudicate_senior");
+    assert_eq!(insurer.position(&large).await, "adjudicate_senior");
     assert!(
         adjuster3.next_task().await.is_none(),
         "an adjuster's authority ends at EUR 5,000"
@@ -235,14 +224,14 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
         json!({"decision_reason": "The bicycle was left unlocked, which the policy excludes."});
     senior.submit_ok(&task, "deny", reason).await;
     // Denying EUR 12,000 takes a second senior, never the one who decided.
-    assert_eq!(position(&insurer, &large).await, "review_senior_denial");
+    assert_eq!(insurer.position(&large).await, "review_senior_denial");
     assert!(
         senior.next_task().await.is_none(),
         "four eyes on a denial too"
     );
     let (review, _) = second_senior.next_task().await.unwrap();
     second_senior.submit_ok(&review, "approve", json!({})).await;
-    assert_eq!(position(&insurer, &large).await, "denied");
+    assert_eq!(insurer.position(&large).await, "denied");
     let text = letter(&server, &insurer, &large, "not to pay").await;
     assert!(
         text.contains("left unlocked") && text.contains("appeal"),
@@ -259,7 +248,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(position(&insurer, &early).await, "investigate");
+    assert_eq!(insurer.position(&early).await, "investigate");
     // The policy the rules read is on the item for the investigator to see.
     let (_, shown) = insurer.get(&format!("/api/v1/items/{early}")).await;
     assert_eq!(shown["facts"]["policy"]["start"], "2026-02-20", "{shown}");
@@ -274,7 +263,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
     senior
         .submit_ok(&task, "fraudulent", findings.clone())
         .await;
-    assert_eq!(position(&insurer, &early).await, "denied");
+    assert_eq!(insurer.position(&early).await, "denied");
     letter(&server, &insurer, &early, "began before the policy").await;
     // A denial for fraud above the threshold waits for a second senior, as any denial.
     let large_early = insurer
@@ -288,14 +277,11 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
         .to_owned();
     let (task, _) = senior.next_task().await.unwrap();
     senior.submit_ok(&task, "fraudulent", findings).await;
-    assert_eq!(
-        position(&insurer, &large_early).await,
-        "review_fraud_denial"
-    );
+    assert_eq!(insurer.position(&large_early).await, "review_fraud_denial");
     assert!(senior.next_task().await.is_none(), "four eyes");
     let (review, _) = second_senior.next_task().await.unwrap();
     second_senior.submit_ok(&review, "approve", json!({})).await;
-    assert_eq!(position(&insurer, &large_early).await, "denied");
+    assert_eq!(insurer.position(&large_early).await, "denied");
 
     // ...and so does a third claim on one policy within a year; once cleared, it goes on
     // to an adjuster as any other.
@@ -309,7 +295,7 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
             .as_str()
             .unwrap()
             .to_owned();
-        assert_eq!(position(&insurer, &item).await, "not_covered");
+        assert_eq!(insurer.position(&item).await, "not_covered");
     }
     let third = insurer
         .raise(&engagement, claim("POL-4", "glass", "2026-02-27", "450.00"))
@@ -317,17 +303,17 @@ async fn claims_are_checked_flagged_adjudicated_within_authority_reviewed_and_an
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(position(&insurer, &third).await, "investigate");
+    assert_eq!(insurer.position(&third).await, "investigate");
     let (task, _) = senior.next_task().await.unwrap();
     let cleared = json!({"investigation_note": "Three different rooms; all genuine."});
     senior.submit_ok(&task, "cleared", cleared).await;
-    assert_eq!(position(&insurer, &third).await, "adjudicate");
+    assert_eq!(insurer.position(&third).await, "adjudicate");
     let (task, item) = adjuster3.next_task().await.unwrap();
     assert_eq!(item, third);
     adjuster3
         .submit_ok(&task, "settle", json!({"settlement_amount": "450.00"}))
         .await;
-    assert_eq!(position(&insurer, &third).await, "approved");
+    assert_eq!(insurer.position(&third).await, "approved");
 
     // The insurer's figures for the day: every claim arrived, every one was decided.
     let (status, metrics) = insurer

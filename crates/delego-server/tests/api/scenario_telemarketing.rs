@@ -101,17 +101,6 @@ async fn call_all(
     called
 }
 
-/// Where an item is: its step while open, its resolution once finished.
-async fn position(session: &Session, item: &str) -> String {
-    let (_, item) = session.get(&format!("/api/v1/items/{item}")).await;
-    let position = &item["position"];
-    position["resolution"]
-        .as_str()
-        .or(position["step"].as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// Later by `by`, with the timers that fell due fired.
 async fn later(server: &TestServer, by: SignedDuration) {
     server.db.advance(by);
@@ -189,11 +178,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
 
     // Neither listed number reaches an agent.
     for name in ["Ann Novak", "Bea Horak"] {
-        assert_eq!(
-            position(&manager, &item(name)).await,
-            "do_not_call",
-            "{name}"
-        );
+        assert_eq!(manager.position(&item(name)).await, "do_not_call", "{name}");
         let (_, tasks) = manager
             .get(&format!("/api/v1/items/{}/tasks", item(name)))
             .await;
@@ -202,10 +187,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
 
     // Monday 08:00 UTC: 09:00 in central Europe, calling hours; 03:00 in New York, not.
     later(&server, SignedDuration::ZERO).await;
-    assert_eq!(
-        position(&manager, &item("Hana Ruiz")).await,
-        "calling_window"
-    );
+    assert_eq!(manager.position(&item("Hana Ruiz")).await, "calling_window");
 
     // First round: Emil asks to be called back at 18:00 his time.
     let called = call_all(&agent, &contacts, |name| match name {
@@ -218,11 +200,8 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     })
     .await;
     assert_eq!(called, ["Cyril Kral", "Emil Zak", "Fero Mak", "Gita Lenz"]);
-    assert_eq!(
-        position(&manager, &item("Emil Zak")).await,
-        "await_callback"
-    );
-    assert_eq!(position(&manager, &item("Cyril Kral")).await, "retry_later");
+    assert_eq!(manager.position(&item("Emil Zak")).await, "await_callback");
+    assert_eq!(manager.position(&item("Cyril Kral")).await, "retry_later");
 
     // Meanwhile Gita asks Acme never to call her: the next attempt never happens.
     do_not_call(
@@ -236,7 +215,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     later(&server, SignedDuration::from_mins(90)).await;
     assert!(next(&agent).await.is_none());
     later(&server, SignedDuration::from_mins(30)).await;
-    assert_eq!(position(&manager, &item("Gita Lenz")).await, "do_not_call");
+    assert_eq!(manager.position(&item("Gita Lenz")).await, "do_not_call");
     let called = call_all(&agent, &contacts, |name| match name {
         "Cyril Kral" => (
             "interested",
@@ -246,7 +225,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     })
     .await;
     assert_eq!(called, ["Cyril Kral", "Fero Mak"]);
-    assert_eq!(position(&manager, &item("Cyril Kral")).await, "converted");
+    assert_eq!(manager.position(&item("Cyril Kral")).await, "converted");
 
     // Fero never answers: after his fifth attempt (16:00) he is given up. Hana's first
     // call comes at 14:00 UTC, 09:00 in New York.
@@ -263,8 +242,8 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
         };
         assert_eq!(called, expected, "attempt {attempt}");
     }
-    assert_eq!(position(&manager, &item("Hana Ruiz")).await, "converted");
-    assert_eq!(position(&manager, &item("Fero Mak")).await, "unreachable");
+    assert_eq!(manager.position(&item("Hana Ruiz")).await, "converted");
+    assert_eq!(manager.position(&item("Fero Mak")).await, "unreachable");
     let (_, tasks) = manager
         .get(&format!("/api/v1/items/{}/tasks", item("Fero Mak")))
         .await;
@@ -273,16 +252,13 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     // Emil's callback comes back at 17:00 UTC, not before.
     later(&server, SignedDuration::from_mins(50)).await;
     assert!(next(&agent).await.is_none());
-    assert_eq!(
-        position(&manager, &item("Emil Zak")).await,
-        "await_callback"
-    );
+    assert_eq!(manager.position(&item("Emil Zak")).await, "await_callback");
     later(&server, SignedDuration::from_mins(10)).await;
     // He asks never to be called again: his number goes on Acme's list, and a new
     // contact with it ends at once.
     let called = call_all(&agent, &contacts, |_| ("do_not_call", json!({}))).await;
     assert_eq!(called, ["Emil Zak"]);
-    assert_eq!(position(&manager, &item("Emil Zak")).await, "do_not_call");
+    assert_eq!(manager.position(&item("Emil Zak")).await, "do_not_call");
     let (status, entry) = acme
         .get(&format!(
             "/api/v1/clients/{acme_id}/registers/do_not_call/entries/%2B421905000005"
@@ -383,7 +359,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     assert_eq!(status, StatusCode::CREATED, "{late}");
     let late = late["id"].as_str().unwrap().to_owned();
     later(&server, SignedDuration::ZERO).await;
-    assert_eq!(position(&manager, &late).await, "call");
+    assert_eq!(manager.position(&late).await, "call");
     let (_, tasks) = manager.get(&format!("/api/v1/items/{late}/tasks")).await;
     let task = tasks[0]["id"].as_str().unwrap().to_owned();
     later(&server, SignedDuration::from_mins(1)).await;
@@ -394,7 +370,7 @@ async fn a_campaign_calls_its_contacts_within_the_do_not_call_lists_and_the_atte
     assert_eq!(status, StatusCode::OK, "{why}");
     assert_eq!(why["reason"]["reason"], "outside_hours", "{why}");
     assert_eq!(server.store().close_after_hours().await.unwrap(), 1);
-    assert_eq!(position(&manager, &late).await, "calling_window");
+    assert_eq!(manager.position(&late).await, "calling_window");
     let closed = manager.history_entry(&late, "task.after_hours").await;
     assert_eq!(closed["detail"]["step"], "call", "{closed}");
     // 09:00 the next day (08:00 UTC), signed in afresh: the call is taken.
